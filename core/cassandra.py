@@ -1,0 +1,109 @@
+"""The Cassandra session (one per process) and the migration runner.
+
+Migrations in `schemas/cassandra/` run in version order; each applied one is recorded in
+`<keyspace>.schema_migrations`, so applying them again changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import Cluster, NoHostAvailable, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy
+from cassandra.query import dict_factory
+
+from core.config import Settings
+from core.errors import SchemaError, ServiceError
+from core.logging import get_logger
+from core.schemas import migrations
+
+log = get_logger(__name__)
+
+
+def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 30.0) -> Session:
+    """A connected session (rows as dicts); raises ServiceError after `timeout_s` without an answer."""
+    auth = None
+    if settings.cassandra_username:
+        password = settings.cassandra_password.reveal() if settings.cassandra_password else ""
+        auth = PlainTextAuthProvider(username=settings.cassandra_username, password=password)
+    cluster = Cluster(
+        contact_points=list(settings.cassandra_hosts),
+        port=settings.cassandra_port,
+        auth_provider=auth,
+        load_balancing_policy=DCAwareRoundRobinPolicy(),
+        reconnection_policy=ExponentialReconnectionPolicy(0.5, 10.0),
+        protocol_version=5,
+        connect_timeout=min(10.0, timeout_s),
+        control_connection_timeout=min(10.0, timeout_s),
+    )
+    deadline = time.monotonic() + timeout_s
+    delay = 0.5
+    while True:
+        try:
+            session = cluster.connect(keyspace)
+            session.row_factory = dict_factory
+            session.default_timeout = 30.0
+            return session
+        except NoHostAvailable as exc:
+            if time.monotonic() + delay > deadline:
+                cluster.shutdown()
+                hosts = ",".join(settings.cassandra_hosts)
+                raise ServiceError(f"Cassandra at {hosts}:{settings.cassandra_port} did not answer "
+                                   f"within {timeout_s:.0f}s: {_first_error(exc)}") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _first_error(exc: NoHostAvailable) -> str:
+    errors = getattr(exc, "errors", None) or {}
+    for error in errors.values():
+        return str(error).splitlines()[0][:200]
+    return str(exc)[:200]
+
+
+def close(session: Session) -> None:
+    session.cluster.shutdown()
+
+
+def apply_migrations(session: Session, settings: Settings) -> list[str]:
+    """Apply the migrations not yet recorded; returns the names of those applied now."""
+    keyspace = settings.cassandra_keyspace
+    applied_now: list[str] = []
+    done = _applied_versions(session, keyspace)
+    for migration in migrations(keyspace, settings.cassandra_replication):
+        if migration.version in done:
+            if done[migration.version] != migration.checksum:
+                log.warning("migration changed after it was applied", migration=migration.name)
+            continue
+        for statement in migration.statements:
+            try:
+                session.execute(statement, timeout=60)
+            except Exception as exc:  # the driver raises many types; all mean "not applied"
+                raise SchemaError(f"migration {migration.name} failed: {exc}") from exc
+        if not applied_now and not done:
+            _create_migrations_table(session, keyspace)
+        record = session.prepare(
+            f"INSERT INTO {keyspace}.schema_migrations (version, name, checksum, applied_at) "
+            "VALUES (?, ?, ?, ?)")
+        session.execute(record, (migration.version, migration.name, migration.checksum,
+                                 datetime.now(timezone.utc)))
+        applied_now.append(migration.name)
+        log.info("migration applied", migration=migration.name, statements=len(migration.statements))
+    return applied_now
+
+
+def _create_migrations_table(session: Session, keyspace: str) -> None:
+    session.execute(f"CREATE TABLE IF NOT EXISTS {keyspace}.schema_migrations ("
+                    "version text PRIMARY KEY, name text, checksum text, applied_at timestamp)")
+
+
+def _applied_versions(session: Session, keyspace: str) -> dict[str, str]:
+    exists = session.execute(
+        session.prepare("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?"),
+        (keyspace, "schema_migrations")).one()
+    if not exists:
+        return {}
+    return {row["version"]: row["checksum"]
+            for row in session.execute(f"SELECT version, checksum FROM {keyspace}.schema_migrations")}

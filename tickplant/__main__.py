@@ -1,0 +1,5 @@
+import sys
+
+from tickplant.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+"""Subcommand families; each module has `register(subparsers)` and sets `handler(settings, args)`."""
+
+from tickplant.commands import collector, services, stream
+
+COMMAND_MODULES = [services, collector, stream]

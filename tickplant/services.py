@@ -1,0 +1,449 @@
+"""The local service runtime: Kafka (KRaft) and Cassandra run from their Maven Central jars.
+
+A service whose configured address is not local is never started here; `start` still
+applies topics and migrations to it, so the same commands work against real clusters.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core import cassandra as cassandra_db
+from core import kafka as kafka_clients
+from core.config import Settings
+from core.errors import ServiceError, StateError
+from core.logging import get_logger
+from tickplant import procs
+
+log = get_logger(__name__)
+
+# Cassandra 5 on Java 17 (from Cassandra's conf/jvm17-server.options and jvm-server.options).
+CASSANDRA_JVM17_OPTIONS = [
+    "-XX:+UseG1GC", "-XX:+ParallelRefProcEnabled", "-XX:MaxTenuringThreshold=1",
+    "-XX:G1HeapRegionSize=16m", "-XX:G1RSetUpdatingPauseTimePercent=5", "-XX:MaxGCPauseMillis=300",
+    "-XX:InitiatingHeapOccupancyPercent=70",
+    "-Djdk.attach.allowAttachSelf=true",
+    "--add-exports", "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports", "java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports", "java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports", "java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports", "java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports", "jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports", "jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports", "jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens", "java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens", "java.base/java.io=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens", "jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+    "--add-opens", "java.base/java.util=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+    "-Xss256k", "-XX:+UseStringDeduplication", "-XX:+PerfDisableSharedMem", "-Djava.net.preferIPv4Stack=true",
+    "-Dcassandra.skip_wait_for_gossip_to_settle=0", "-Dcassandra.superuser_setup_delay_ms=0",
+    "-Dcassandra.ring_delay_ms=1000",
+]
+
+
+@dataclass
+class ServiceStatus:
+    name: str
+    state: str            # up | down | external-up | external-down
+    address: str
+    pid: int | None = None
+    version: str | None = None
+    managed: bool = True  # False: the address is not local, tickplant does not run it
+    log: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class LocalService:
+    """Common life cycle of a JVM server run from var/jars: start, wait until it answers, stop."""
+
+    name = "service"
+    main_class = ""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dir = settings.home / self.name
+        self.pid_file = settings.home / "run" / f"{self.name}.pid"
+        self.log_file = settings.home / "logs" / f"{self.name}.log"
+
+    # -- to be provided by each service
+    @property
+    def host(self) -> str: raise NotImplementedError
+    @property
+    def ports(self) -> list[int]: raise NotImplementedError
+    @property
+    def is_local(self) -> bool: raise NotImplementedError
+    def prepare(self) -> None: raise NotImplementedError
+    def command(self) -> list[str]: raise NotImplementedError
+    def probe(self, timeout_s: float) -> str: raise NotImplementedError
+    def version(self) -> str | None: raise NotImplementedError
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.ports[0]}"
+
+    @property
+    def jars(self) -> Path:
+        return self.settings.jars_dir / self.name
+
+    def running_pid(self) -> int | None:
+        """Our live process id, or None (a stale pid file is ignored)."""
+        pid = procs.read_pid(self.pid_file)
+        if pid is None or not procs.pid_alive(pid):
+            return None
+        if self.main_class not in procs.pid_cmdline(pid):
+            return None
+        return pid
+
+    def start(self) -> ServiceStatus:
+        if not self.is_local:
+            self.probe(self.settings.service_timeout_s)
+            return self.status()
+        pid = self.running_pid()
+        if pid is not None:
+            self.probe(self.settings.service_timeout_s)
+            log.info("already running", service=self.name, pid=pid)
+            return self.status()
+        if not any(self.jars.glob("*.jar")):
+            raise ServiceError(f"{self.name} jars not found in {self.jars}; run `make install` first")
+        for port in self.ports:
+            if not procs.port_bindable(self.host, port):
+                raise ServiceError(f"{self.host}:{port} is already in use by another process, so "
+                                   f"{self.name} cannot start; stop that process or configure another port")
+        self.prepare()
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log_handle:
+            process = subprocess.Popen(self.command(), stdout=log_handle, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.dir)
+        self.pid_file.write_text(str(process.pid), encoding="utf-8")
+        log.info("starting", service=self.name, pid=process.pid, address=self.address)
+        started = time.monotonic()
+        deadline = started + self.settings.service_timeout_s
+        while True:
+            if process.poll() is not None:
+                raise ServiceError(f"{self.name} exited with code {process.returncode} while starting; "
+                                   f"last lines of {self.log_file}:\n{procs.tail(self.log_file)}")
+            try:
+                self.probe(timeout_s=3)
+                break
+            except ServiceError:
+                if time.monotonic() > deadline:
+                    procs.stop_process(process.pid, 30)
+                    raise ServiceError(
+                        f"{self.name} did not answer on {self.address} within "
+                        f"{self.settings.service_timeout_s}s; last lines of {self.log_file}:\n"
+                        f"{procs.tail(self.log_file)}") from None
+                time.sleep(1)
+        log.info("up", service=self.name, pid=process.pid, seconds=round(time.monotonic() - started, 1))
+        return self.status()
+
+    def stop(self, timeout_s: float = 120) -> bool:
+        """Graceful stop (SIGTERM: Kafka's controlled shutdown, Cassandra's drain)."""
+        if not self.is_local:
+            return True
+        pid = self.running_pid()
+        if pid is None:
+            return True
+        log.info("stopping", service=self.name, pid=pid)
+        clean = procs.stop_process(pid, timeout_s)
+        if clean:
+            self.pid_file.unlink(missing_ok=True)
+        else:
+            log.warning("did not stop in time; killed", service=self.name, pid=pid)
+            self.pid_file.unlink(missing_ok=True)
+        return clean
+
+    def status(self) -> ServiceStatus:
+        pid = self.running_pid() if self.is_local else None
+        try:
+            self.probe(timeout_s=5)
+            answering = True
+        except ServiceError:
+            answering = False
+        if self.is_local:
+            state = "up" if answering else ("starting" if pid else "down")
+        else:
+            state = "external-up" if answering else "external-down"
+        return ServiceStatus(name=self.name, state=state, address=self.address, pid=pid,
+                             version=self.version() if answering else None, managed=self.is_local,
+                             log=str(self.log_file) if self.is_local else None)
+
+    def java(self) -> str:
+        return "java"
+
+
+class KafkaService(LocalService):
+    name = "kafka"
+    main_class = "kafka.Kafka"
+
+    @property
+    def host(self) -> str:
+        return self.settings.kafka_bootstrap_servers[0].rpartition(":")[0] or "127.0.0.1"
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.kafka_port, self.settings.kafka_controller_port]
+
+    @property
+    def is_local(self) -> bool:
+        return self.settings.kafka_is_local
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def config_file(self) -> Path:
+        return self.dir / "server.properties"
+
+    def cluster_id(self) -> str:
+        """The cluster id kept in var/kafka/cluster.id, checked against the formatted storage."""
+        id_file = self.dir / "cluster.id"
+        meta = self.data_dir / "meta.properties"
+        stored = None
+        if meta.exists():
+            match = re.search(r"^cluster\.id=(\S+)$", meta.read_text(encoding="utf-8", errors="replace"), re.M)
+            if not match:
+                raise StateError(f"{meta} is corrupt (no cluster.id); the Kafka data in {self.data_dir} "
+                                 "was left untouched: restore the file or move the directory aside")
+            stored = match.group(1)
+        if id_file.exists():
+            cluster_id = id_file.read_text(encoding="utf-8", errors="replace").strip()
+            if not re.fullmatch(r"[A-Za-z0-9_-]{22}", cluster_id):
+                raise StateError(f"{id_file} is corrupt (expected a 22-character base64 cluster id); "
+                                 "nothing was deleted: fix or remove the file")
+            if stored and stored != cluster_id:
+                raise StateError(f"Kafka storage {self.data_dir} belongs to cluster {stored} but {id_file} "
+                                 f"says {cluster_id}; nothing was deleted: fix one of them")
+            return cluster_id
+        if stored:
+            id_file.write_text(stored + "\n", encoding="utf-8")
+            return stored
+        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+            raise StateError(f"{self.data_dir} holds data but no meta.properties; nothing was deleted: "
+                             "move the directory aside to start a new Kafka")
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(cluster_id + "\n", encoding="utf-8")
+        return cluster_id
+
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = self.cluster_id()
+        host, port, controller = self.host, self.settings.kafka_port, self.settings.kafka_controller_port
+        self.config_file.write_text("\n".join([
+            "# written by tickplant on every start; edit tickplant/services.py instead",
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{host}:{controller}",
+            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
+            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={self.data_dir}",
+            "num.partitions=3",
+            "num.network.threads=2",
+            "num.io.threads=4",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=3",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            "log.retention.hours=168",
+            "log.segment.bytes=268435456",
+            "controlled.shutdown.enable=true",
+            "",
+        ]), encoding="utf-8")
+        (self.dir / "log4j.properties").write_text("\n".join([
+            "log4j.rootLogger=INFO, stdout",
+            "log4j.appender.stdout=org.apache.log4j.ConsoleAppender",
+            "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout",
+            "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n",
+            "log4j.logger.kafka=INFO",
+            "log4j.logger.org.apache.kafka=INFO",
+            "log4j.logger.kafka.request.logger=WARN",
+            "log4j.logger.state.change.logger=WARN",
+            "",
+        ]), encoding="utf-8")
+        if not (self.data_dir / "meta.properties").exists():
+            result = subprocess.run(
+                [self.java(), "-cp", f"{self.jars}/*", f"-Dlog4j.configuration=file:{self.dir}/log4j.properties",
+                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file)],
+                capture_output=True, text=True, timeout=120)
+            if result.returncode != 0:
+                raise ServiceError(f"formatting Kafka storage failed: "
+                                   f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+
+    def command(self) -> list[str]:
+        heap = self.settings.kafka_heap_mb
+        return [self.java(), f"-Xms{min(heap, 256)}m", f"-Xmx{heap}m", "-XX:+UseG1GC",
+                "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+                f"-Dlog4j.configuration=file:{self.dir}/log4j.properties",
+                f"-Dkafka.logs.dir={self.settings.home / 'logs'}",
+                "-cp", f"{self.jars}/*", self.main_class, str(self.config_file)]
+
+    def probe(self, timeout_s: float) -> str:
+        host, port = self.host, self.settings.kafka_port
+        if self.is_local and not procs.port_open(host, port):
+            raise ServiceError(f"nothing listens on {host}:{port}")
+        kafka_clients.wait_for_kafka(self.settings, timeout_s)
+        return "ok"
+
+    def version(self) -> str | None:
+        if self.is_local:
+            for jar in self.jars.glob("kafka_2.13-*.jar"):
+                return jar.stem.split("-", 1)[1]
+        return "unknown (remote)"
+
+
+class CassandraService(LocalService):
+    name = "cassandra"
+    main_class = "org.apache.cassandra.service.CassandraDaemon"
+
+    @property
+    def host(self) -> str:
+        return self.settings.cassandra_hosts[0]
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.cassandra_port, self.settings.cassandra_storage_port]
+
+    @property
+    def is_local(self) -> bool:
+        return self.settings.cassandra_is_local
+
+    @property
+    def config_file(self) -> Path:
+        return self.dir / "conf" / "cassandra.yaml"
+
+    def prepare(self) -> None:
+        for sub in ("data", "commitlog", "saved_caches", "hints", "cdc_raw", "conf"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        d, host = self.dir, self.host
+        self.config_file.write_text(f"""# written by tickplant on every start; edit tickplant/services.py instead
+cluster_name: tickplant
+num_tokens: 1
+initial_token: 0
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+data_file_directories: ["{d}/data"]
+commitlog_directory: {d}/commitlog
+saved_caches_directory: {d}/saved_caches
+hints_directory: {d}/hints
+cdc_raw_directory: {d}/cdc_raw
+commitlog_sync: periodic
+commitlog_sync_period: 2000ms
+commitlog_segment_size: 32MiB
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "{host}:{self.settings.cassandra_storage_port}"
+listen_address: {host}
+rpc_address: {host}
+storage_port: {self.settings.cassandra_storage_port}
+native_transport_port: {self.settings.cassandra_port}
+start_native_transport: true
+endpoint_snitch: SimpleSnitch
+authenticator: AllowAllAuthenticator
+authorizer: AllowAllAuthorizer
+concurrent_reads: 8
+concurrent_writes: 16
+concurrent_counter_writes: 4
+concurrent_compactors: 1
+memtable_heap_space: 128MiB
+memtable_offheap_space: 128MiB
+key_cache_size: 16MiB
+batch_size_warn_threshold: 64KiB
+batch_size_fail_threshold: 640KiB
+unlogged_batch_across_partitions_warn_threshold: 100
+write_request_timeout: 10000ms
+read_request_timeout: 10000ms
+range_request_timeout: 20000ms
+disk_failure_policy: stop
+commit_failure_policy: stop
+auto_snapshot: false
+dynamic_snitch: false
+""", encoding="utf-8")
+        (d / "conf" / "logback.xml").write_text(f"""<configuration scan="false">
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>{self.log_file}</file>
+    <encoder><pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <logger name="org.apache.cassandra" level="INFO"/>
+  <root level="WARN"><appender-ref ref="FILE"/></root>
+</configuration>
+""", encoding="utf-8")
+
+    def command(self) -> list[str]:
+        heap = self.settings.cassandra_heap_mb
+        return [self.java(), f"-Xms{heap}m", f"-Xmx{heap}m", *CASSANDRA_JVM17_OPTIONS,
+                f"-Dcassandra.config=file://{self.config_file}",
+                "-Dcassandra-foreground=yes",
+                f"-Dcassandra.storagedir={self.dir}",
+                f"-Dcassandra.logdir={self.settings.home / 'logs'}",
+                f"-Dlogback.configurationFile=file://{self.dir}/conf/logback.xml",
+                "-cp", f"{self.dir}/conf:{self.jars}/*", self.main_class]
+
+    def probe(self, timeout_s: float) -> str:
+        host, port = self.host, self.settings.cassandra_port
+        if self.is_local and not procs.port_open(host, port):
+            raise ServiceError(f"nothing listens on {host}:{port}")
+        session = cassandra_db.connect(self.settings, timeout_s=timeout_s)
+        try:
+            return session.execute("SELECT release_version FROM system.local").one()["release_version"]
+        finally:
+            cassandra_db.close(session)
+
+    def version(self) -> str | None:
+        try:
+            return self.probe(timeout_s=5)
+        except ServiceError:
+            return None
+
+
+def all_services(settings: Settings) -> list[LocalService]:
+    return [KafkaService(settings), CassandraService(settings)]
+
+
+def start_all(settings: Settings) -> list[ServiceStatus]:
+    """Start (or reach) Kafka and Cassandra, then create topics and apply migrations."""
+    statuses = [service.start() for service in all_services(settings)]
+    kafka_clients.ensure_topics(settings)
+    session = cassandra_db.connect(settings, timeout_s=settings.service_timeout_s)
+    try:
+        cassandra_db.apply_migrations(session, settings)
+    finally:
+        cassandra_db.close(session)
+    return statuses
+
+
+def stop_all(settings: Settings) -> dict[str, bool]:
+    # Cassandra first: its drain must not wait on anything, Kafka's controlled shutdown neither.
+    return {service.name: service.stop() for service in reversed(all_services(settings))}
+
+
+def status_all(settings: Settings) -> list[ServiceStatus]:
+    return [service.status() for service in all_services(settings)]
