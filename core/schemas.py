@@ -103,3 +103,13 @@ def migrations(keyspace: str, replication: str, directory: Path | None = None) -
     if len(set(versions)) != len(versions):
         raise SchemaError(f"{directory}: two migrations share a version number")
     return found
+
+
+# Kafka record headers on `market` (values are UTF-8 text). Trade identity downstream is
+# f"{producer_id}-{sequence}-{index in the record's data array}", so a replay that keeps the
+# original headers, or a producer retry, never creates a second row.
+HEADER_PRODUCER_ID = "tp-producer-id"
+HEADER_SEQUENCE = "tp-seq"
+HEADER_RECEIVED_AT = "tp-received-ms"   # epoch milliseconds when the collector received the frame
+HEADER_SOURCE = "tp-source"             # finnhub | alpaca | simulator | replay
+HEADER_DLQ_REASON = "tp-dlq-reason"     # on `<topic>.dlq` only: why the frame or trade was refused

@@ -1,5 +1,5 @@
 """Subcommand families; each module has `register(subparsers)` and sets `handler(settings, args)`."""
 
-from tickplant.commands import collector, services, stream
+from tickplant.commands import bench, collector, services, stream
 
-COMMAND_MODULES = [services, collector, stream]
+COMMAND_MODULES = [services, collector, stream, bench]

@@ -1,0 +1,1 @@
+"""Benchmarks behind `tickplant bench ...`; results are summarised in BENCHMARKS.md."""

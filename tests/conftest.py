@@ -1,0 +1,90 @@
+"""Shared fixtures: the real local services (started once per session through the same code as
+`tickplant services start`) and per-test isolated topics and keyspaces.
+
+Tiers are pytest markers given by folder: tests/unit -> unit, tests/integration -> integration, ...
+Under CI=true a service that cannot start fails the run; elsewhere the tests that need it skip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from core import cassandra as cassandra_db
+from core import kafka as kafka_clients
+from core.config import Settings
+from core.errors import TickplantError
+
+TIERS = ("unit", "integration", "e2e", "browser")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        for tier in TIERS:
+            if tier in parts:
+                item.add_marker(getattr(pytest.mark, tier))
+
+
+def _unavailable(message: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def services(base_settings: Settings):
+    """Kafka and Cassandra up for the whole session; stopped at the end if this session started them."""
+    from tickplant import services as runtime
+
+    already_up = all(s.state in ("up", "external-up") for s in runtime.status_all(base_settings))
+    try:
+        runtime.start_all(base_settings)
+    except TickplantError as exc:
+        _unavailable(f"the local services could not start: {exc}")
+    yield base_settings
+    if not already_up and not os.environ.get("TICKPLANT_KEEP_SERVICES"):
+        runtime.stop_all(base_settings)
+
+
+@pytest.fixture
+def isolated(services: Settings) -> Settings:
+    """Settings with a topic and keyspace of this test's own, created and migrated."""
+    suffix = uuid.uuid4().hex[:10]
+    settings = dataclasses.replace(services, kafka_topic=f"t{suffix}", cassandra_keyspace=f"t{suffix}")
+    kafka_clients.ensure_topics(settings)
+    session = cassandra_db.connect(settings)
+    try:
+        cassandra_db.apply_migrations(session, settings)
+    finally:
+        cassandra_db.close(session)
+    yield settings
+    session = cassandra_db.connect(settings)
+    try:
+        session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)
+    finally:
+        cassandra_db.close(session)
+    client = kafka_clients.admin(settings)
+    try:
+        client.delete_topics([settings.kafka_topic, settings.dead_letter_topic])
+    except Exception:  # deletion is housekeeping only
+        pass
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def cassandra_session(isolated: Settings):
+    session = cassandra_db.connect(isolated, keyspace=isolated.cassandra_keyspace)
+    yield session
+    cassandra_db.close(session)
