@@ -10,7 +10,7 @@ import time
 from datetime import datetime, timezone
 
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import Cluster, NoHostAvailable, Session
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy
 from cassandra.query import dict_factory
 
@@ -28,11 +28,13 @@ def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 
     if settings.cassandra_username:
         password = settings.cassandra_password.reveal() if settings.cassandra_password else ""
         auth = PlainTextAuthProvider(username=settings.cassandra_username, password=password)
+    profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(),
+                               row_factory=dict_factory, request_timeout=30.0)
     cluster = Cluster(
         contact_points=list(settings.cassandra_hosts),
         port=settings.cassandra_port,
         auth_provider=auth,
-        load_balancing_policy=DCAwareRoundRobinPolicy(),
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         reconnection_policy=ExponentialReconnectionPolicy(0.5, 10.0),
         protocol_version=5,
         connect_timeout=min(10.0, timeout_s),
@@ -42,10 +44,7 @@ def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 
     delay = 0.5
     while True:
         try:
-            session = cluster.connect(keyspace)
-            session.row_factory = dict_factory
-            session.default_timeout = 30.0
-            return session
+            return cluster.connect(keyspace)
         except NoHostAvailable as exc:
             if time.monotonic() + delay > deadline:
                 cluster.shutdown()

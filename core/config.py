@@ -20,6 +20,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 _SYMBOL = re.compile(r"^[A-Za-z0-9:._/^=-]{1,40}$")
+# Variables whose values are secrets: masked everywhere, even when the rest of the config is invalid.
+SECRET_VARIABLES = ("FINNHUB_API_TOKEN", "CASSANDRA_PASSWORD", "ALPACA_API_KEY", "ALPACA_API_SECRET")
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 
@@ -66,6 +68,12 @@ def read_dotenv(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[key] = value
     return values
+
+
+def raw_secret_values(env: Mapping[str, str] | None = None) -> list[str]:
+    """Secret values straight from the environment, for redaction before Settings exist."""
+    environ = os.environ if env is None else env
+    return [environ[name] for name in SECRET_VARIABLES if environ.get(name)]
 
 
 def is_local_host(host: str) -> bool:

@@ -23,7 +23,7 @@ RELIABLE_PRODUCER = {
     "enable_idempotence": True,
     "retries": 2**31 - 1,
     "retry_backoff_ms": 200,
-    "max_in_flight_requests_per_connection": 5,
+    "max_in_flight_requests_per_connection": 1,  # kafka-python requires 1 for idempotence
     "linger_ms": 20,
     "batch_size": 256 * 1024,
     "compression_type": "lz4",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.config import Settings
+from core.config import Settings, raw_secret_values
 from core.errors import TickplantError
 from core.logging import redact, setup_logging
 from tickplant import __version__
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        setup_logging(args.log_level, secrets=raw_secret_values())
         settings = Settings.from_env()
         setup_logging(args.log_level, secrets=settings.secret_values())
         return int(args.handler(settings, args) or 0)

@@ -1,0 +1,76 @@
+"""The SparkSession every tickplant Spark job starts from: master, connector jars, Cassandra
+connection and small-machine defaults, all from Settings. Flags given to `spark-submit`
+(`--master`, `--jars`, `--conf`) win over these defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Mapping
+
+from pyspark import SparkConf, SparkContext
+from pyspark.sql import SparkSession
+
+from core.config import Settings
+from core.errors import ConfigError
+
+
+def spark_jars(settings: Settings) -> list[Path]:
+    """The connector jars `make install` resolved (Kafka source, Avro, Cassandra connector)."""
+    directory = settings.jars_dir / "spark"
+    jars = sorted(directory.glob("*.jar"))
+    if not jars:
+        raise ConfigError(f"no Spark connector jars in {directory}: run `make install`")
+    return jars
+
+
+def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The configuration `build_session` applies (without what spark-submit already set)."""
+    conf: dict[str, str] = {
+        "spark.app.name": app_name,
+        "spark.master": settings.spark_master,
+        "spark.jars": ",".join(str(p) for p in spark_jars(settings)),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": settings.extra.get("TICKPLANT_SPARK_SHUFFLE_PARTITIONS", "2"),
+        "spark.default.parallelism": settings.extra.get("TICKPLANT_SPARK_PARALLELISM", "2"),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.enabled": settings.extra.get("TICKPLANT_SPARK_UI", "false"),
+        "spark.sql.streaming.metricsEnabled": "true",
+        "spark.cassandra.connection.host": ",".join(settings.cassandra_hosts),
+        "spark.cassandra.connection.port": str(settings.cassandra_port),
+        # A null column written as a tombstone would cost reads later; nothing we write relies on deletes.
+        "spark.cassandra.output.ignoreNulls": "true",
+        "spark.cassandra.output.consistency.level": "LOCAL_QUORUM",
+    }
+    if settings.cassandra_username:
+        conf["spark.cassandra.auth.username"] = settings.cassandra_username
+        conf["spark.cassandra.auth.password"] = (settings.cassandra_password.reveal()
+                                                 if settings.cassandra_password else "")
+    conf.update(extra or {})
+    return conf
+
+
+def _submitted_conf() -> SparkConf:
+    """What spark-submit passed (its JVM is already up); empty when started from plain Python."""
+    if os.environ.get("PYSPARK_GATEWAY_PORT"):
+        SparkContext._ensure_initialized()
+        return SparkConf()
+    return SparkConf(loadDefaults=False)
+
+
+def build_session(settings: Settings, app_name: str, extra: Mapping[str, str] | None = None) -> SparkSession:
+    """A SparkSession for `app_name`; when launched by spark-submit its own flags are kept."""
+    submitted = _submitted_conf()
+    builder = SparkSession.builder
+    for key, value in spark_conf(settings, app_name, extra).items():
+        if key in ("spark.master", "spark.jars") and submitted.contains(key):
+            continue
+        builder = builder.config(key, value)
+    if settings.spark_master.startswith("local") and not submitted.contains("spark.master"):
+        # Python workers (only needed by Python UDFs and tests) use this interpreter.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel(settings.extra.get("TICKPLANT_SPARK_LOG_LEVEL", "WARN"))
+    return session

@@ -1,0 +1,44 @@
+"""Small helpers shared by tests: free ports, private service settings, running the CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from core.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def private_env(home: Path) -> dict[str, str]:
+    """Variables for a Kafka + Cassandra pair of a test's own: own home, own free ports."""
+    return {
+        "TICKPLANT_HOME": str(home),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "TICKPLANT_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "CASSANDRA_PORT": str(free_port()),
+        "TICKPLANT_CASSANDRA_STORAGE_PORT": str(free_port()),
+        "TICKPLANT_CASSANDRA_HEAP_MB": "768",
+        "TICKPLANT_KAFKA_HEAP_MB": "384",
+        "TICKPLANT_JARS": str(ROOT / "var" / "jars"),
+    }
+
+
+def private_settings(home: Path) -> Settings:
+    return Settings.from_env({**os.environ, **private_env(home)}, dotenv=Path("/nonexistent"))
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `tickplant ARGS` as a real process; the environment is ours plus `env`."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "tickplant", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
