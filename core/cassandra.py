@@ -7,7 +7,7 @@ Migrations in `schemas/cassandra/` run in version order; each applied one is rec
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
@@ -87,7 +87,7 @@ def apply_migrations(session: Session, settings: Settings) -> list[str]:
             f"INSERT INTO {keyspace}.schema_migrations (version, name, checksum, applied_at) "
             "VALUES (?, ?, ?, ?)")
         session.execute(record, (migration.version, migration.name, migration.checksum,
-                                 datetime.now(timezone.utc)))
+                                 datetime.now(UTC)))
         applied_now.append(migration.name)
         log.info("migration applied", migration=migration.name, statements=len(migration.statements))
     return applied_now

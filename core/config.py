@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Mapping
 
 from core.errors import ConfigError
 
@@ -185,7 +185,8 @@ class Settings:
             return value if value not in (None, "") else default
 
         symbols = parse_symbols(get("TICKPLANT_SYMBOLS", DEFAULT_SYMBOLS) or "")
-        servers = tuple(s.strip() for s in (get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092") or "").split(",") if s.strip())
+        servers_text = get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092") or ""
+        servers = tuple(s.strip() for s in servers_text.split(",") if s.strip())
         if not servers:
             raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is empty (expected host:port[,host:port])")
         for server in servers:

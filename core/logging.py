@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _REDACTED = "***"
 _secrets: list[str] = []

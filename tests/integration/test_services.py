@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import fastavro
 from kafka import TopicPartition
@@ -49,7 +49,7 @@ def test_trade_row_round_trips_through_cassandra_with_prepared_statements(isolat
     insert = cassandra_session.prepare(
         "INSERT INTO trades (symbol, trade_date, trade_timestamp, trade_id, price, volume, trade_conditions, "
         "ingest_timestamp, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-    traded = datetime(2026, 11, 20, 14, 30, 0, 123000, tzinfo=timezone.utc)
+    traded = datetime(2026, 11, 20, 14, 30, 0, 123000, tzinfo=UTC)
     cassandra_session.execute(insert, ("AAPL", date(2026, 11, 20), traded, "p1-7-0", 187.3, 100.0, ["1", "12"],
                                        traded, "simulator"))
     select = cassandra_session.prepare("SELECT * FROM trades WHERE symbol = ? AND trade_date = ?")
@@ -58,7 +58,7 @@ def test_trade_row_round_trips_through_cassandra_with_prepared_statements(isolat
     row = rows[0]
     assert (row["trade_id"], row["price"], row["volume"], row["trade_conditions"], row["source"]) == (
         "p1-7-0", 187.3, 100.0, ["1", "12"], "simulator")
-    assert row["trade_timestamp"].replace(tzinfo=timezone.utc) == traded
+    assert row["trade_timestamp"].replace(tzinfo=UTC) == traded
 
 
 def _schema_snapshot(session, keyspace: str) -> list[tuple]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -38,7 +38,7 @@ def test_stop_then_start_finds_the_kafka_message_and_the_cassandra_row_again(tmp
         session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
         insert = session.prepare("INSERT INTO trades (symbol, trade_date, trade_timestamp, trade_id, price, volume) "
                                  "VALUES (?, ?, ?, ?, ?, ?)")
-        traded = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+        traded = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
         session.execute(insert, ("MSFT", date(2026, 11, 20), traded, "restart-1", 410.25, 3.0))
         cassandra_db.close(session)
 

@@ -51,7 +51,8 @@ def test_secrets_never_appear_in_repr_str_or_describe():
 
 def test_dotenv_fills_gaps_and_environment_wins(tmp_path):
     dotenv = tmp_path / ".env"
-    dotenv.write_text("# comment\nexport KAFKA_TOPIC=fromfile\nCASSANDRA_KEYSPACE='ks_file'\nTICKPLANT_SYMBOLS=\"AAPL\"\n")
+    dotenv.write_text("# comment\nexport KAFKA_TOPIC=fromfile\n"
+                      "CASSANDRA_KEYSPACE='ks_file'\nTICKPLANT_SYMBOLS=\"AAPL\"\n")
     s = Settings.from_env({"KAFKA_TOPIC": "fromenv"}, dotenv=dotenv)
     assert (s.kafka_topic, s.cassandra_keyspace, s.symbols) == ("fromenv", "ks_file", ("AAPL",))
 

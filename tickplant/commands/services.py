@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 from core.config import Settings
 from tickplant import services as runtime
+from tickplant.supervisor import Child, Supervisor
+
+SIMULATOR_URL = "ws://127.0.0.1:8765"
+METRICS_PORT = 9108
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,7 +27,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     for sub in (start, stop, status):
         sub.add_argument("--sql", action="store_true", help="also Presto and Superset (not yet available)")
 
-    up = commands.add_parser("up", help="the whole pipeline: services, schema, simulator or Finnhub, ...")
+    up = commands.add_parser("up", help="the whole pipeline: services, schema, simulator or Finnhub, "
+                                        "collector, stream processor")
+    up.add_argument("--rate", type=int, default=200, help="simulator trades/s when no token is set (default 200)")
+    up.add_argument("--no-stream", action="store_true", help="do not start the Spark stream processor")
+    up.add_argument("--keep-services", action="store_true", help="leave Kafka and Cassandra running on exit")
+    up.add_argument("--duration", type=float, default=0, help="stop by itself after N seconds (0: run until Ctrl-C)")
     up.set_defaults(handler=up_command)
 
 
@@ -63,12 +73,47 @@ def services_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if all(s.state in ("up", "external-up") for s in statuses) else 3
 
 
+def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Child]:
+    """The long-running parts `tickplant up` supervises, in stop order (sources first)."""
+    children = []
+    if settings.finnhub_api_token is None:
+        children.append(Child("simulator", ["simulate", "--rate", str(args.rate)], stop_timeout_s=15))
+        collect = ["collect", "--url", SIMULATOR_URL]
+    else:
+        collect = ["collect"]
+    children.insert(0, Child("collector", [*collect, "--archive", str(settings.home / "archive")],
+                             stop_timeout_s=90))
+    if not args.no_stream:
+        children.append(Child("stream", ["stream"], stop_timeout_s=120))
+    return children
+
+
 def up_command(settings: Settings, args: argparse.Namespace) -> int:
+    before = {s.name: s.state for s in runtime.status_all(settings)}
     statuses = runtime.start_all(settings)
+    supervisor = Supervisor(settings.home, pipeline_children(settings, args))
+    supervisor.install_signal_handlers()
+    supervisor.start()
+    feed = "Finnhub (FINNHUB_API_TOKEN is set)" if settings.finnhub_api_token else f"simulator  {SIMULATOR_URL}"
     print("tickplant is up:")
     _print_table(statuses)
+    print(f"  feed           {feed}")
+    print(f"  collector      metrics http://127.0.0.1:{METRICS_PORT}/metrics")
     print(f"  kafka topics   {settings.kafka_topic}, {settings.dead_letter_topic}")
-    print(f"  cassandra      keyspace {settings.cassandra_keyspace}")
-    print(f"  state          {settings.home}")
-    print("stop everything with: tickplant services stop")
+    print(f"  cassandra      keyspace {settings.cassandra_keyspace} (cqlsh-compatible on "
+          f"{settings.cassandra_hosts[0]}:{settings.cassandra_port})")
+    print(f"  logs           {settings.home / 'logs'}")
+    print("  health         tickplant status")
+    print("Ctrl-C stops everything cleanly.", flush=True)
+    try:
+        supervisor.watch(until=time.monotonic() + args.duration if args.duration else None)
+    finally:
+        print("stopping ...", flush=True)
+        supervisor.stop()
+        started_here = [name for name, state in before.items() if state != "up"]
+        if started_here and not args.keep_services:
+            for service in reversed(runtime.all_services(settings)):
+                if service.name in started_here:
+                    service.stop()
+        print("stopped.")
     return 0
