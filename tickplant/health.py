@@ -42,17 +42,18 @@ def kafka_offsets(settings: Settings) -> dict[str, Any]:
 def rows_today(settings: Settings, day: datetime | None = None) -> dict[str, Any]:
     """Rows of today's partitions per table (summed over the configured symbols) and the last batches."""
     day_value = (day or datetime.now(UTC)).date()
-    session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace, timeout_s=15)
+    session = cassandra_db.connect(settings, timeout_s=15)
+    ks = settings.cassandra_keyspace
     try:
         counts: dict[str, Any] = {}
         for table in DAY_TABLES:
-            statement = session.prepare(f"SELECT COUNT(*) AS n FROM {table} WHERE symbol = ? AND trade_date = ?")
+            statement = session.prepare(f"SELECT COUNT(*) AS n FROM {ks}.{table} WHERE symbol = ? AND trade_date = ?")
             counts[table] = sum(session.execute(statement, (symbol, day_value)).one()["n"]
                                 for symbol in settings.symbols)
-        latest = session.prepare("SELECT price, trade_timestamp FROM latest_prices WHERE symbol = ?")
+        latest = session.prepare(f"SELECT price, trade_timestamp FROM {ks}.latest_prices WHERE symbol = ?")
         counts["latest_prices"] = {symbol: _row(session.execute(latest, (symbol,)).one())
                                    for symbol in settings.symbols}
-        dead = session.prepare("SELECT COUNT(*) AS n FROM dead_letters WHERE day = ?")
+        dead = session.prepare(f"SELECT COUNT(*) AS n FROM {ks}.dead_letters WHERE day = ?")
         counts["dead_letters"] = session.execute(dead, (day_value,)).one()["n"]
         return {"day": day_value.isoformat(), "rows": counts}
     finally:
@@ -61,9 +62,10 @@ def rows_today(settings: Settings, day: datetime | None = None) -> dict[str, Any
 
 def last_batches(settings: Settings, query_names: list[str], day: datetime | None = None) -> dict[str, Any]:
     day_value = (day or datetime.now(UTC)).date()
-    session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace, timeout_s=15)
+    session = cassandra_db.connect(settings, timeout_s=15)
+    ks = settings.cassandra_keyspace
     try:
-        statement = session.prepare("SELECT batch_time, input_rows, duration_ms FROM pipeline_metrics "
+        statement = session.prepare(f"SELECT batch_time, input_rows, duration_ms FROM {ks}.pipeline_metrics "
                                     "WHERE query_name = ? AND day = ? LIMIT 1")
         return {name: _row(session.execute(statement, (name, day_value)).one()) for name in query_names}
     finally:
@@ -87,10 +89,10 @@ def collect(settings: Settings) -> dict[str, Any]:
         except Exception as exc:  # status must report, never crash
             report[key] = {"error": f"{type(exc).__name__}: {exc}"}
     try:
-        from stream_processor import status as stream_status
-        report["stream"] = stream_status.report(settings)
-        names = list(report["stream"].get("queries", {}))
-        report["stream"]["last_batches"] = last_batches(settings, names) if names else {}
+        from stream_processor.status import stream_status
+        queries = stream_status(settings)
+        report["stream"] = {"queries": queries,
+                            "last_batches": last_batches(settings, [q["query"] for q in queries])}
     except ImportError:
         report["stream"] = {"error": "stream processor not installed"}
     except Exception as exc:

@@ -7,6 +7,7 @@ import json
 import time
 
 from core.config import Settings
+from tickplant import health
 from tickplant import services as runtime
 from tickplant.supervisor import Child, Supervisor
 
@@ -26,6 +27,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     status.set_defaults(handler=services_status)
     for sub in (start, stop, status):
         sub.add_argument("--sql", action="store_true", help="also Presto and Superset (not yet available)")
+
+    status_all = commands.add_parser("status", help="health of every part: offsets, lag, rows, last batch")
+    status_all.add_argument("--json", action="store_true", help="machine-readable output")
+    status_all.set_defaults(handler=status_command)
 
     up = commands.add_parser("up", help="the whole pipeline: services, schema, simulator or Finnhub, "
                                         "collector, stream processor")
@@ -116,4 +121,39 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
                 if service.name in started_here:
                     service.stop()
         print("stopped.")
+    return 0
+
+
+def status_command(settings: Settings, args: argparse.Namespace) -> int:
+    report = health.collect(settings)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    print("services:")
+    _print_table([runtime.ServiceStatus(**s) for s in report["services"]])
+    kafka = report["kafka"]
+    print("kafka:")
+    if "error" in kafka:
+        print(f"  error: {kafka['error']}")
+    for topic, info in kafka.items() if "error" not in kafka else ():
+        print(f"  {topic:<24} {info['records']:>12,} records in {len(info['partitions'])} partitions")
+    stream = report["stream"]
+    print("stream processor:")
+    if "error" in stream:
+        print(f"  {stream['error']}")
+    for query in stream.get("queries", []):
+        lag = "?" if query.get("lag") is None else f"{query['lag']:,}"
+        print(f"  {query['query']:<16} batch {query.get('committed_batch')}  lag {lag}  "
+              f"last batch {query.get('last_batch_time') or '-'}"
+              + (f"  ({query['error']})" if query.get("error") else ""))
+    cassandra = report["cassandra"]
+    print(f"cassandra (rows in today's partitions, {cassandra.get('day', '')}):")
+    if "error" in cassandra:
+        print(f"  error: {cassandra['error']}")
+    for table, value in cassandra.get("rows", {}).items():
+        if table == "latest_prices":
+            known = {s: v["price"] for s, v in value.items() if v}
+            print(f"  {table:<16} {len(known)} symbols  {known}")
+        else:
+            print(f"  {table:<16} {value:,}")
     return 0

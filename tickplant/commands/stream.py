@@ -1,9 +1,21 @@
-"""Subcommands of the stream family (filled in by its issue)."""
+"""`tickplant stream`: the Structured Streaming job of stream_processor (Kafka -> Cassandra)."""
 
 from __future__ import annotations
 
 import argparse
 
+from core.config import Settings
+
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Nothing registered yet."""
+    from stream_processor.streams import add_arguments
+
+    stream = commands.add_parser("stream", help="the stream processor: Kafka -> Spark -> Cassandra")
+    add_arguments(stream)
+    stream.set_defaults(handler=stream_command)
+
+
+def stream_command(settings: Settings, args: argparse.Namespace) -> int:
+    from stream_processor import job  # imports pyspark: only when the command runs
+
+    return job.run(settings, args)
