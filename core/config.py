@@ -120,6 +120,8 @@ class Settings:
     spark_master: str
     home: Path
     finnhub_api_token: Secret | None = None
+    alpaca_api_key: Secret | None = None
+    alpaca_api_secret: Secret | None = None
     cassandra_username: str | None = None
     cassandra_password: Secret | None = None
     cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
@@ -154,7 +156,8 @@ class Settings:
 
     def secret_values(self) -> list[str]:
         """The raw secret strings, for log redaction only."""
-        return [s.reveal() for s in (self.finnhub_api_token, self.cassandra_password)
+        return [s.reveal() for s in (self.finnhub_api_token, self.cassandra_password,
+                                     self.alpaca_api_key, self.alpaca_api_secret)
                 if s is not None and s.reveal()]
 
     def describe(self) -> dict[str, object]:
@@ -216,6 +219,8 @@ class Settings:
             spark_master=get("SPARK_MASTER", "local[*]") or "local[*]",
             home=home.resolve(),
             finnhub_api_token=Secret(token) if token else None,
+            alpaca_api_key=Secret(get("ALPACA_API_KEY") or "") if get("ALPACA_API_KEY") else None,
+            alpaca_api_secret=Secret(get("ALPACA_API_SECRET") or "") if get("ALPACA_API_SECRET") else None,
             cassandra_username=username,
             cassandra_password=Secret(password) if password else None,
             cassandra_replication=get("CASSANDRA_REPLICATION",

@@ -1,9 +1,129 @@
-"""Subcommands of the collector family (filled in by its issue)."""
+"""`tickplant simulate`, `tickplant collect`, `tickplant replay`: the collector family."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+from collector.archive import replay
+from collector.client import Collector, CollectorOptions
+from collector.exceptions import CollectorError
+from collector.metrics import CollectorMetrics
+from collector.publisher import Publisher
+from collector.simulator import Simulator, SimulatorConfig
+from core.config import Settings
+from core.errors import ConfigError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    """Nothing registered yet."""
+    simulate = commands.add_parser("simulate", help="the local Finnhub-compatible websocket server")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8765, help="0 = any free port (default 8765)")
+    simulate.add_argument("--protocol", choices=("finnhub", "alpaca"), default="finnhub")
+    simulate.add_argument("--rate", type=float, default=1000.0,
+                          help="trades per second per connection, 1 to 10,000,000 (default 1000)")
+    simulate.add_argument("--seed", type=int, help="same seed, rate and --start-ms give the same trades")
+    simulate.add_argument("--start-ms", type=int, help="virtual clock start, epoch ms (default now)")
+    simulate.add_argument("--max-trades", type=int, help="stop streaming after this many valid trades")
+    simulate.add_argument("--frame-trades", type=int, default=200, help="at most this many trades per frame")
+    simulate.add_argument("--require-token", action="store_true",
+                          help="refuse connections without ?token=FINNHUB_API_TOKEN (or, for alpaca, "
+                               "auth without ALPACA_API_KEY/ALPACA_API_SECRET)")
+    simulate.add_argument("--max-symbols", type=int, default=50)
+    simulate.add_argument("--ping-interval", type=float, default=10.0, help="seconds between pings")
+    simulate.add_argument("--faults", action="store_true",
+                          help="drop connections at random, send malformed frames and trades")
+    simulate.add_argument("--fault-rate", type=float, default=0.02, help="per-frame fault probability")
+    simulate.add_argument("--drop-every", type=float, default=5.0,
+                          help="with --faults: mean seconds between dropped connections")
+    simulate.add_argument("--report", type=Path, help="write the sent-trades report (JSON) here every second")
+    simulate.set_defaults(handler=simulate_command)
+
+    collect = commands.add_parser("collect", help="websocket -> Avro -> Kafka")
+    collect.add_argument("--url", help="websocket URL (default Finnhub with FINNHUB_API_TOKEN; "
+                                       "the token is added to a --url that lacks one)")
+    collect.add_argument("--source", choices=("finnhub", "alpaca"), default="finnhub", help="protocol")
+    collect.add_argument("--symbols", help="comma-separated (default TICKPLANT_SYMBOLS)")
+    collect.add_argument("--symbols-file", type=Path,
+                         help="symbols file followed while running (comma or newline separated)")
+    collect.add_argument("--archive", type=Path, metavar="DIR", help="also archive raw frames (jsonl.gz)")
+    collect.add_argument("--metrics-port", type=int, default=9108, help="Prometheus port, 0 = off")
+    collect.add_argument("--spool-dir", type=Path, help="default <TICKPLANT_HOME>/spool")
+    collect.add_argument("--queue-frames", type=int, default=10_000,
+                         help="frames held in memory before spooling to disk")
+    collect.add_argument("--shutdown-timeout", type=float, default=30.0,
+                         help="seconds to deliver queued records on SIGTERM; the rest stays in the spool")
+    collect.set_defaults(handler=collect_command)
+
+    replay_parser = commands.add_parser("replay", help="republish archived raw frames")
+    replay_parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    pace = replay_parser.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, default=1.0, help="1 = original pace, N = N times faster, 0 = fast")
+    pace.add_argument("--fast", action="store_true", help="as fast as possible (same as --speed 0)")
+    replay_parser.add_argument("--spool-dir", type=Path, help="default <TICKPLANT_HOME>/spool-replay")
+    replay_parser.add_argument("--timeout", type=float, default=120.0,
+                               help="seconds to wait for Kafka to acknowledge at the end")
+    replay_parser.set_defaults(handler=replay_command)
+
+
+def _on_termination(callback: Any) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: callback())
+
+
+def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
+    token = key = secret = None
+    if args.require_token:
+        if args.protocol == "finnhub":
+            if settings.finnhub_api_token is None:
+                raise ConfigError("--require-token needs FINNHUB_API_TOKEN")
+            token = settings.finnhub_api_token.reveal()
+        else:
+            if settings.alpaca_api_key is None or settings.alpaca_api_secret is None:
+                raise ConfigError("--require-token needs ALPACA_API_KEY and ALPACA_API_SECRET")
+            key, secret = settings.alpaca_api_key.reveal(), settings.alpaca_api_secret.reveal()
+    simulator = Simulator(SimulatorConfig(
+        host=args.host, port=args.port, protocol=args.protocol, rate=args.rate, seed=args.seed,
+        start_ms=args.start_ms, max_trades=args.max_trades, frame_trades=args.frame_trades, token=token,
+        alpaca_key=key, alpaca_secret=secret, max_symbols=args.max_symbols, ping_interval_s=args.ping_interval,
+        faults=args.faults, fault_rate=args.fault_rate, drop_every_s=args.drop_every, report_file=args.report))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await simulator.run(stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def collect_command(settings: Settings, args: argparse.Namespace) -> int:
+    symbols: tuple[str, ...] = ()
+    if args.symbols:
+        from core.config import parse_symbols
+        symbols = parse_symbols(args.symbols)
+    if args.queue_frames < 1:
+        raise CollectorError("--queue-frames must be at least 1")
+    options = CollectorOptions(url=args.url, source=args.source, symbols=symbols, symbols_file=args.symbols_file,
+                               archive_dir=args.archive, metrics_port=args.metrics_port,
+                               spool_dir=args.spool_dir, queue_frames=args.queue_frames,
+                               shutdown_timeout_s=args.shutdown_timeout)
+    collector = Collector(settings, options)
+    _on_termination(collector.stop)
+    return collector.run()
+
+
+def replay_command(settings: Settings, args: argparse.Namespace) -> int:
+    speed = 0.0 if args.fast else args.speed
+    if speed < 0:
+        raise CollectorError("--speed must be 0 (as fast as possible) or positive")
+    publisher = Publisher(settings, CollectorMetrics(), args.spool_dir or settings.home / "spool-replay").start()
+    stats = replay(settings, list(args.files), speed, publisher, args.timeout)
+    print(f"replayed {stats.frames} frames: {stats.trades} trades, {stats.dead_letters} dead letters"
+          + ("" if stats.delivered else " (not all acknowledged; the rest is in the spool)"))
+    return 0 if stats.delivered else 1

@@ -1,0 +1,191 @@
+"""`tickplant bench collector`: the simulator at full speed -> collector -> Kafka on this machine,
+sustained trades/s and receive-to-ack latency, against the usual approach of Finnhub pipelines
+(pure-Python `avro` DatumWriter, one default KafkaProducer.send per websocket message)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import websocket
+
+from collector.client import Collector, CollectorOptions, run_in_thread
+from core import kafka as kafka_clients
+from core.config import Settings
+from core.schemas import trade_schema_json
+
+SYMBOLS = ("AAPL", "AMZN", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:XRPUSDT", "BINANCE:DOGEUSDT")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of streaming for tickplant's collector")
+    parser.add_argument("--baseline-duration", type=float, default=10.0,
+                        help="seconds of streaming for the usual approach (0 = skip it)")
+    parser.add_argument("--rate", type=float, default=1_000_000,
+                        help="simulator target trades/s (default: more than it can send = full speed)")
+    parser.add_argument("--frame-trades", type=int, default=200, help="trades per websocket frame at most")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _SimulatorProcess:
+    """The simulator as its own process, so it does not share the collector's interpreter lock."""
+
+    def __init__(self, rate: float, frame_trades: int, workdir: Path) -> None:
+        self.port = _free_port()
+        self.log = (workdir / f"simulator-{self.port}.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tickplant", "--log-level", "WARNING", "simulate", "--port", str(self.port),
+             "--rate", str(rate), "--seed", "7", "--frame-trades", str(frame_trades)],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the simulator did not start within 30 s")
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        self.log.close()
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_tickplant(settings: Settings, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    simulator = _SimulatorProcess(args.rate, args.frame_trades, workdir)
+    collector = Collector(settings, CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=0,
+                                                     spool_dir=workdir / "spool", idle_timeout_s=600))
+    started, cpu_started = time.monotonic(), time.process_time()
+    thread = run_in_thread(collector)
+    try:
+        time.sleep(args.duration)
+    finally:
+        simulator.stop()
+    received_at = time.monotonic()
+    idle = collector.publisher.wait_idle(120)
+    acked_at, cpu_used = time.monotonic(), time.process_time() - cpu_started
+    collector.stop()
+    thread.join(60)
+    samples = collector.metrics.latency_samples()
+    snapshot = collector.metrics.snapshot()
+    return {
+        "trades": collector.trades, "frames": collector.frames,
+        "records": collector.publisher.stats()["acknowledged"],
+        "spooled_records": collector.publisher.spooled_total,
+        "all_acknowledged": idle,
+        "trades_per_s": collector.trades / (acked_at - started),
+        "received_trades_per_s": collector.trades / (received_at - started),
+        "latency_p50_ms": _percentile(samples, 0.50) * 1000,
+        "latency_p99_ms": _percentile(samples, 0.99) * 1000,
+        "dead_letters": snapshot.get("tickplant_collector_dead_letters_total", 0),
+        "cpu_us_per_trade": cpu_used / max(collector.trades, 1) * 1e6,
+    }
+
+
+def bench_usual(settings: Settings, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """What most Finnhub->Kafka projects do: avro.io.DatumWriter per message, default producer."""
+    import avro.io
+    import avro.schema
+    from kafka import KafkaProducer
+
+    schema = avro.schema.parse(trade_schema_json())
+    writer = avro.io.DatumWriter(schema)
+    producer = KafkaProducer(bootstrap_servers=list(settings.kafka_bootstrap_servers))
+    simulator = _SimulatorProcess(args.rate, args.frame_trades, workdir)
+    trades = messages = 0
+    started, cpu_started = time.monotonic(), time.process_time()
+    try:
+        ws = websocket.create_connection(simulator.url, timeout=10)
+        for symbol in SYMBOLS:
+            ws.send(json.dumps({"type": "subscribe", "symbol": symbol}))
+        while time.monotonic() - started < args.baseline_duration:
+            message = json.loads(ws.recv())
+            if message.get("type") != "trade":
+                continue
+            buffer = io.BytesIO()
+            writer.write(message, avro.io.BinaryEncoder(buffer))
+            producer.send(settings.kafka_topic, buffer.getvalue())
+            trades += len(message["data"])
+            messages += 1
+        ws.close()
+    finally:
+        simulator.stop()
+    producer.flush(120)
+    elapsed, cpu_used = time.monotonic() - started, time.process_time() - cpu_started
+    producer.close()
+    return {"trades": trades, "messages": messages, "trades_per_s": trades / elapsed,
+            "cpu_us_per_trade": cpu_used / max(trades, 1) * 1e6}
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    topic = f"bench-collector-{uuid.uuid4().hex[:8]}"
+    settings = dataclasses.replace(settings, kafka_topic=topic)
+    kafka_clients.ensure_topics(settings)
+    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "topic": topic,
+                               "duration_s": args.duration, "simulator_rate": args.rate}
+    try:
+        with tempfile.TemporaryDirectory(prefix="tickplant-bench-") as tmp:
+            workdir = Path(tmp)
+            results["tickplant"] = bench_tickplant(settings, args, workdir)
+            if args.baseline_duration > 0:
+                results["usual"] = bench_usual(settings, args, workdir)
+                results["ratio"] = results["tickplant"]["trades_per_s"] / max(results["usual"]["trades_per_s"], 1e-9)
+    finally:
+        client = kafka_clients.admin(settings)
+        try:
+            client.delete_topics([topic, settings.dead_letter_topic])
+        except Exception:  # housekeeping only
+            pass
+        finally:
+            client.close()
+    mine = results["tickplant"]
+    print(f"machine: {results['machine']}, topic {topic}")
+    print(f"tickplant collector: {mine['trades_per_s']:,.0f} trades/s sustained to Kafka acks "
+          f"({mine['trades']:,} trades, {mine['records']:,} records, {args.duration:.0f} s; "
+          f"received {mine['received_trades_per_s']:,.0f} trades/s); "
+          f"latency receive->ack p50 {mine['latency_p50_ms']:.1f} ms, p99 {mine['latency_p99_ms']:.1f} ms; "
+          f"spooled {mine['spooled_records']:,} records; {mine['cpu_us_per_trade']:.1f} CPU-us/trade")
+    if "usual" in results:
+        usual = results["usual"]
+        print(f"usual approach (avro DatumWriter + KafkaProducer.send per message): "
+              f"{usual['trades_per_s']:,.0f} trades/s ({usual['trades']:,} trades); "
+              f"{usual['cpu_us_per_trade']:.1f} CPU-us/trade")
+        results["cpu_ratio"] = usual["cpu_us_per_trade"] / max(mine["cpu_us_per_trade"], 1e-9)
+        print(f"ratio: {results['ratio']:.1f}x trades/s, {results['cpu_ratio']:.1f}x less CPU per trade")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0

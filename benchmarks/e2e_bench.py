@@ -1,0 +1,281 @@
+"""`tickplant bench e2e`: simulator -> collector -> Kafka -> Spark (`tickplant stream`) -> Cassandra.
+For each offered rate: does the stream job keep up (lag bounded, backlog drains), and the latency
+from the collector's receive time (header) to the row's write in Cassandra (WRITETIME), p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from core import cassandra as cassandra_db
+from core import kafka as kafka_clients
+from core.config import Settings
+from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE, trade_schema
+
+SYMBOLS = ("AAPL", "AMZN", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:XRPUSDT", "BINANCE:DOGEUSDT")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rate", default="5000", help="offered trades/s; comma-separated for a ramp (5000,20000)")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load per rate (default 30)")
+    parser.add_argument("--source", choices=("collector", "direct"), default="collector",
+                        help="collector: simulator + collector (default); direct: Avro records produced here")
+    parser.add_argument("--frame-trades", type=int, default=200, help="trades per websocket frame at most")
+    parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds to wait for the backlog")
+    parser.add_argument("--stream-flags", default="", help="extra flags for `tickplant stream`, e.g. '--trigger 0.5s'")
+    parser.add_argument("--keep", action="store_true", help="keep the bench topic, keyspace and logs")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+
+
+def _direct_load(settings: Settings, rate: float, duration: float, frame_trades: int, producer_id: str) -> None:
+    """Finnhub-like frames at `rate` trades/s: one Avro record per symbol per frame, collector headers."""
+    import random
+
+    import fastavro
+
+    schema, rng = trade_schema(), random.Random(7)
+    producer = kafka_clients.producer(settings)
+    started, sent, seq = time.monotonic(), 0, 0
+    while (elapsed := time.monotonic() - started) < duration:
+        due = int(rate * elapsed) - sent
+        if due <= 0:
+            time.sleep(0.005)
+            continue
+        for _ in range(0, due, frame_trades):
+            count = min(frame_trades, due)
+            now_ms = int(time.time() * 1000)
+            frame: dict[str, list[dict]] = {}
+            for _ in range(count):
+                symbol = SYMBOLS[rng.randrange(len(SYMBOLS))]
+                frame.setdefault(symbol, []).append({"s": symbol, "p": round(rng.uniform(50, 150), 2),
+                                                     "v": round(rng.uniform(0.01, 5), 4), "t": now_ms, "c": None})
+            headers = [(HEADER_PRODUCER_ID, producer_id.encode()), (HEADER_SEQUENCE, str(seq).encode()),
+                       (HEADER_RECEIVED_AT, str(now_ms).encode()), (HEADER_SOURCE, b"bench")]
+            for symbol, trades in frame.items():
+                buffer = io.BytesIO()
+                fastavro.schemaless_writer(buffer, schema, {"type": "trade", "data": trades})
+                producer.send(settings.kafka_topic, key=symbol.encode(), value=buffer.getvalue(), headers=headers)
+            seq += 1
+            sent += count
+            due -= count
+    producer.flush(120)
+    producer.close()
+
+
+class Load:
+    """The offered load for one step: simulator + collector, or the direct producer."""
+
+    def __init__(self, settings: Settings, args: argparse.Namespace, rate: float, workdir: Path) -> None:
+        self.source, self._stopped = args.source, False
+        if args.source == "direct":
+            self._process = multiprocessing.get_context("spawn").Process(
+                target=_direct_load, args=(settings, rate, args.duration, args.frame_trades, f"direct-{rate:.0f}"))
+            self._process.start()
+            return
+        from benchmarks.collector_bench import _SimulatorProcess
+        from collector.client import Collector, CollectorOptions, run_in_thread
+
+        self._simulator = _SimulatorProcess(rate, args.frame_trades, workdir)
+        self._collector = Collector(settings, CollectorOptions(
+            url=self._simulator.url, symbols=SYMBOLS, metrics_port=0, spool_dir=workdir / f"spool-{rate:.0f}",
+            idle_timeout_s=600))
+        self._thread = run_in_thread(self._collector)
+
+    def stop(self) -> None:
+        if self.source == "direct":
+            self._process.join(timeout=180)
+            return
+        self._simulator.stop()
+        self._collector.publisher.wait_idle(120)
+        self._collector.stop()
+        self._thread.join(60)
+
+
+def _stream_job(settings: Settings, home: Path, flags: list[str]) -> Any:
+    import subprocess
+
+    env = {**os.environ, "KAFKA_TOPIC": settings.kafka_topic, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+           "TICKPLANT_HOME": str(home)}
+    log = (home / "stream.log").open("wb")
+    return subprocess.Popen([str(ROOT / ".venv" / "bin" / "tickplant"), "stream", *flags], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _lag(settings: Settings) -> int | None:
+    from stream_processor.status import stream_status
+
+    rows = stream_status(settings)
+    if any(r["lag"] is None or r["committed_batch"] is None for r in rows):
+        return None
+    return max(r["lag"] for r in rows)
+
+
+def _wait_drained(settings: Settings, timeout_s: float, job: Any) -> float | None:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if job.poll() is not None:
+            raise RuntimeError(f"the stream job exited with {job.returncode}")
+        if _lag(settings) == 0:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    return None
+
+
+def _received_times(settings: Settings) -> dict[tuple[str, str], int]:
+    """(symbol, producer-seq) -> collector receive time (ms), from every record's headers."""
+    from kafka import TopicPartition
+
+    consumer = kafka_clients.consumer(settings, consumer_timeout_ms=2000, max_poll_records=5000)
+    try:
+        partitions = [TopicPartition(settings.kafka_topic, p)
+                      for p in consumer.partitions_for_topic(settings.kafka_topic) or []]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        received = {}
+        for message in consumer:
+            headers = {k: v.decode() for k, v in message.headers or []}
+            if HEADER_RECEIVED_AT in headers:
+                key = f"{headers[HEADER_PRODUCER_ID]}-{headers[HEADER_SEQUENCE]}"
+                received[(message.key.decode(), key)] = int(headers[HEADER_RECEIVED_AT])
+        return received
+    finally:
+        consumer.close()
+
+
+def _latencies(settings: Settings, session: Any, received: dict, since_ms: int, until_ms: int) -> list[float]:
+    """Receive (header) -> written in Cassandra (WRITETIME) per trade received in [since, until)."""
+    from cassandra.util import Date
+
+    statement = session.prepare(f"SELECT trade_id, WRITETIME(price) AS written FROM "
+                                f"{settings.cassandra_keyspace}.trades WHERE symbol = ? AND trade_date = ?")
+    statement.fetch_size = 10_000
+    days = {Date(since_ms // 86_400_000), Date(until_ms // 86_400_000)}
+    samples = []
+    for symbol in SYMBOLS:
+        for day in days:
+            for row in session.execute(statement, (symbol, day)):
+                start = received.get((symbol, row["trade_id"].rsplit("-", 1)[0]))
+                if start is not None and since_ms <= start < until_ms:
+                    samples.append(row["written"] / 1000 - start)
+    return samples
+
+
+def _percentile(samples: list[float], q: float) -> float | None:
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def _batch_profile(settings: Settings, session: Any, since_ms: int) -> dict[str, Any]:
+    """Per query: batches, mean/max duration and rows per batch during the step (pipeline_metrics)."""
+    from cassandra.util import Date
+
+    statement = session.prepare(f"SELECT * FROM {settings.cassandra_keyspace}.pipeline_metrics "
+                                f"WHERE query_name = ? AND day = ? AND batch_time >= ?")
+    profile = {}
+    for query in ("trades", "trades_5s", "bars_1m"):
+        rows = list(session.execute(statement, (query, Date(since_ms // 86_400_000), since_ms)))
+        rows = [r for r in rows if r["input_rows"]]
+        if rows:
+            profile[query] = {"batches": len(rows),
+                              "mean_duration_ms": round(statistics.mean(r["duration_ms"] for r in rows)),
+                              "max_duration_ms": max(r["duration_ms"] for r in rows),
+                              "mean_records_per_batch": round(statistics.mean(r["input_rows"] for r in rows))}
+    return profile
+
+
+def _step(settings: Settings, args: argparse.Namespace, rate: float, workdir: Path, job: Any,
+          session: Any) -> dict[str, Any]:
+    since_ms = int(time.time() * 1000)
+    started = time.monotonic()
+    load = Load(settings, args, rate, workdir)
+    lags: list[tuple[float, int]] = []
+    while time.monotonic() - started < args.duration:
+        time.sleep(1.0)
+        lag = _lag(settings)
+        if lag is not None:
+            lags.append((time.monotonic() - started, lag))
+    load.stop()
+    load_s = time.monotonic() - started
+    until_ms = int(time.time() * 1000)
+    drain_s = _wait_drained(settings, args.drain_timeout, job)
+    received = _received_times(settings)
+    samples = _latencies(settings, session, received, since_ms, until_ms)
+    tail = [lag for t, lag in lags if t >= args.duration / 2]
+    return {
+        "offered_trades_per_s": rate, "load_seconds": round(load_s, 1), "trades": len(samples),
+        "delivered_trades_per_s": round(len(samples) / load_s),
+        "end_to_end_trades_per_s": round(len(samples) / (load_s + (drain_s or args.drain_timeout))),
+        "lag_records_max": max((lag for _, lag in lags), default=None),
+        "lag_records_second_half_mean": round(statistics.mean(tail)) if tail else None,
+        "drain_seconds": None if drain_s is None else round(drain_s, 1),
+        "bounded": drain_s is not None and drain_s <= 10.0,
+        "latency_p50_ms": _percentile(samples, 0.50), "latency_p99_ms": _percentile(samples, 0.99),
+        "latency_max_ms": _percentile(samples, 1.0),
+        "batches": _batch_profile(settings, session, since_ms),
+    }
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    rates = [float(r) for r in str(args.rate).split(",") if r.strip()]
+    name = f"bench{uuid.uuid4().hex[:8]}"
+    home = Path(tempfile.mkdtemp(prefix="tickplant-e2e-bench-"))
+    settings = dataclasses.replace(settings, kafka_topic=name, cassandra_keyspace=name, home=home)
+    if args.source == "collector":
+        try:
+            import collector.client  # noqa: F401
+        except ImportError:
+            print("collector not available: producing Avro records directly (--source direct)")
+            args.source = "direct"
+    kafka_clients.ensure_topics(settings)
+    session = cassandra_db.connect(settings)
+    cassandra_db.apply_migrations(session, settings)
+    job = _stream_job(settings, home, args.stream_flags.split())
+    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": args.source, "steps": []}
+    try:
+        _direct_load(settings, 2000, 1.0, 100, "warmup")  # JIT and first-batch set-up before measuring
+        if _wait_drained(settings, 180, job) is None:
+            raise RuntimeError("the stream job did not process the warm-up within 180 s")
+        for rate in rates:
+            step = _step(settings, args, rate, home, job, session)
+            results["steps"].append(step)
+            print(json.dumps(step))
+    finally:
+        job.terminate()
+        job.wait(120)
+        if not args.keep:
+            session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
+            client = kafka_clients.admin(settings)
+            try:
+                client.delete_topics([name, settings.dead_letter_topic])
+            except Exception:  # housekeeping only
+                pass
+            finally:
+                client.close()
+            shutil.rmtree(home, ignore_errors=True)
+        cassandra_db.close(session)
+    bounded = [s["offered_trades_per_s"] for s in results["steps"] if s["bounded"]]
+    results["sustained_trades_per_s"] = max(bounded, default=None)
+    print(f"machine {results['machine']}, source {args.source}: sustained (lag bounded, backlog drained "
+          f"within 10 s) at {results['sustained_trades_per_s']} trades/s offered")
+    for s in results["steps"]:
+        print(f"  offered {s['offered_trades_per_s']:>9,.0f}/s  delivered {s['delivered_trades_per_s']:>8,}/s  "
+              f"drain {s['drain_seconds']} s  lag max {s['lag_records_max']} records  "
+              f"latency p50 {s['latency_p50_ms']} ms  p99 {s['latency_p99_ms']} ms")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0

@@ -1,0 +1,286 @@
+"""The collector's websocket loop: connect, subscribe, read frames, hand their records to the
+publisher; reconnect with backoff, follow a symbols file, archive raw frames, stop on request."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import websocket
+
+from collector import alpaca, finnhub
+from collector.archive import ArchiveWriter
+from collector.backoff import Backoff
+from collector.encoding import MAX_FRAME_BYTES, FrameContext, frame_records
+from collector.metrics import CollectorMetrics
+from collector.publisher import Publisher
+from core.config import Settings, is_local_host, parse_symbols
+from core.errors import ConfigError
+from core.logging import get_logger, redact
+
+log = get_logger(__name__)
+Send = Callable[[str], Any]
+
+
+@dataclass
+class CollectorOptions:
+    """How one collector runs; the defaults are `tickplant collect` without flags."""
+
+    url: str | None = None                 # default: Finnhub (or Alpaca) with the configured secret
+    source: str = "finnhub"                # protocol: finnhub | alpaca
+    symbols: tuple[str, ...] = ()          # default: TICKPLANT_SYMBOLS
+    symbols_file: Path | None = None       # followed while running (add/remove without restart)
+    archive_dir: Path | None = None
+    metrics_port: int = 9108               # 0 = off
+    spool_dir: Path | None = None          # default: <home>/spool
+    queue_frames: int = 10_000
+    max_unacked: int = 20_000
+    shutdown_timeout_s: float = 30.0
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    idle_timeout_s: float = 60.0           # no frame at all (not even a ping) for this long: reconnect
+    producer_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def read_symbols_file(path: Path) -> tuple[str, ...]:
+    """Symbols separated by commas or newlines; `#` starts a comment."""
+    lines = [line.split("#", 1)[0] for line in path.read_text(encoding="utf-8").splitlines()]
+    return parse_symbols(",".join(lines))
+
+
+class FinnhubProtocol:
+    def open(self, send: Send, symbols: tuple[str, ...]) -> None:
+        self.subscribe(send, symbols)
+
+    def subscribe(self, send: Send, symbols: tuple[str, ...]) -> None:
+        for symbol in symbols:
+            send(finnhub.subscribe_message(symbol))
+
+    def unsubscribe(self, send: Send, symbols: tuple[str, ...]) -> None:
+        for symbol in symbols:
+            send(finnhub.unsubscribe_message(symbol))
+
+    def control(self, send: Send, events: list[dict[str, Any]], symbols: tuple[str, ...]) -> None:
+        pass
+
+
+class AlpacaProtocol:
+    """Auth first; subscribe once the server says `authenticated`."""
+
+    def __init__(self, key: str, secret: str) -> None:
+        self._key, self._secret = key, secret
+
+    def open(self, send: Send, symbols: tuple[str, ...]) -> None:
+        send(alpaca.auth_message(self._key, self._secret))
+
+    def subscribe(self, send: Send, symbols: tuple[str, ...]) -> None:
+        if symbols:
+            send(alpaca.subscribe_message(list(symbols)))
+
+    def unsubscribe(self, send: Send, symbols: tuple[str, ...]) -> None:
+        if symbols:
+            send(alpaca.unsubscribe_message(list(symbols)))
+
+    def control(self, send: Send, events: list[dict[str, Any]], symbols: tuple[str, ...]) -> None:
+        for event in events:
+            if event.get("T") == "success" and event.get("msg") == "authenticated":
+                self.subscribe(send, symbols)
+
+
+class Collector:
+    """One collector process: `run()` blocks until `stop()`, then flushes and returns 0."""
+
+    def __init__(self, settings: Settings, options: CollectorOptions | None = None,
+                 metrics: CollectorMetrics | None = None) -> None:
+        self.settings = settings
+        self.options = options = options or CollectorOptions()
+        if options.source not in ("finnhub", "alpaca"):
+            raise ConfigError(f"--source {options.source!r}: expected finnhub or alpaca")
+        self.producer_id = str(uuid.uuid4())
+        self.metrics = metrics or CollectorMetrics()
+        self.url, self.protocol = self._connection()
+        host = urlsplit(self.url).hostname or ""
+        self.source_label = "simulator" if is_local_host(host) else options.source
+        self.symbols = (read_symbols_file(options.symbols_file)
+                        if options.symbols_file and options.symbols_file.exists()
+                        else options.symbols or settings.symbols)
+        self.publisher = Publisher(settings, self.metrics, options.spool_dir, options.queue_frames,
+                                   options.max_unacked, options.producer_overrides)
+        self.sequence = 0
+        self.frames = self.trades = self.dead_letters = self.connections = 0
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._ws: websocket.WebSocket | None = None
+        self._archive: ArchiveWriter | None = None
+        self._symbols_mtime = 0.0
+        self._frame_counters: dict[str, Any] = {}
+
+    def _connection(self) -> tuple[str, FinnhubProtocol | AlpacaProtocol]:
+        options, settings = self.options, self.settings
+        url = options.url
+        if options.source == "finnhub":
+            token = settings.finnhub_api_token.reveal() if settings.finnhub_api_token else None
+            if url is None:
+                if not token:
+                    raise ConfigError("FINNHUB_API_TOKEN is not set: set it, or pass --url of the "
+                                      "simulator (tickplant simulate)")
+                return finnhub.finnhub_url(token), FinnhubProtocol()
+            if token and "token=" not in url:
+                url = finnhub.finnhub_url(token, url)
+            return url, FinnhubProtocol()
+        key = settings.alpaca_api_key.reveal() if settings.alpaca_api_key else ""
+        secret = settings.alpaca_api_secret.reveal() if settings.alpaca_api_secret else ""
+        url = url or alpaca.ALPACA_URL
+        if not (key and secret) and not is_local_host(urlsplit(url).hostname or ""):
+            raise ConfigError("ALPACA_API_KEY and ALPACA_API_SECRET must be set for --source alpaca")
+        return url, AlpacaProtocol(key, secret)
+
+    # -- life cycle
+    def stop(self) -> None:
+        """Stop reading (safe from a signal handler or another thread); run() then flushes."""
+        self._stop.set()
+
+    def run(self) -> int:
+        options = self.options
+        self.metrics.serve(options.metrics_port)
+        if options.archive_dir:
+            self._archive = ArchiveWriter(options.archive_dir, self.producer_id)
+        self.publisher.start()
+        log.info("collector started", url=finnhub.redact_url(self.url), source=self.source_label,
+                 producer_id=self.producer_id, symbols=",".join(self.symbols), topic=self.settings.kafka_topic)
+        try:
+            self._connection_loop()
+        finally:
+            if self._archive is not None:
+                self._archive.close()
+            delivered = self.publisher.close(options.shutdown_timeout_s)
+            self.metrics.close()
+            log.info("collector stopped", frames=self.frames, trades=self.trades,
+                     dead_letters=self.dead_letters, delivered_all=delivered)
+        return 0
+
+    def _connection_loop(self) -> None:
+        backoff = Backoff(self.options.reconnect_initial_s, self.options.reconnect_max_s)
+        safe_url = finnhub.redact_url(self.url)
+        while not self._stop.is_set():
+            if self.connections:
+                self.metrics.reconnects.inc()
+            try:
+                ws = websocket.create_connection(self.url, timeout=10, skip_utf8_validation=True,
+                                                 enable_multithread=False)
+            except (websocket.WebSocketException, OSError) as exc:
+                delay = backoff.next_delay()
+                log.warning("connect failed", url=safe_url, error=redact(f"{type(exc).__name__}: {exc}"),
+                            retry_in_s=round(delay, 2))
+                self._stop.wait(delay)
+                continue
+            self.connections += 1
+            self._ws = ws
+            log.info("connected", url=safe_url, connection=self.connections)
+            try:
+                if self._session(ws):
+                    backoff.reset()
+            except (websocket.WebSocketException, OSError) as exc:
+                log.warning("connection lost", url=safe_url, error=redact(f"{type(exc).__name__}: {exc}"))
+            finally:
+                self.connected.clear()
+                self._ws = None
+                ws.close(timeout=1)
+            if not self._stop.is_set():
+                delay = backoff.next_delay()
+                log.info("reconnecting", retry_in_s=round(delay, 2))
+                self._stop.wait(delay)
+
+    def _session(self, ws: websocket.WebSocket) -> bool:
+        """Read until the connection ends or stop(); True if any frame arrived."""
+        ws.settimeout(0.5)
+        self.protocol.open(ws.send, self.symbols)
+        self.connected.set()
+        received_any = False
+        last_frame = last_check = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                opcode, data = ws.recv_data()
+            except websocket.WebSocketTimeoutException:
+                now = time.monotonic()
+                if now - last_frame > self.options.idle_timeout_s:
+                    log.warning("no frame from the source; reconnecting", idle_s=self.options.idle_timeout_s)
+                    return received_any
+                self._follow_symbols_file(ws)
+                last_check = now
+                continue
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                log.info("source closed the connection")
+                return received_any
+            received_any = True
+            last_frame = time.monotonic()
+            if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+                self._handle_frame(ws, data)
+            if last_frame - last_check > 1.0:
+                self._follow_symbols_file(ws)
+                last_check = last_frame
+        return received_any
+
+    def _handle_frame(self, ws: websocket.WebSocket, data: bytes) -> None:
+        self.sequence += 1
+        context = FrameContext(self.producer_id, self.sequence, time.time_ns() // 1_000_000,
+                               self.source_label, self.options.source)
+        if self._archive is not None:
+            self._archive.write(context, data)
+        encoded = frame_records(data, context, self.settings.kafka_topic, self.settings.dead_letter_topic,
+                                self.options.max_frame_bytes)
+        parsed = encoded.parsed
+        self.frames += 1
+        counter = self._frame_counters.get(parsed.kind)
+        if counter is None:
+            counter = self._frame_counters[parsed.kind] = self.metrics.frames.labels(parsed.kind)
+        counter.inc()
+        if encoded.trades:
+            self.trades += encoded.trades
+            self.metrics.trades.inc(encoded.trades)
+        if encoded.dead_letters:
+            self.dead_letters += encoded.dead_letters
+            self.metrics.dead_letters.inc(encoded.dead_letters)
+            reasons = [parsed.error] if parsed.error else [reason for reason, _ in parsed.rejected]
+            log.warning("dead letter", seq=self.sequence, count=encoded.dead_letters, reason=reasons[0][:200])
+        if parsed.message is not None:
+            self.metrics.server_errors.inc()
+            log.error("source reported an error", message=parsed.message[:300])
+        if parsed.events:
+            self.protocol.control(ws.send, parsed.events, self.symbols)
+        self.publisher.submit(encoded.records)
+
+    def _follow_symbols_file(self, ws: websocket.WebSocket) -> None:
+        path = self.options.symbols_file
+        if path is None:
+            return
+        try:
+            mtime = path.stat().st_mtime
+            if mtime == self._symbols_mtime:
+                return
+            self._symbols_mtime = mtime
+            wanted = read_symbols_file(path)
+        except (OSError, ConfigError) as exc:
+            log.warning("symbols file unreadable; keeping the current symbols", path=str(path), error=str(exc))
+            return
+        added = tuple(s for s in wanted if s not in self.symbols)
+        removed = tuple(s for s in self.symbols if s not in wanted)
+        if added or removed:
+            self.protocol.unsubscribe(ws.send, removed)
+            self.protocol.subscribe(ws.send, added)
+            self.symbols = wanted
+            log.info("subscriptions changed", added=",".join(added), removed=",".join(removed))
+
+
+def run_in_thread(collector: Collector) -> threading.Thread:
+    """Start `collector.run()` in a background thread (tests, benchmarks)."""
+    thread = threading.Thread(target=collector.run, name="collector", daemon=True)
+    thread.start()
+    return thread

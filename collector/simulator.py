@@ -1,0 +1,343 @@
+"""A local Finnhub-compatible (or Alpaca-compatible) websocket server streaming seeded GBM trades,
+with fault injection, and an exact report of what it sent: `report()` in process, GET /report, or
+a JSON file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+import threading
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from collector import market
+from collector.exceptions import SimulatorError
+from core.logging import get_logger
+
+log = get_logger(__name__)
+_KNOWN_SYMBOL = re.compile(r"^[A-Z0-9:._/^=-]{1,40}$")
+
+
+@dataclass
+class SimulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 8765                       # 0 = any free port (see Simulator.port)
+    protocol: str = "finnhub"              # finnhub | alpaca
+    rate: float = 1000.0                   # trades per second per connection, over its symbols
+    seed: int | None = None
+    start_ms: int | None = None            # virtual clock start (default: now)
+    max_trades: int | None = None          # stop streaming after this many valid trades in total
+    frame_trades: int = 200                # at most this many trades per frame
+    token: str | None = None               # Finnhub: required ?token= when set
+    alpaca_key: str | None = None          # Alpaca: required credentials when set
+    alpaca_secret: str | None = None
+    max_symbols: int = 50
+    ping_interval_s: float = 10.0
+    faults: bool = False
+    fault_rate: float = 0.02               # per frame: a malformed frame, and separately a bad trade
+    drop_every_s: float = 5.0              # fault mode: mean seconds between dropped connections
+    report_file: Path | None = None
+    tick_s: float = 0.005
+
+
+@dataclass(eq=False)
+class Connection:
+    ws: ServerConnection
+    symbols: list[str] = field(default_factory=list)
+    authenticated: bool = False
+
+
+class Simulator:
+    """The server; `await run(stop)` inside an event loop, or SimulatorThread from sync code."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        if config.protocol not in ("finnhub", "alpaca"):
+            raise SimulatorError(f"--protocol {config.protocol!r}: expected finnhub or alpaca")
+        if not 1 <= config.rate <= 10_000_000:
+            raise SimulatorError(f"--rate {config.rate}: expected 1 to 10,000,000 trades/s")
+        self.config = config
+        self.seed = config.seed if config.seed is not None else random.randrange(2**31)
+        self.market = market.Market(self.seed, config.rate, config.start_ms)
+        self._faults = random.Random(self.seed + 1)
+        self._connections: set[Connection] = set()
+        self._reserved = 0
+        self._lock = threading.Lock()
+        self._symbols: dict[str, list[float]] = {}       # symbol -> [trades, volume]
+        self._counts = {"trades": 0, "frames": 0, "pings": 0, "connections": 0, "drops": 0}
+        self._malformed: dict[str, int] = {}
+        self._bad_trades: dict[str, int] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.port = config.port
+
+    # -- the report
+    def report(self) -> dict[str, Any]:
+        """Exactly what was sent: valid trades per symbol (count, volume sum), malformed frames
+        and bad trades by kind, and how many dead letters a collector should have produced."""
+        with self._lock:
+            malformed, bad = dict(self._malformed), dict(self._bad_trades)
+            return {**self._counts, "seed": self.seed, "rate": self.config.rate, "protocol": self.config.protocol,
+                    "start_ms": self.market.start_ms,
+                    "symbols": {s: {"trades": int(v[0]), "volume": v[1]} for s, v in self._symbols.items()},
+                    "malformed_frames": malformed, "bad_trades": bad,
+                    "dead_letters_expected": sum(malformed.values()) + sum(bad.values()),
+                    "done": self.config.max_trades is not None and self._counts["trades"] >= self.config.max_trades}
+
+    def _write_report(self) -> None:
+        path = self.config.report_file
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(path.suffix + ".tmp")
+            temporary.write_text(json.dumps(self.report(), indent=1), encoding="utf-8")
+            os.replace(temporary, path)
+
+    def drop_connections(self) -> None:
+        """Drop every client connection abruptly (after what was sent is flushed); thread-safe."""
+        if self._loop is not None:
+            for connection in list(self._connections):
+                asyncio.run_coroutine_threadsafe(self._drop(connection), self._loop)
+
+    # -- the server
+    async def run(self, stop: asyncio.Event, started: threading.Event | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            server: Server = await serve(self._handle, self.config.host, self.config.port,
+                                         process_request=self._process_request, compression=None,
+                                         max_size=1024 * 1024)
+        except OSError as exc:
+            raise SimulatorError(f"simulator cannot listen on {self.config.host}:{self.config.port}: "
+                                 f"{exc.strerror or exc}") from None
+        self.port = server.sockets[0].getsockname()[1]
+        log.info("simulator listening", url=f"ws://{self.config.host}:{self.port}", protocol=self.config.protocol,
+                 rate=self.config.rate, seed=self.seed, faults=self.config.faults)
+        if started is not None:
+            started.set()
+        reporter = asyncio.create_task(self._report_loop())
+        try:
+            await stop.wait()
+        finally:
+            reporter.cancel()
+            server.close()
+            await server.wait_closed()
+            self._write_report()
+
+    async def _report_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._write_report()
+
+    def _process_request(self, connection: ServerConnection, request: Any) -> Any:
+        path = urlsplit(request.path)
+        if path.path == "/report":
+            return connection.respond(HTTPStatus.OK, json.dumps(self.report()) + "\n")
+        if path.path == "/health":
+            return connection.respond(HTTPStatus.OK, "ok\n")
+        if self.config.protocol == "finnhub" and self.config.token:
+            if parse_qs(path.query).get("token", [""])[0] != self.config.token:
+                return connection.respond(HTTPStatus.UNAUTHORIZED, "Invalid API key\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        connection = Connection(ws, authenticated=self.config.protocol == "finnhub")
+        self._connections.add(connection)
+        with self._lock:
+            self._counts["connections"] += 1
+        tasks = [asyncio.create_task(self._stream(connection))]
+        if self.config.protocol == "finnhub":
+            tasks.append(asyncio.create_task(self._ping(connection)))
+        try:
+            if self.config.protocol == "alpaca":
+                await ws.send('[{"T":"success","msg":"connected"}]')
+            async for message in ws:
+                reply = self._on_message(connection, message)
+                if reply is not None:
+                    await ws.send(reply)
+                    if '"code":402' in reply:
+                        await ws.close(1008, "auth failed")
+        except ConnectionClosed:
+            pass
+        finally:
+            for task in tasks:
+                task.cancel()
+            self._connections.discard(connection)
+
+    def _on_message(self, connection: Connection, message: str | bytes) -> str | None:
+        try:
+            request = json.loads(message)
+        except ValueError:
+            request = None
+        if self.config.protocol == "alpaca":
+            return self._on_alpaca(connection, request)
+        if type(request) is not dict or request.get("type") not in ("subscribe", "unsubscribe"):
+            return '{"type":"error","msg":"Unknown message type"}'
+        symbol = request.get("symbol")
+        if type(symbol) is not str or not _KNOWN_SYMBOL.match(symbol):
+            return json.dumps({"type": "error", "msg": f"Invalid symbol: {str(symbol)[:40]}"})
+        if request["type"] == "unsubscribe":
+            if symbol in connection.symbols:
+                connection.symbols.remove(symbol)
+            return None
+        if symbol not in connection.symbols:
+            if len(connection.symbols) >= self.config.max_symbols:
+                return '{"type":"error","msg":"Subscribing to too many symbols"}'
+            connection.symbols.append(symbol)
+        return None
+
+    def _on_alpaca(self, connection: Connection, request: Any) -> str | None:
+        action = request.get("action") if type(request) is dict else None
+        if action == "auth":
+            expected = (self.config.alpaca_key, self.config.alpaca_secret)
+            if any(expected) and (request.get("key"), request.get("secret")) != expected:
+                return '[{"T":"error","code":402,"msg":"auth failed"}]'
+            connection.authenticated = True
+            return '[{"T":"success","msg":"authenticated"}]'
+        if action not in ("subscribe", "unsubscribe"):
+            return '[{"T":"error","code":400,"msg":"invalid syntax"}]'
+        if not connection.authenticated:
+            return '[{"T":"error","code":401,"msg":"not authenticated"}]'
+        symbols = request.get("trades") or []
+        if type(symbols) is not list or not all(type(s) is str and _KNOWN_SYMBOL.match(s) for s in symbols):
+            return '[{"T":"error","code":400,"msg":"invalid syntax"}]'
+        for symbol in symbols:
+            if action == "unsubscribe" and symbol in connection.symbols:
+                connection.symbols.remove(symbol)
+            elif action == "subscribe" and symbol not in connection.symbols:
+                if len(connection.symbols) >= self.config.max_symbols:
+                    return '[{"T":"error","code":405,"msg":"symbol limit exceeded"}]'
+                connection.symbols.append(symbol)
+        return json.dumps([{"T": "subscription", "trades": connection.symbols, "quotes": [], "bars": []}])
+
+    async def _ping(self, connection: Connection) -> None:
+        while True:
+            await asyncio.sleep(self.config.ping_interval_s)
+            await connection.ws.send('{"type":"ping"}')
+            with self._lock:
+                self._counts["pings"] += 1
+
+    async def _drop(self, connection: Connection) -> None:
+        transport = connection.ws.transport
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5
+        while transport.get_write_buffer_size() and loop.time() < deadline:
+            await asyncio.sleep(0.005)
+        transport.close()   # TCP close without a websocket close frame: what a network drop looks like
+        with self._lock:
+            self._counts["drops"] += 1
+
+    async def _stream(self, connection: Connection) -> None:
+        config, loop = self.config, asyncio.get_running_loop()
+        budget, last = 0.0, loop.time()
+        next_drop = last + self._faults.expovariate(1 / config.drop_every_s) if config.faults else float("inf")
+        while True:
+            await asyncio.sleep(config.tick_s)
+            now = loop.time()
+            budget = min(budget + (now - last) * config.rate, config.rate + config.frame_trades)
+            last = now
+            if not connection.symbols or not connection.authenticated:
+                budget = 0.0
+                continue
+            while budget >= 1:
+                count = min(int(budget), config.frame_trades)
+                if config.max_trades is not None:
+                    count = min(count, config.max_trades - self._counts["trades"] - self._reserved)
+                    if count <= 0:
+                        budget = 0.0
+                        break
+                budget -= count
+                if not await self._send_frame(connection, count):
+                    return
+            if now >= next_drop:
+                await self._drop(connection)
+                return
+
+    async def _send_frame(self, connection: Connection, count: int) -> bool:
+        """Send one frame of `count` valid trades (plus faults); False once the connection is gone."""
+        protocol, faults = self.config.protocol, self.config.faults
+        trades = self.market.next_trades(connection.symbols, count)
+        write = market.finnhub_trade if protocol == "finnhub" else market.alpaca_trade
+        parts = [write(trade) for trade in trades]
+        bad_kind = None
+        if faults and self._faults.random() < self.config.fault_rate:
+            bad_kind = self._faults.choice(market.TRADE_FAULTS)
+            parts.insert(self._faults.randrange(len(parts) + 1), market.bad_trade(bad_kind, trades[0], protocol))
+        frame = market.finnhub_frame(parts) if protocol == "finnhub" else market.alpaca_frame(parts)
+        self._reserved += count
+        try:
+            if faults and self._faults.random() < self.config.fault_rate:
+                kind = self._faults.choice(market.FRAME_FAULTS)
+                await connection.ws.send(market.malformed_frame(kind, protocol, self._faults))
+                with self._lock:
+                    self._malformed[kind] = self._malformed.get(kind, 0) + 1
+            await connection.ws.send(frame)
+        except ConnectionClosed:
+            return False
+        finally:
+            self._reserved -= count
+        with self._lock:
+            self._counts["frames"] += 1
+            self._counts["trades"] += count
+            if bad_kind is not None:
+                self._bad_trades[bad_kind] = self._bad_trades.get(bad_kind, 0) + 1
+            for trade in trades:
+                entry = self._symbols.get(trade.symbol)
+                if entry is None:
+                    entry = self._symbols[trade.symbol] = [0, 0.0]
+                entry[0] += 1
+                entry[1] += trade.volume
+        return True
+
+
+class SimulatorThread:
+    """The simulator in a background thread with its own event loop (tests, benchmarks)."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.simulator = Simulator(config)
+        self._thread = threading.Thread(target=self._main, name="simulator", daemon=True)
+        self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._error: BaseException | None = None
+
+    def _main(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            await self.simulator.run(self._stop, self._started)
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported to start()'s caller
+            self._error = exc
+            self._started.set()
+
+    def start(self, timeout_s: float = 10.0) -> SimulatorThread:
+        self._thread.start()
+        if not self._started.wait(timeout_s) or self._error is not None:
+            raise SimulatorError(f"simulator did not start: {self._error}")
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self.simulator.config.host}:{self.simulator.port}"
+
+    def report(self) -> dict[str, Any]:
+        return self.simulator.report()
+
+    def drop_connections(self) -> None:
+        self.simulator.drop_connections()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop serving (idempotent); the report stays readable."""
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:   # the loop closed in between
+                pass
+        self._thread.join(timeout_s)

@@ -1,0 +1,50 @@
+"""The stream processor: Kafka topic of Avro trades -> Cassandra (trades, 5 s windows, 1 min bars,
+latest prices, dead letters, metrics). Runs as `tickplant stream [flags]` or as
+`spark-submit --jars <connector jars> stream_processor/job.py [flags]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # started as a script (spark-submit): make the checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.config import Settings  # noqa: E402
+from core.logging import get_logger, setup_logging  # noqa: E402
+from core.schemas import trade_schema_json  # noqa: E402
+from core.spark import build_session  # noqa: E402
+from stream_processor import streams, transforms  # noqa: E402
+from stream_processor.cassandra_io import close_driver_sessions  # noqa: E402
+
+log = get_logger(__name__)
+add_arguments = streams.add_arguments
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Build the session, read Kafka, transform, write to Cassandra, await; returns the exit code."""
+    spark = build_session(settings, "tickplant-stream")
+    try:
+        records = streams.kafka_records(spark, settings, args)
+        rows = transforms.trade_rows(transforms.decode_records(records, trade_schema_json()))
+        queries = streams.start_queries(spark, settings, rows, args)
+        return streams.await_queries(queries, args)
+    finally:
+        close_driver_sessions()
+        spark.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="job.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="INFO")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    setup_logging(args.log_level, secrets=settings.secret_values())
+    return run(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""`pipeline_metrics`: one row per micro-batch and query. Spark's progress events (input rows,
+duration, rates, rows dropped by the watermark) come through a StreamingQueryListener; the
+foreachBatch handlers add what only they know (write latency percentiles, exact late trades).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql.streaming import StreamingQueryListener
+
+from core.config import Settings
+from core.logging import get_logger
+from stream_processor.cassandra_io import driver_session
+
+log = get_logger(__name__)
+
+INSERT_METRICS = (
+    "INSERT INTO {keyspace}.pipeline_metrics (query_name, day, batch_time, batch_id, input_rows, late_rows, "
+    "duration_ms, input_rows_per_second, processed_rows_per_second, latency_p50_ms, latency_p99_ms, "
+    "receive_latency_p50_ms, receive_latency_p99_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+class BatchStash:
+    """Hands what a foreachBatch handler measured to the listener's progress event of that batch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def put(self, query: str, batch_id: int, values: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[(query, batch_id)] = values
+            for key in [k for k in self._items if k[0] == query and k[1] < batch_id - 100]:
+                del self._items[key]
+
+    def pop(self, query: str, batch_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            return self._items.pop((query, batch_id), None)
+
+
+def _percentile(values: Any, index: int) -> float | None:
+    return float(values[index]) if values and values[index] is not None else None
+
+
+def summary_values(summary: Any) -> dict[str, Any]:
+    """A `transforms.latency_summary` row as the stash's dict."""
+    return {
+        "valid_rows": summary["valid_rows"], "refused_rows": summary["refused_rows"],
+        "late_rows": summary["late_rows"],
+        "latency_p50_ms": _percentile(summary["latency"], 0), "latency_p99_ms": _percentile(summary["latency"], 1),
+        "receive_latency_p50_ms": _percentile(summary["receive_latency"], 0),
+        "receive_latency_p99_ms": _percentile(summary["receive_latency"], 1),
+    }
+
+
+class MetricsListener(StreamingQueryListener):
+    """Writes a pipeline_metrics row for every progress event of our queries that read data."""
+
+    def __init__(self, settings: Settings, stash: BatchStash, queries: set[str]) -> None:
+        self._settings = settings
+        self._stash = stash
+        self._queries = queries
+        self._insert: Any = None
+
+    def onQueryStarted(self, event: Any) -> None:
+        log.info("query started", query=event.name, id=str(event.id))
+
+    def onQueryIdle(self, event: Any) -> None:
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:
+        if event.exception:
+            log.error("query failed", id=str(event.id), error=str(event.exception).splitlines()[0][:500])
+        else:
+            log.info("query stopped", id=str(event.id))
+
+    def onQueryProgress(self, event: Any) -> None:
+        try:
+            self._record(event.progress)
+        except Exception:  # a metrics failure must never stop the pipeline
+            log.exception("pipeline metrics not written")
+
+    def _record(self, progress: Any) -> None:
+        if progress.name not in self._queries:
+            return
+        measured = self._stash.pop(progress.name, progress.batchId)
+        if progress.numInputRows == 0 and measured is None:
+            return
+        measured = measured or {}
+        dropped = sum(int(op.numRowsDroppedByWatermark or 0) for op in progress.stateOperators or [])
+        late_rows = measured.get("late_rows", dropped) if progress.name == "trades" else dropped
+        batch_time = datetime.strptime(progress.timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        duration_ms = int(progress.batchDuration or progress.durationMs.get("triggerExecution", 0))
+        session = driver_session(self._settings)
+        if self._insert is None:
+            self._insert = session.prepare(INSERT_METRICS.format(keyspace=self._settings.cassandra_keyspace))
+        session.execute(self._insert, (
+            progress.name, batch_time.date(), batch_time, progress.batchId, progress.numInputRows, late_rows,
+            duration_ms, _finite(progress.inputRowsPerSecond), _finite(progress.processedRowsPerSecond),
+            measured.get("latency_p50_ms"), measured.get("latency_p99_ms"),
+            measured.get("receive_latency_p50_ms"), measured.get("receive_latency_p99_ms"),
+        ))
+        log.info("batch", query=progress.name, batch_id=progress.batchId, input_rows=progress.numInputRows,
+                 duration_ms=duration_ms, late_rows=late_rows, refused_rows=measured.get("refused_rows", 0),
+                 latency_p99_ms=measured.get("latency_p99_ms"))
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if number == number and abs(number) != float("inf") else None

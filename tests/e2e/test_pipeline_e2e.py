@@ -1,0 +1,72 @@
+"""The whole pipeline: seeded simulator -> collector -> Kafka -> `tickplant stream` -> Cassandra,
+checked exactly against the simulator's report and a recomputation from the raw records."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
+from cassandra.util import Date
+
+from collector import harness
+from collector.client import CollectorOptions
+from collector.simulator import SimulatorConfig, SimulatorThread
+from core.schemas import HEADER_PRODUCER_ID, HEADER_SEQUENCE
+from tests.helpers_stream import (
+    StreamJob,
+    assert_tables_match,
+    caught_up,
+    count_trades,
+    day_keys,
+    read_partitioned,
+    wait_until,
+)
+
+SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:DOGEUSDT")
+
+
+def raw_trades(records: list[harness.ProducedRecord]) -> pd.DataFrame:
+    """Every trade on the topic with the id the stream processor must derive from its headers."""
+    rows = []
+    for record in records:
+        prefix = f"{record.headers[HEADER_PRODUCER_ID]}-{record.headers[HEADER_SEQUENCE]}"
+        for index, item in enumerate(record.trades()):
+            rows.append({"symbol": item["s"], "trade_id": f"{prefix}-{index}", "price": item["p"],
+                         "volume": item["v"], "t_ms": item["t"]})
+    return pd.DataFrame(rows)
+
+
+def test_simulated_trades_reach_cassandra_exactly_as_the_simulator_reports(isolated, cassandra_session,
+                                                                           tmp_path: Path):
+    simulator = SimulatorThread(SimulatorConfig(port=0, rate=3000, seed=21, max_trades=12_000,
+                                                frame_trades=50)).start()
+    job = StreamJob(isolated, tmp_path, "--trigger", "1 second", "--window-trigger", "2 seconds")
+    try:
+        options = CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=0, spool_dir=tmp_path / "spool")
+        with harness.running_collector(isolated, options) as collector:
+            harness.wait_until(lambda: simulator.report()["done"], 60, message="the simulator sent every trade")
+            assert collector.publisher.wait_idle(30)
+        report = simulator.report()
+    finally:
+        simulator.stop()
+    try:
+        sent = raw_trades(harness.read_topic(isolated, isolated.kafka_topic))
+        assert len(sent) == report["trades"] == 12_000
+        keyspace = isolated.cassandra_keyspace
+        wait_until(lambda: count_trades(cassandra_session, keyspace, day_keys(sent)) == len(sent)
+                   and caught_up(isolated, tmp_path), 180, "every simulated trade in Cassandra", job)
+    finally:
+        assert job.stop() == 0
+    stored = pd.DataFrame(read_partitioned(cassandra_session, "trades", keyspace, day_keys(sent)))
+    for symbol, expected in report["symbols"].items():
+        volumes = stored.loc[stored["symbol"] == symbol, "volume"]
+        assert len(volumes) == expected["trades"], symbol
+        assert math.isclose(math.fsum(volumes), expected["volume"], rel_tol=1e-12), symbol
+    assert set(stored["source"]) == {"simulator"}
+    assert_tables_match(cassandra_session, keyspace, sent)
+    today = Date(int(time.time() // 86_400))
+    dead = cassandra_session.execute(
+        cassandra_session.prepare(f"SELECT COUNT(*) AS n FROM {keyspace}.dead_letters WHERE day = ?"), (today,))
+    assert dead.one()["n"] == 0

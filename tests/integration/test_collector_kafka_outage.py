@@ -1,0 +1,70 @@
+"""A Kafka outage of ~30 s while trades flow: the collector keeps reading, spills to its spool,
+drains it in order when Kafka is back; nothing is lost and each symbol's order is kept.
+Runs its own Kafka (same runtime code, other ports) so the shared one is never stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+
+import pytest
+
+from collector.client import CollectorOptions
+from collector.harness import free_port, read_topic, running_collector, summarise, wait_until
+from collector.simulator import SimulatorConfig, SimulatorThread
+from core import kafka as kafka_clients
+from core.errors import TickplantError
+from core.schemas import HEADER_SEQUENCE
+
+SYMBOLS = ("AAPL", "MSFT", "BINANCE:ETHUSDT")
+OUTAGE_S = 30
+
+
+@pytest.fixture
+def own_kafka(base_settings, tmp_path):
+    from tickplant.services import KafkaService
+
+    settings = dataclasses.replace(
+        base_settings, home=tmp_path / "home", kafka_bootstrap_servers=(f"127.0.0.1:{free_port()}",),
+        kafka_controller_port=free_port(), kafka_topic=f"outage{uuid.uuid4().hex[:8]}", kafka_heap_mb=384,
+        service_timeout_s=120)
+    service = KafkaService(settings)
+    try:
+        service.start()
+    except TickplantError as exc:
+        pytest.skip(f"a second Kafka could not start: {exc}")
+    kafka_clients.ensure_topics(settings)
+    yield settings, service
+    service.stop(timeout_s=60)
+
+
+def test_kafka_outage_spools_to_disk_and_loses_nothing_in_order(own_kafka, tmp_path):
+    settings, kafka = own_kafka
+    simulator = SimulatorThread(SimulatorConfig(port=0, rate=300, seed=44, max_trades=14_000,
+                                                frame_trades=10)).start()
+    try:
+        options = CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=0, spool_dir=tmp_path / "spool",
+                                   queue_frames=20, max_unacked=100)
+        with running_collector(settings, options) as collector:
+            wait_until(lambda: collector.publisher.stats()["acknowledged"] > 50, 30, message="first acks")
+            kafka.stop(timeout_s=60)
+            stopped = time.monotonic()
+            wait_until(lambda: collector.publisher.stats()["spooled_records"] > 100, 25, message="spooling")
+            frames_when_down = collector.frames
+            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped)))
+            assert collector.frames > frames_when_down + 300, "the reader kept reading during the outage"
+            kafka.start()
+            wait_until(lambda: simulator.report()["done"], 60, message="simulator sent all trades")
+            assert collector.publisher.wait_idle(90)
+            spooled = collector.publisher.stats()["spooled_records"]
+        report = simulator.report()
+    finally:
+        simulator.stop()
+    records = read_topic(settings, settings.kafka_topic, timeout_s=60)
+    assert spooled > 1000
+    assert summarise(records) == report["symbols"]
+    for symbol in SYMBOLS:
+        sequences = [int(r.headers[HEADER_SEQUENCE]) for r in records if r.key == symbol.encode()]
+        assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences), symbol
+    assert list((tmp_path / "spool").glob("*.spool")) == []   # drained and released

@@ -1,0 +1,173 @@
+"""The stream processor's DataFrame transforms on static DataFrames shaped like Spark's Kafka
+source: explode, deterministic trade ids, validation routing, window boundaries, VWAP and OHLC."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime
+
+import pytest
+from pyspark.sql import functions as F
+
+from core.config import Settings
+from core.schemas import trade_schema_json
+from core.spark import build_session
+from stream_processor import transforms
+from tests.helpers_stream import KAFKA_SOURCE_SCHEMA, encode_message, kafka_row, trade, trade_record
+
+T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z, a multiple of 5 s
+MINUTE = 1_700_000_040_000  # 2023-11-14T22:14:00Z, a multiple of 1 min
+
+
+@pytest.fixture(scope="session")
+def spark():
+    session = build_session(Settings.from_env(), "tickplant-unit-tests",
+                            {"spark.master": "local[2]", "spark.sql.shuffle.partitions": "2"})
+    yield session
+    session.stop()
+
+
+def rows_of(spark, records, partition: int = 0):
+    frame = spark.createDataFrame([kafka_row(r, partition=partition, offset=i) for i, r in enumerate(records)],
+                                  KAFKA_SOURCE_SCHEMA)
+    return transforms.trade_rows(transforms.decode_records(frame, trade_schema_json()),
+                                 now_ms=F.lit(T0 + 3_600_000))
+
+
+def test_explode_gives_one_row_per_trade_with_its_index(spark):
+    record = trade_record([trade("AAPL", 10.0, 1.0, T0), trade("AAPL", 11.0, 2.0, T0 + 1),
+                           trade("AAPL", 12.0, 3.0, T0 + 2, ["1", "12"])], producer_id="col-a", seq=41)
+    rows = rows_of(spark, [record]).orderBy("trade_index").collect()
+    assert [(r.trade_index, r.price, r.volume, r.t_ms) for r in rows] == [
+        (0, 10.0, 1.0, T0), (1, 11.0, 2.0, T0 + 1), (2, 12.0, 3.0, T0 + 2)]
+    assert [r.reason for r in rows] == [None, None, None]
+    assert rows[2].trade_conditions == ["1", "12"]
+    assert rows[0].source == "test"
+
+
+def test_trade_id_is_producer_seq_index_and_the_same_on_every_run(spark):
+    record = trade_record([trade("MSFT", 1.0, 1.0, T0), trade("MSFT", 2.0, 1.0, T0)], producer_id="col-a", seq=7)
+    first = [r.trade_id for r in rows_of(spark, [record]).orderBy("trade_index").collect()]
+    again = [r.trade_id for r in rows_of(spark, [record]).orderBy("trade_index").collect()]
+    assert first == again == ["col-a-7-0", "col-a-7-1"]
+
+
+def test_trade_id_falls_back_to_partition_offset_index_without_headers(spark):
+    records = [trade_record([trade("MSFT", 1.0, 1.0, T0)], with_headers=False),
+               trade_record([trade("MSFT", 1.0, 1.0, T0), trade("MSFT", 2.0, 1.0, T0)], with_headers=False)]
+    ids = sorted(r.trade_id for r in rows_of(spark, records, partition=2).collect())
+    assert ids == ["2-0-0", "2-1-0", "2-1-1"]
+
+
+def test_timestamps_and_trade_date_are_utc_from_epoch_ms(spark):
+    late_evening = int(datetime(2024, 3, 9, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
+    row = rows_of(spark, [trade_record([trade("AAPL", 1.0, 1.0, late_evening)], received_ms=late_evening)]).first()
+    assert row.trade_date == date(2024, 3, 9)
+    assert row.t_ms == late_evening
+    assert row.received_ms == late_evening
+    assert row.ingest_timestamp == datetime(2024, 1, 2, 3, 4, 5)
+
+
+@pytest.mark.parametrize(("bad", "reason"), [
+    (trade("AAPL", 0.0, 1.0, T0), "non-positive or non-finite price"),
+    (trade("AAPL", -3.0, 1.0, T0), "non-positive or non-finite price"),
+    (trade("AAPL", math.nan, 1.0, T0), "non-positive or non-finite price"),
+    (trade("AAPL", math.inf, 1.0, T0), "non-positive or non-finite price"),
+    (trade("AAPL", 1.0, -0.5, T0), "negative or non-finite volume"),
+    (trade("AAPL", 1.0, math.nan, T0), "negative or non-finite volume"),
+    (trade("AAPL", 1.0, math.inf, T0), "negative or non-finite volume"),
+    (trade("", 1.0, 1.0, T0), "empty symbol"),
+    (trade("  ", 1.0, 1.0, T0), "empty symbol"),
+    (trade("AAPL", 1.0, 1.0, T0 + 3_600_000 + 86_400_001), "timestamp more than a day in the future"),
+    (trade("AAPL", 1.0, 1.0, -5), "timestamp missing or before 1970"),
+    (trade("AAPL", 1.0, 1.0, 2**62), "timestamp more than a day in the future"),
+])
+def test_invalid_trade_goes_to_dead_letters_and_its_neighbours_stay_valid(spark, bad, reason):
+    record = trade_record([trade("AAPL", 10.0, 1.0, T0), bad, trade("AAPL", 11.0, 0.0, T0 + 5)], seq=3)
+    rows = rows_of(spark, [record])
+    assert sorted(r.trade_id for r in transforms.valid_trades(rows).collect()) == ["p1-3-0", "p1-3-2"]
+    dead = transforms.dead_letters(rows).collect()
+    assert len(dead) == 1
+    assert dead[0].reason == f"trade 1: {reason}"
+    assert dead[0].id == "p1-3-AAPL-1"
+    assert bytes(dead[0].payload) == record.value
+    assert (dead[0].topic, dead[0].kafka_partition, dead[0].kafka_offset) == ("market", 0, 0)
+    assert rows.filter(F.col("reason").isNotNull()).first().event_time is None  # never moves the watermark
+
+
+def test_undecodable_bytes_and_empty_or_foreign_messages_become_dead_letters(spark):
+    good = trade_record([trade("AAPL", 10.0, 1.0, T0)], seq=1)
+    garbage = trade_record([trade("AAPL", 10.0, 1.0, T0)], seq=2)
+    garbage.value = b"\xff\xfe\x00not avro at all"
+    empty = trade_record([], seq=3)
+    ping = trade_record([trade("AAPL", 10.0, 1.0, T0)], seq=4)
+    ping.value = encode_message([], message_type="ping")
+    rows = rows_of(spark, [good, garbage, empty, ping])
+    assert [r.trade_id for r in transforms.valid_trades(rows).collect()] == ["p1-1-0"]
+    dead = {r.id: r for r in transforms.dead_letters(rows).collect()}
+    assert dead["p1-2-AAPL"].reason == "undecodable Avro record"
+    assert bytes(dead["p1-2-AAPL"].payload) == garbage.value
+    assert dead["p1-3"].reason == "record holds no trades"
+    assert dead["p1-4-AAPL"].reason == "message type is not 'trade': ping"
+    assert all(r.day is not None and r.received_at is not None for r in dead.values())
+
+
+def windows_of(spark, trades, duration="5 seconds"):
+    record = trade_record(trades, seq=9)
+    valid = transforms.valid_trades(rows_of(spark, [record]))
+    return transforms.window_aggregates(valid, duration).orderBy("symbol", "window_start").collect()
+
+
+def test_trade_exactly_at_a_5s_boundary_goes_to_the_window_starting_there(spark):
+    windows = windows_of(spark, [trade("AAPL", 1.0, 1.0, T0 - 1), trade("AAPL", 2.0, 1.0, T0),
+                                 trade("AAPL", 3.0, 1.0, T0 + 4_999), trade("AAPL", 4.0, 1.0, T0 + 5_000)])
+    as_ms = [(int(w.window_start.replace(tzinfo=UTC).timestamp() * 1000), w.trade_count) for w in windows]
+    # the session time zone is UTC, so the naive timestamps read back are UTC wall time
+    assert as_ms == [(T0 - 5_000, 1), (T0, 2), (T0 + 5_000, 1)]
+    assert windows[1].open == 2.0 and windows[1].close == 3.0
+    assert (windows[1].window_end - windows[1].window_start).total_seconds() == 5
+
+
+def test_vwap_and_ohlc_follow_trade_time_then_trade_id(spark):
+    trades = [trade("AAPL", 10.0, 2.0, T0 + 300), trade("AAPL", 13.0, 1.0, T0 + 100),
+              trade("AAPL", 9.0, 3.0, T0 + 100), trade("AAPL", 12.0, 4.0, T0 + 900),
+              trade("AAPL", 11.0, 1.0, T0 + 900), trade("MSFT", 50.0, 1.0, T0 + 200)]
+    aapl, msft = windows_of(spark, trades)
+    # ids p1-9-1 and p1-9-2 tie at T0+100 -> open is index 1 (13.0); at T0+900 index 4 (11.0) is last
+    assert (aapl.open, aapl.high, aapl.low, aapl.close) == (13.0, 13.0, 9.0, 11.0)
+    assert aapl.trade_count == 5 and aapl.volume == pytest.approx(11.0)
+    assert aapl.vwap == pytest.approx((20 + 13 + 27 + 48 + 11) / 11.0)
+    assert (msft.open, msft.close, msft.vwap, msft.trade_count) == (50.0, 50.0, 50.0, 1)
+
+
+def test_vwap_of_a_zero_volume_window_is_the_mean_price(spark):
+    (window,) = windows_of(spark, [trade("AAPL", 10.0, 0.0, T0), trade("AAPL", 20.0, 0.0, T0 + 1)])
+    assert window.vwap == pytest.approx(15.0) and window.volume == 0.0
+
+
+def test_one_minute_bars_have_the_bars_table_shape(spark):
+    record = trade_record([trade("AAPL", 10.0, 1.0, MINUTE + 59_999), trade("AAPL", 20.0, 1.0, MINUTE + 60_000)],
+                          seq=1)
+    valid = transforms.valid_trades(rows_of(spark, [record]))
+    bars = transforms.as_bars(transforms.window_aggregates(valid, "1 minute")).orderBy("bar_start").collect()
+    assert bars[0].__fields__ == transforms.BAR_COLUMNS
+    assert [(b.open, b.close, b.trade_count) for b in bars] == [(10.0, 10.0, 1), (20.0, 20.0, 1)]
+
+
+def test_latest_per_symbol_is_the_newest_trade_whatever_the_order(spark):
+    record = trade_record([trade("AAPL", 3.0, 1.0, T0 + 50), trade("AAPL", 1.0, 1.0, T0 + 900),
+                           trade("AAPL", 2.0, 1.0, T0 + 10), trade("MSFT", 7.0, 2.0, T0)], seq=1)
+    latest = {r.symbol: r for r in transforms.latest_per_symbol(transforms.valid_trades(rows_of(spark, [record])))
+              .collect()}
+    assert (latest["AAPL"].price, latest["AAPL"].t_ms) == (1.0, T0 + 900)
+    assert (latest["MSFT"].price, latest["MSFT"].volume) == (7.0, 2.0)
+
+
+def test_a_trade_is_late_when_its_window_closed_before_the_watermark(spark):
+    record = trade_record([trade("AAPL", 1.0, 1.0, T0 - 1), trade("AAPL", 1.0, 1.0, T0),
+                           trade("AAPL", 1.0, 1.0, T0 + 4_999)], seq=1)
+    marked = transforms.mark_late(rows_of(spark, [record]), watermark_ms=T0)
+    assert [r.late for r in marked.orderBy("trade_index").collect()] == [True, False, False]
+    summary = transforms.latency_summary(marked, T0 + 10_000, F.col("t_ms"), F.col("received_ms")).first()
+    assert (summary.valid_rows, summary.refused_rows, summary.late_rows) == (3, 0, 1)
+    assert summary.latency[1] == 10_001
