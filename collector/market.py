@@ -67,7 +67,7 @@ class SymbolPath:
         return self._prices[i], self._volumes[i], self._conditions[i]
 
 
-@dataclass
+@dataclass(slots=True)
 class Trade:
     symbol: str
     price: float
@@ -93,23 +93,27 @@ class Market:
         if not symbols:
             return []
         trades = []
-        n_symbols = len(symbols)
-        for _ in range(count):
-            if not self._uniform:
-                self._uniform = self._choice.random(BLOCK).tolist()
-            symbol = symbols[int(self._uniform.pop() * n_symbols)]
-            path = self._paths.get(symbol)
-            if path is None:
-                path = self._paths[symbol] = SymbolPath(symbol, self.seed)
+        paths = [self._paths.get(s) or self._paths.setdefault(s, SymbolPath(s, self.seed)) for s in symbols]
+        n_symbols, start_ms, ms_per_trade = len(symbols), self.start_ms, 1000 / self.rate
+        uniform, count_before = self._uniform, self.count
+        for n in range(count_before, count_before + count):
+            if not uniform:
+                uniform = self._uniform = self._choice.random(BLOCK).tolist()
+            path = paths[int(uniform.pop() * n_symbols)]
             price, volume, condition = path.take()
-            stamp = self.start_ms + int(self.count * 1000 / self.rate)
-            self.count += 1
-            trades.append(Trade(symbol, price, stamp, volume, condition, self.count))
+            trades.append(Trade(path.symbol, price, start_ms + int(n * ms_per_trade), volume, condition, n + 1))
+        self.count = count_before + count
         return trades
 
 
+_SYMBOL_JSON: dict[str, str] = {}
+
+
 def finnhub_trade(trade: Trade) -> str:
-    return (f'{{{CONDITIONS[trade.condition]}"p":{trade.price!r},"s":{json.dumps(trade.symbol)},'
+    symbol = _SYMBOL_JSON.get(trade.symbol)
+    if symbol is None:
+        symbol = _SYMBOL_JSON[trade.symbol] = json.dumps(trade.symbol)
+    return (f'{{{CONDITIONS[trade.condition]}"p":{trade.price!r},"s":{symbol},'
             f'"t":{trade.timestamp_ms},"v":{trade.volume!r}}}')
 
 

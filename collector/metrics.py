@@ -9,6 +9,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from collector.exceptions import CollectorError
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
@@ -49,7 +51,11 @@ class CollectorMetrics:
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Expose /metrics; port 0 means off."""
         if port:
-            self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+            try:
+                self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+            except OSError as exc:
+                raise CollectorError(f"metrics port {host}:{port} unavailable ({exc.strerror or exc}); "
+                                     "pass another --metrics-port, or 0 to turn metrics off") from None
 
     def close(self) -> None:
         if self._server is not None:

@@ -114,7 +114,7 @@ class Publisher:
     def _run(self) -> None:
         last_gauges = 0.0
         try:
-            while True:
+            while not self._past_deadline():   # past it, what is left stays in the spool
                 if self._producer is None and not self._connect():
                     if self._past_deadline():
                         break
@@ -196,6 +196,14 @@ class Publisher:
                         return False
                     time.sleep(self._backoff.next_delay())
                     continue
+                except KafkaError as exc:   # refused for good (too large, invalid): kept aside, counted
+                    self.metrics.produce_failures.inc()
+                    with self._lock:
+                        path = self.spool.reject([record])
+                    log.error("kafka refused a record; kept in the rejected journal", topic=record.topic,
+                              error=f"{type(exc).__name__}: {exc}", journal=str(path))
+                    index += 1
+                    continue
                 future.add_callback(self._acked, record.topic, _received_s(record))
                 unacked.append((future, record))
                 self._sent += 1
@@ -214,19 +222,26 @@ class Publisher:
 
     def _reap(self) -> None:
         unacked = self._unacked
-        failed: list[Record] = []
+        retry: list[Record] = []
+        refused: list[Record] = []
         while unacked and unacked[0][0].is_done:
             future, record = unacked.popleft()
             self._done += 1
             if future.failed():
-                failed.append(record)
-        if failed:
+                (retry if getattr(future.exception, "retriable", False) else refused).append(record)
+        if retry:
             # delivery gave up (an outage longer than delivery_timeout_ms): keep them, out of order
-            self.metrics.produce_failures.inc(len(failed))
-            log.error("kafka did not take records; re-spooled", records=len(failed))
+            self.metrics.produce_failures.inc(len(retry))
+            log.error("kafka did not take records in time; re-spooled", records=len(retry))
             with self._lock:
                 self._spooling = True
-                self.spool.append(failed)
+                self.spool.append(retry)
+        if refused:
+            self.metrics.produce_failures.inc(len(refused))
+            with self._lock:
+                path = self.spool.reject(refused)
+            log.error("kafka refused records for good; kept in the rejected journal", records=len(refused),
+                      journal=str(path))
         while self._consumed_marks and self._consumed_marks[0][0] <= self._done:
             _, segments = self._consumed_marks.pop(0)
             with self._lock:

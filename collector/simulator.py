@@ -286,10 +286,11 @@ class Simulator:
             self._counts["trades"] += count
             if bad_kind is not None:
                 self._bad_trades[bad_kind] = self._bad_trades.get(bad_kind, 0) + 1
+            symbols = self._symbols
             for trade in trades:
-                entry = self._symbols.get(trade.symbol)
+                entry = symbols.get(trade.symbol)
                 if entry is None:
-                    entry = self._symbols[trade.symbol] = [0, 0.0]
+                    entry = symbols[trade.symbol] = [0, 0.0]
                 entry[0] += 1
                 entry[1] += trade.volume
         return True

@@ -3,6 +3,7 @@ written while Kafka is unreachable and read back in order once it returns."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import zlib
@@ -68,8 +69,15 @@ class Spool:
         self.segment_bytes = segment_bytes
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            self._lock_file = open(directory / "lock", "a")  # noqa: SIM115 - held for the spool's life
         except OSError as exc:
             raise SpoolError(f"cannot create spool directory {directory}: {exc}") from exc
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            raise SpoolError(f"spool {directory} is in use by another collector; give this one its own "
+                             "--spool-dir") from None
         self._segments = sorted(int(p.stem) for p in directory.glob("*.spool") if p.stem.isdigit())
         self._writer = None
         self._writer_id: int | None = None
@@ -197,6 +205,16 @@ class Spool:
             raise SpoolError(f"writing spool segment {path} failed: {exc}") from exc
         self._segments.insert(0, segment)
 
+    def reject(self, records: list[Record]) -> Path:
+        """Keep records Kafka refuses for good (e.g. too large) in `rejected.journal`, for inspection."""
+        path = self.directory / "rejected.journal"
+        try:
+            with open(path, "ab") as handle:
+                handle.write(b"".join(encode_record(r) for r in records))
+        except OSError as exc:
+            raise SpoolError(f"writing {path} failed: {exc}") from exc
+        return path
+
     def close(self) -> None:
         """Flush to disk and remember the read position inside the first unread segment."""
         if self._writer is not None:
@@ -210,3 +228,5 @@ class Spool:
             self._reader = None
             if position:
                 (self.directory / "cursor").write_text(f"{self._reader_id}:{position}")
+        if not self._lock_file.closed:
+            self._lock_file.close()   # releases the flock

@@ -45,14 +45,17 @@ class TradesBatch:
             self._files = files_for(self._checkpoint, rows.sparkSession)
         rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            trades = transforms.valid_trades(rows)
-            upsert(trades.select(*transforms.TRADE_COLUMNS), keyspace, "trades")
-            upsert(transforms.dead_letters(rows), keyspace, "dead_letters")
-            self._latest.write(transforms.latest_per_symbol(trades).collect())
-            written_ms = _now_ms()
+            # Counts and time percentiles first: the latency percentiles follow from them and the
+            # write time (p99 of written - t is written - p01 of t), and an empty dead-letter write is skipped.
             watermark_ms = batch_watermark_ms(self._files, self._checkpoint, batch_id)
             marked = transforms.mark_late(rows, watermark_ms, self._late_window_ms)
-            summary = transforms.latency_summary(marked, written_ms, F.col("t_ms"), F.col("received_ms")).first()
+            times = transforms.time_summary(marked, F.col("t_ms"), F.col("received_ms")).first()
+            trades = transforms.valid_trades(rows)
+            upsert(trades.select(*transforms.TRADE_COLUMNS), keyspace, "trades")
+            if times["refused_rows"]:
+                upsert(transforms.dead_letters(rows), keyspace, "dead_letters")
+            self._latest.write(transforms.latest_per_symbol(trades).collect())
+            summary = transforms.latency_from_times(times, _now_ms())
         finally:
             rows.unpersist()
         values = summary_values(summary)
@@ -76,10 +79,10 @@ class WindowBatch:
     def __call__(self, windows: DataFrame, batch_id: int) -> None:
         windows = windows.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            upsert(self._shape(windows), self._settings.cassandra_keyspace, self._table)
-            written_ms = _now_ms()
-            summary = transforms.latency_summary(
-                windows, written_ms, F.unix_millis(F.col("last_trade_timestamp"))).first()
+            times = transforms.time_summary(windows, F.unix_millis(F.col("last_trade_timestamp"))).first()
+            if times["valid_rows"]:
+                upsert(self._shape(windows), self._settings.cassandra_keyspace, self._table)
+            summary = transforms.latency_from_times(times, _now_ms())
         finally:
             windows.unpersist()
         values = summary_values(summary)

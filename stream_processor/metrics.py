@@ -46,7 +46,7 @@ def _percentile(values: Any, index: int) -> float | None:
 
 
 def summary_values(summary: Any) -> dict[str, Any]:
-    """A `transforms.latency_summary` row as the stash's dict."""
+    """A `transforms.latency_from_times` result as the stash's dict."""
     return {
         "valid_rows": summary["valid_rows"], "refused_rows": summary["refused_rows"],
         "late_rows": summary["late_rows"],

@@ -5,7 +5,9 @@ No I/O here; the tests call these on static DataFrames shaped like Spark's Kafka
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro
 
@@ -117,7 +119,11 @@ def trade_rows(decoded: DataFrame, now_ms: Column | None = None, max_future_ms: 
         reason.alias("reason"),
     ).withColumn(
         # Only valid trades move the watermark: a refused far-future stamp must not make later trades late.
-        "event_time", F.when(F.col("reason").isNull(), F.col("trade_timestamp")))
+        "event_time", F.when(F.col("reason").isNull(), F.col("trade_timestamp"))
+    ).withColumn(
+        # The raw record bytes are kept for dead letters only: copied onto every valid trade of a
+        # record they would dominate the micro-batch cache.
+        "value", F.when(F.col("reason").isNotNull(), F.col("value")))
 
 
 def valid_trades(rows: DataFrame) -> DataFrame:
@@ -188,10 +194,9 @@ def latest_per_symbol(trades: DataFrame) -> DataFrame:
         "symbol", "newest.price", "newest.volume", "newest.trade_timestamp", "newest.t_ms")
 
 
-def latency_summary(rows: DataFrame, written_ms: int, event_ms: Column,
-                    received_ms: Column | None = None) -> DataFrame:
-    """One row for a micro-batch: valid and refused rows, late trades, and p50/p99 (ms) of
-    `written_ms` minus the event time and minus the collector's receive time."""
+def time_summary(rows: DataFrame, event_ms: Column, received_ms: Column | None = None) -> DataFrame:
+    """One row for a micro-batch: valid and refused rows, late trades, and the 1st/50th
+    percentiles of the event and receive times of the valid rows (epoch ms)."""
     valid = F.col("reason").isNull() if "reason" in rows.columns else F.lit(True)
     late = F.col("late") if "late" in rows.columns else F.lit(False)
     received = received_ms if received_ms is not None else F.lit(None).cast("long")
@@ -199,7 +204,20 @@ def latency_summary(rows: DataFrame, written_ms: int, event_ms: Column,
         F.count_if(valid).alias("valid_rows"),
         F.count_if(~valid).alias("refused_rows"),
         F.count_if(valid & late).alias("late_rows"),
-        F.percentile_approx(F.when(valid, F.lit(written_ms) - event_ms), [0.5, 0.99], 10_000).alias("latency"),
-        F.percentile_approx(F.when(valid, F.lit(written_ms) - received), [0.5, 0.99], 10_000)
-        .alias("receive_latency"),
+        F.percentile_approx(F.when(valid, event_ms), [0.01, 0.5], 10_000).alias("event_ms"),
+        F.percentile_approx(F.when(valid, received), [0.01, 0.5], 10_000).alias("received_ms"),
     )
+
+
+def latency_from_times(times: Row, written_ms: int) -> dict[str, Any]:
+    """p50/p99 of (written_ms - time) from a `time_summary` row: p99 of the difference is
+    written_ms minus the 1st percentile of the times."""
+    def latency(column: str) -> list[int] | None:
+        quantiles = times[column]
+        if not quantiles or quantiles[0] is None:
+            return None
+        return [written_ms - quantiles[1], written_ms - quantiles[0]]
+
+    return {"valid_rows": times["valid_rows"], "refused_rows": times["refused_rows"],
+            "late_rows": times["late_rows"], "latency": latency("event_ms"),
+            "receive_latency": latency("received_ms")}

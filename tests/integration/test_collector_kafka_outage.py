@@ -68,3 +68,29 @@ def test_kafka_outage_spools_to_disk_and_loses_nothing_in_order(own_kafka, tmp_p
         sequences = [int(r.headers[HEADER_SEQUENCE]) for r in records if r.key == symbol.encode()]
         assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences), symbol
     assert list((tmp_path / "spool").glob("*.spool")) == []   # drained and released
+
+
+def test_records_spooled_while_kafka_was_unreachable_are_delivered_by_the_next_run(isolated, tmp_path):
+    from collector.publisher import Publisher
+
+    nowhere = dataclasses.replace(isolated, kafka_bootstrap_servers=(f"127.0.0.1:{free_port()}",))
+    simulator = SimulatorThread(SimulatorConfig(port=0, rate=1000, seed=45, max_trades=1500,
+                                                frame_trades=20)).start()
+    spool = tmp_path / "spool"
+    try:
+        options = CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=0, spool_dir=spool,
+                                   queue_frames=5, shutdown_timeout_s=2)
+        with running_collector(nowhere, options) as collector:
+            wait_until(lambda: collector.trades == 1500, 30, message="all trades received")
+        report = simulator.report()
+    finally:
+        simulator.stop()
+    assert list(spool.glob("*.spool")), "the undelivered records were kept on disk"
+
+    publisher = Publisher(isolated, spool_dir=spool).start()   # the next run, Kafka reachable
+    try:
+        assert publisher.wait_idle(60)
+    finally:
+        assert publisher.close(10)
+    assert summarise(read_topic(isolated, isolated.kafka_topic)) == report["symbols"]
+    assert list(spool.glob("*.spool")) == []

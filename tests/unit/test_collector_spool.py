@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from collector.encoding import Record
+from collector.exceptions import SpoolError
 from collector.spool import Spool, decode_record, encode_record
 
 
@@ -55,6 +58,7 @@ def test_torn_tail_after_a_crash_is_skipped_and_later_records_kept(tmp_path):
     spool.append([record(0), record(1)])
     spool._writer.write(encode_record(record(99))[:15])   # a crash mid-write
     spool._writer.flush()
+    spool._lock_file.close()            # the crashed process's lock goes with it
     reopened = Spool(tmp_path)          # appends go to a new segment, never after the torn tail
     reopened.append([record(2)])
     read = []
@@ -80,4 +84,21 @@ def test_released_segments_are_deleted(tmp_path):
     spool.seal()
     spool.release(spool.consumed_segments())
     assert list(tmp_path.glob("*.spool")) == []
+    assert not spool.has_backlog
+
+
+def test_a_spool_in_use_by_another_collector_is_refused(tmp_path):
+    first = Spool(tmp_path)
+    with pytest.raises(SpoolError, match="in use"):
+        Spool(tmp_path)
+    first.close()
+    Spool(tmp_path).close()
+
+
+def test_records_kafka_refuses_for_good_are_kept_in_the_rejected_journal(tmp_path):
+    spool = Spool(tmp_path)
+    path = spool.reject([record(1), record(2)])
+    data = path.read_bytes()
+    first_size = int.from_bytes(data[:4], "big")
+    assert decode_record(data[8:8 + first_size]) == record(1)
     assert not spool.has_backlog

@@ -14,7 +14,7 @@ from collector.exceptions import CollectorError
 from collector.metrics import CollectorMetrics
 from collector.publisher import Publisher
 from collector.simulator import Simulator, SimulatorConfig
-from core.config import Settings
+from core.config import Settings, parse_symbols
 from core.errors import ConfigError
 
 
@@ -105,7 +105,6 @@ def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
 def collect_command(settings: Settings, args: argparse.Namespace) -> int:
     symbols: tuple[str, ...] = ()
     if args.symbols:
-        from core.config import parse_symbols
         symbols = parse_symbols(args.symbols)
     if args.queue_frames < 1:
         raise CollectorError("--queue-frames must be at least 1")
@@ -122,6 +121,9 @@ def replay_command(settings: Settings, args: argparse.Namespace) -> int:
     speed = 0.0 if args.fast else args.speed
     if speed < 0:
         raise CollectorError("--speed must be 0 (as fast as possible) or positive")
+    missing = [str(path) for path in args.files if not path.is_file()]
+    if missing:
+        raise CollectorError(f"archive file(s) not found: {', '.join(missing)}")
     publisher = Publisher(settings, CollectorMetrics(), args.spool_dir or settings.home / "spool-replay").start()
     stats = replay(settings, list(args.files), speed, publisher, args.timeout)
     print(f"replayed {stats.frames} frames: {stats.trades} trades, {stats.dead_letters} dead letters"

@@ -1,0 +1,27 @@
+"""The publisher on its own: records keep their order and headers, and a record Kafka refuses for
+good (too large) is kept aside in the rejected journal instead of blocking the others."""
+
+from __future__ import annotations
+
+from collector.encoding import FrameContext, Record, encode_message
+from collector.harness import read_topic
+from collector.publisher import Publisher
+
+
+def test_a_record_kafka_refuses_is_kept_aside_and_the_rest_delivered_in_order(isolated, tmp_path):
+    topic = isolated.kafka_topic
+    records = [Record(topic, b"AAPL", encode_message([{"s": "AAPL", "p": 1.0 + n, "t": n, "v": 1}]),
+                      FrameContext("p", n, 1, "simulator").headers()) for n in range(1, 6)]
+    huge = Record(topic, b"AAPL", b"x" * 2_000_000, FrameContext("p", 99, 1, "simulator").headers())
+    publisher = Publisher(isolated, spool_dir=tmp_path).start()
+    try:
+        publisher.submit(records[:2])
+        publisher.submit([huge])
+        publisher.submit(records[2:])
+        assert publisher.wait_idle(30)
+    finally:
+        assert publisher.close(10)
+    delivered = read_topic(isolated, topic)
+    assert [r.headers["tp-seq"] for r in delivered] == ["1", "2", "3", "4", "5"]
+    assert [r.value for r in delivered] == [r.value for r in records]
+    assert (tmp_path / "rejected.journal").stat().st_size > 2_000_000
