@@ -38,6 +38,7 @@ class CollectorOptions:
     symbols_file: Path | None = None       # followed while running (add/remove without restart)
     archive_dir: Path | None = None
     metrics_port: int = 9108               # 0 = off
+    metrics_host: str = "127.0.0.1"
     spool_dir: Path | None = None          # default: <home>/spool
     queue_frames: int = 10_000
     max_unacked: int = 20_000
@@ -149,7 +150,7 @@ class Collector:
 
     def run(self) -> int:
         options = self.options
-        self.metrics.serve(options.metrics_port)
+        self.metrics.serve(options.metrics_port, options.metrics_host)
         if options.archive_dir:
             self._archive = ArchiveWriter(options.archive_dir, self.producer_id)
         self.publisher.start()

@@ -26,6 +26,19 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class _PhaseClock:
+    """Milliseconds spent in each phase of a batch, for the metrics log line (where time goes)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, int] = {}
+        self._last = time.monotonic()
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        self.phases[phase] = int((now - self._last) * 1000)
+        self._last = now
+
+
 class TradesBatch:
     """`trades` query: raw trades, dead letters and latest prices, plus exact late-trade counts."""
 
@@ -47,18 +60,26 @@ class TradesBatch:
         try:
             # Counts and time percentiles first: the latency percentiles follow from them and the
             # write time (p99 of written - t is written - p01 of t), and an empty dead-letter write is skipped.
+            clock = _PhaseClock()
             watermark_ms = batch_watermark_ms(self._files, self._checkpoint, batch_id)
             marked = transforms.mark_late(rows, watermark_ms, self._late_window_ms)
-            times = transforms.time_summary(marked, F.col("t_ms"), F.col("received_ms")).first()
+            summary_rows = transforms.trades_summary(marked).collect()
+            clock.lap("read_decode_summary")
+            times = next(row for row in summary_rows if row["is_total"])
             trades = transforms.valid_trades(rows)
             upsert(trades.select(*transforms.TRADE_COLUMNS), keyspace, "trades")
+            clock.lap("write_trades")
             if times["refused_rows"]:
                 upsert(transforms.dead_letters(rows), keyspace, "dead_letters")
-            self._latest.write(transforms.latest_per_symbol(trades).collect())
+                clock.lap("write_dead_letters")
+            self._latest.write([{"symbol": row["symbol"], **row["newest"].asDict()}
+                                for row in summary_rows if not row["is_total"] and row["newest"]])
+            clock.lap("write_latest")
             summary = transforms.latency_from_times(times, _now_ms())
         finally:
             rows.unpersist()
         values = summary_values(summary)
+        values["phases"] = clock.phases
         if values["refused_rows"]:
             log.warning("dead letters written", batch_id=batch_id, rows=values["refused_rows"],
                         table=f"{keyspace}.dead_letters")
@@ -79,12 +100,16 @@ class WindowBatch:
     def __call__(self, windows: DataFrame, batch_id: int) -> None:
         windows = windows.persist(StorageLevel.MEMORY_AND_DISK)
         try:
+            clock = _PhaseClock()
             times = transforms.time_summary(windows, F.unix_millis(F.col("last_trade_timestamp"))).first()
+            clock.lap("read_aggregate_summary")
             if times["valid_rows"]:
                 upsert(self._shape(windows), self._settings.cassandra_keyspace, self._table)
+                clock.lap("write_windows")
             summary = transforms.latency_from_times(times, _now_ms())
         finally:
             windows.unpersist()
         values = summary_values(summary)
+        values["phases"] = clock.phases
         values.pop("late_rows")  # for aggregates Spark's own count of rows dropped by the watermark is used
         self._stash.put(self.query, batch_id, values)

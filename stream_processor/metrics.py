@@ -105,7 +105,8 @@ class MetricsListener(StreamingQueryListener):
         ))
         log.info("batch", query=progress.name, batch_id=progress.batchId, input_rows=progress.numInputRows,
                  duration_ms=duration_ms, late_rows=late_rows, refused_rows=measured.get("refused_rows", 0),
-                 latency_p99_ms=measured.get("latency_p99_ms"))
+                 latency_p99_ms=measured.get("latency_p99_ms"),
+                 phases_ms=",".join(f"{k}={v}" for k, v in measured.get("phases", {}).items()))
 
 
 def _finite(value: Any) -> float | None:

@@ -187,26 +187,36 @@ def as_bars(windows: DataFrame) -> DataFrame:
     return windows.withColumnRenamed("window_start", "bar_start").select(*BAR_COLUMNS)
 
 
-def latest_per_symbol(trades: DataFrame) -> DataFrame:
-    """The newest trade per symbol by (trade_timestamp, trade_id), with its epoch ms."""
-    newest = F.max(F.struct("trade_timestamp", "trade_id", "price", "volume", "t_ms")).alias("newest")
-    return trades.groupBy("symbol").agg(newest).select(
-        "symbol", "newest.price", "newest.volume", "newest.trade_timestamp", "newest.t_ms")
+def trades_summary(rows: DataFrame) -> DataFrame:
+    """One pass over a micro-batch of `trade_rows` (with `late`): a row per symbol with its newest
+    valid trade by (trade_timestamp, trade_id), and a total row (`is_total` = 1) with the
+    `time_summary` columns. The rollup spares a second Spark job per batch."""
+    valid = F.col("reason").isNull()
+    newest = F.struct("trade_timestamp", "trade_id", "price", "volume", "t_ms")
+    return rows.rollup("symbol").agg(
+        F.grouping("symbol").alias("is_total"),
+        F.max(F.when(valid, newest)).alias("newest"),
+        *_time_columns(rows, F.col("t_ms"), F.col("received_ms")),
+    )
 
 
 def time_summary(rows: DataFrame, event_ms: Column, received_ms: Column | None = None) -> DataFrame:
     """One row for a micro-batch: valid and refused rows, late trades, and the 1st/50th
     percentiles of the event and receive times of the valid rows (epoch ms)."""
+    return rows.agg(*_time_columns(rows, event_ms, received_ms))
+
+
+def _time_columns(rows: DataFrame, event_ms: Column, received_ms: Column | None) -> list[Column]:
     valid = F.col("reason").isNull() if "reason" in rows.columns else F.lit(True)
     late = F.col("late") if "late" in rows.columns else F.lit(False)
     received = received_ms if received_ms is not None else F.lit(None).cast("long")
-    return rows.agg(
+    return [
         F.count_if(valid).alias("valid_rows"),
         F.count_if(~valid).alias("refused_rows"),
         F.count_if(valid & late).alias("late_rows"),
         F.percentile_approx(F.when(valid, event_ms), [0.01, 0.5], 10_000).alias("event_ms"),
         F.percentile_approx(F.when(valid, received), [0.01, 0.5], 10_000).alias("received_ms"),
-    )
+    ]
 
 
 def latency_from_times(times: Row, written_ms: int) -> dict[str, Any]:

@@ -156,11 +156,14 @@ def test_one_minute_bars_have_the_bars_table_shape(spark):
 
 def test_latest_per_symbol_is_the_newest_trade_whatever_the_order(spark):
     record = trade_record([trade("AAPL", 3.0, 1.0, T0 + 50), trade("AAPL", 1.0, 1.0, T0 + 900),
-                           trade("AAPL", 2.0, 1.0, T0 + 10), trade("MSFT", 7.0, 2.0, T0)], seq=1)
-    latest = {r.symbol: r for r in transforms.latest_per_symbol(transforms.valid_trades(rows_of(spark, [record])))
-              .collect()}
+                           trade("AAPL", 2.0, 1.0, T0 + 10), trade("MSFT", 7.0, 2.0, T0),
+                           trade("AAPL", 9.0, -1.0, T0 + 5_000)], seq=1)  # an invalid newer one never wins
+    summary = transforms.trades_summary(transforms.mark_late(rows_of(spark, [record]), 0)).collect()
+    latest = {r.symbol: r.newest for r in summary if not r.is_total}
     assert (latest["AAPL"].price, latest["AAPL"].t_ms) == (1.0, T0 + 900)
     assert (latest["MSFT"].price, latest["MSFT"].volume) == (7.0, 2.0)
+    (total,) = [r for r in summary if r.is_total]
+    assert (total.valid_rows, total.refused_rows, total.late_rows) == (4, 1, 0)
 
 
 def test_a_trade_is_late_when_its_window_closed_before_the_watermark(spark):

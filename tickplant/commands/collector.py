@@ -51,6 +51,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="symbols file followed while running (comma or newline separated)")
     collect.add_argument("--archive", type=Path, metavar="DIR", help="also archive raw frames (jsonl.gz)")
     collect.add_argument("--metrics-port", type=int, default=9108, help="Prometheus port, 0 = off")
+    collect.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics endpoint binds")
     collect.add_argument("--spool-dir", type=Path, help="default <TICKPLANT_HOME>/spool")
     collect.add_argument("--queue-frames", type=int, default=10_000,
                          help="frames held in memory before spooling to disk")
@@ -110,6 +111,7 @@ def collect_command(settings: Settings, args: argparse.Namespace) -> int:
         raise CollectorError("--queue-frames must be at least 1")
     options = CollectorOptions(url=args.url, source=args.source, symbols=symbols, symbols_file=args.symbols_file,
                                archive_dir=args.archive, metrics_port=args.metrics_port,
+                               metrics_host=args.metrics_host,
                                spool_dir=args.spool_dir, queue_frames=args.queue_frames,
                                shutdown_timeout_s=args.shutdown_timeout)
     collector = Collector(settings, options)
