@@ -1,0 +1,68 @@
+"""`tickplant up` end to end: services, simulator, collector and stream processor as real processes;
+trades reach Cassandra; `tickplant status` reports them; Ctrl-C stops every part cleanly."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+from core import cassandra as cassandra_db
+from tests.helpers import ROOT, run_cli
+from tickplant import procs
+
+
+def _trade_rows(settings) -> int:
+    session = cassandra_db.connect(settings)
+    try:
+        statement = session.prepare(f"SELECT COUNT(*) AS n FROM {settings.cassandra_keyspace}.trades "
+                                    "WHERE symbol = ? AND trade_date = ?")
+        day = datetime.now(UTC).date()
+        return sum(session.execute(statement, (symbol, day)).one()["n"] for symbol in settings.symbols)
+    finally:
+        cassandra_db.close(session)
+
+
+def test_up_runs_the_pipeline_reports_status_and_stops_cleanly_on_ctrl_c(isolated):
+    env = {**os.environ, "KAFKA_TOPIC": isolated.kafka_topic, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace,
+           "TICKPLANT_SYMBOLS": "AAPL,MSFT,BINANCE:BTCUSDT"}
+    env.pop("FINNHUB_API_TOKEN", None)
+    process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--rate", "300", "--keep-services"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    try:
+        settings = dataclasses.replace(isolated, symbols=("AAPL", "MSFT", "BINANCE:BTCUSDT"))
+        deadline = time.monotonic() + 240
+        rows = 0
+        while time.monotonic() < deadline and process.poll() is None:
+            rows = _trade_rows(settings)
+            if rows >= 500:
+                break
+            time.sleep(3)
+        assert process.poll() is None, process.stdout.read()
+        assert rows >= 500, f"only {rows} trades reached Cassandra in 240 s"
+
+        status = run_cli("status", "--json", env={k: env[k] for k in ("KAFKA_TOPIC", "CASSANDRA_KEYSPACE",
+                                                                     "TICKPLANT_SYMBOLS")})
+        assert status.returncode == 0, status.stderr
+        report = json.loads(status.stdout)
+        assert report["kafka"][isolated.kafka_topic]["records"] > 0
+        assert report["cassandra"]["rows"]["trades"] >= 500
+        trades_query = next(q for q in report["stream"]["queries"] if q["query"] == "trades")
+        assert trades_query["committed_batch"] is not None and trades_query["lag"] is not None
+
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 0, output
+    assert "simulator  ws://127.0.0.1:8765" in output and "tickplant status" in output
+    assert "stopped." in output
+    assert not procs.port_open("127.0.0.1", 8765) and not procs.port_open("127.0.0.1", 9108)
+    assert procs.port_open("127.0.0.1", 9092) and procs.port_open("127.0.0.1", 9042)  # --keep-services
