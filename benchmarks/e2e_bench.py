@@ -218,7 +218,7 @@ def _step(settings: Settings, args: argparse.Namespace, rate: float, workdir: Pa
     tail = [lag for t, lag in lags if t >= args.duration / 2]
     return {
         "offered_trades_per_s": rate, "load_seconds": round(load_s, 1), "trades": len(samples),
-        "delivered_trades_per_s": round(len(samples) / load_s),
+        "delivered_trades_per_s": round(len(samples) / args.duration),
         "end_to_end_trades_per_s": round(len(samples) / (load_s + (drain_s or args.drain_timeout))),
         "lag_records_max": max((lag for _, lag in lags), default=None),
         "lag_records_second_half_mean": round(statistics.mean(tail)) if tail else None,
@@ -245,7 +245,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     session = cassandra_db.connect(settings)
     cassandra_db.apply_migrations(session, settings)
     job = _stream_job(settings, home, args.stream_flags.split())
-    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": args.source, "steps": []}
+    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": args.source, "name": name,
+                               "steps": []}
     try:
         _direct_load(settings, 2000, 1.0, 100, "warmup")  # JIT and first-batch set-up before measuring
         if _wait_drained(settings, 180, job) is None:

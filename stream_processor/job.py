@@ -25,7 +25,7 @@ add_arguments = streams.add_arguments
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Build the session, read Kafka, transform, write to Cassandra, await; returns the exit code."""
-    spark = build_session(settings, "tickplant-stream", streams.scheduler_conf(settings.home / "run" / "stream"))
+    spark = build_session(settings, "tickplant-stream")
     try:
         records = streams.kafka_records(spark, settings, args)
         rows = transforms.trade_rows(transforms.decode_records(records, trade_schema_json()))

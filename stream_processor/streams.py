@@ -8,7 +8,6 @@ import argparse
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -82,8 +81,6 @@ def start_queries(spark: SparkSession, settings: Settings, rows: DataFrame,
     queries = []
     for name in wanted:
         frame, handler, mode, trigger = plans[name]
-        # The query thread inherits the pool: `trades` outweighs the aggregates (see scheduler_pools).
-        spark.sparkContext.setLocalProperty("spark.scheduler.pool", "trades" if name == "trades" else "windows")
         writer = (frame.writeStream.queryName(name).outputMode(mode).foreachBatch(handler)
                   .option("checkpointLocation", query_checkpoint(base, name)))
         writer = writer.trigger(availableNow=True) if args.once else writer.trigger(processingTime=trigger)
@@ -91,23 +88,6 @@ def start_queries(spark: SparkSession, settings: Settings, rows: DataFrame,
         log.info("query running", query=name, checkpoint=query_checkpoint(base, name),
                  trigger="availableNow" if args.once else trigger)
     return queries
-
-
-FAIR_POOLS = """<?xml version="1.0"?>
-<allocations>
-  <pool name="trades"><schedulingMode>FIFO</schedulingMode><weight>4</weight><minShare>1</minShare></pool>
-  <pool name="windows"><schedulingMode>FAIR</schedulingMode><weight>1</weight><minShare>0</minShare></pool>
-</allocations>
-"""
-
-
-def scheduler_conf(directory: Path) -> dict[str, str]:
-    """FAIR scheduling with the `trades` query's jobs first: on a small machine the 5 s aggregates
-    otherwise hold the cores while trades wait, and trades latency is what readers see."""
-    directory.mkdir(parents=True, exist_ok=True)
-    pools = directory / "fairscheduler.xml"
-    pools.write_text(FAIR_POOLS, encoding="utf-8")
-    return {"spark.scheduler.mode": "FAIR", "spark.scheduler.allocation.file": str(pools)}
 
 
 def _stop_gracefully(queries: list[StreamingQuery], timeout_s: float = 30.0) -> None:
