@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--watermark", default="10 seconds", help="event-time lateness allowed (default 10 seconds)")
     parser.add_argument("--max-offsets-per-trigger", type=int, default=200_000,
                         help="Kafka records per micro-batch at most (default 200000; 0 = unlimited)")
+    parser.add_argument("--kafka-fetch-wait-ms", type=int, default=20,
+                        help="Kafka consumer fetch.max.wait.ms for the source (default 20)")
     parser.add_argument("--starting-offsets", default="earliest",
                         help="where a fresh checkpoint starts: earliest (default) or latest")
     parser.add_argument("--checkpoint-dir", default=None,
@@ -49,7 +51,10 @@ def kafka_records(spark: SparkSession, settings: Settings, args: argparse.Namesp
               .option("subscribe", settings.kafka_topic)
               .option("startingOffsets", args.starting_offsets)
               .option("includeHeaders", "true")
-              .option("failOnDataLoss", "true"))
+              .option("failOnDataLoss", "true")
+              # Each task seeks its consumer to the batch's range; a fetch still parked at the log end
+              # would hold that seek for the broker's full wait (500 ms by default) in every task.
+              .option("kafka.fetch.max.wait.ms", str(args.kafka_fetch_wait_ms)))
     if args.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(args.max_offsets_per_trigger))
     return reader.load()
