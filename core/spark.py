@@ -26,12 +26,12 @@ def spark_jars(settings: Settings) -> list[Path]:
     return jars
 
 
-def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | None = None,
+               with_jars: bool = True) -> dict[str, str]:
     """The configuration `build_session` applies (without what spark-submit already set)."""
     conf: dict[str, str] = {
         "spark.app.name": app_name,
         "spark.master": settings.spark_master,
-        "spark.jars": ",".join(str(p) for p in spark_jars(settings)),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": settings.extra.get("TICKPLANT_SPARK_SHUFFLE_PARTITIONS", "2"),
         "spark.default.parallelism": settings.extra.get("TICKPLANT_SPARK_PARALLELISM", "2"),
@@ -53,6 +53,8 @@ def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | Non
         conf["spark.cassandra.auth.username"] = settings.cassandra_username
         conf["spark.cassandra.auth.password"] = (settings.cassandra_password.reveal()
                                                  if settings.cassandra_password else "")
+    if with_jars:
+        conf["spark.jars"] = ",".join(str(p) for p in spark_jars(settings))
     conf.update(extra or {})
     return conf
 
@@ -69,7 +71,8 @@ def build_session(settings: Settings, app_name: str, extra: Mapping[str, str] | 
     """A SparkSession for `app_name`; when launched by spark-submit its own flags are kept."""
     submitted = _submitted_conf()
     builder = SparkSession.builder
-    for key, value in spark_conf(settings, app_name, extra).items():
+    jars_given = submitted.contains("spark.jars") or submitted.contains("spark.jars.packages")
+    for key, value in spark_conf(settings, app_name, extra, with_jars=not jars_given).items():
         if key in ("spark.master", "spark.jars") and submitted.contains(key):
             continue
         builder = builder.config(key, value)
