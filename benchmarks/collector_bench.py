@@ -21,6 +21,7 @@ from typing import Any
 import websocket
 
 from collector.client import Collector, CollectorOptions, run_in_thread
+from collector.harness import free_port
 from core import kafka as kafka_clients
 from core.config import Settings
 from core.schemas import trade_schema_json
@@ -38,17 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class _SimulatorProcess:
     """The simulator as its own process, so it does not share the collector's interpreter lock."""
 
     def __init__(self, rate: float, frame_trades: int, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.log = (workdir / f"simulator-{self.port}.log").open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tickplant", "--log-level", "WARNING", "simulate", "--port", str(self.port),
@@ -165,13 +160,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 results["usual"] = bench_usual(settings, args, workdir)
                 results["ratio"] = results["tickplant"]["trades_per_s"] / max(results["usual"]["trades_per_s"], 1e-9)
     finally:
-        client = kafka_clients.admin(settings)
-        try:
-            client.delete_topics([topic, settings.dead_letter_topic])
-        except Exception:  # housekeeping only
-            pass
-        finally:
-            client.close()
+        kafka_clients.delete_topics(settings, [topic, settings.dead_letter_topic])
     mine = results["tickplant"]
     print(f"machine: {results['machine']}, topic {topic}")
     print(f"tickplant collector: {mine['trades_per_s']:,.0f} trades/s sustained to Kafka acks "

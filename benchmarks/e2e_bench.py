@@ -267,13 +267,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         job.wait(120)
         if not args.keep:
             session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
-            client = kafka_clients.admin(settings)
-            try:
-                client.delete_topics([name, settings.dead_letter_topic])
-            except Exception:  # housekeeping only
-                pass
-            finally:
-                client.close()
+            kafka_clients.delete_topics(settings, [name, settings.dead_letter_topic])
             shutil.rmtree(home, ignore_errors=True)
         cassandra_db.close(session)
     bounded = [s["offered_trades_per_s"] for s in results["steps"] if s["bounded"]]

@@ -108,3 +108,18 @@ def ensure_topics(settings: Settings) -> list[str]:
     finally:
         client.close()
     return created
+
+
+def delete_topics(settings: Settings, names: list[str]) -> None:
+    """Best-effort deletion (test and benchmark housekeeping): a failure is logged, never raised."""
+    try:
+        client = admin(settings)
+    except ServiceError as exc:
+        log.warning("topic deletion skipped", topics=",".join(names), error=str(exc))
+        return
+    try:
+        client.delete_topics(names)
+    except KafkaError as exc:
+        log.warning("topic deletion failed", topics=",".join(names), error=str(exc))
+    finally:
+        client.close()

@@ -74,13 +74,7 @@ def isolated(services: Settings) -> Settings:
         session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)
     finally:
         cassandra_db.close(session)
-    client = kafka_clients.admin(settings)
-    try:
-        client.delete_topics([settings.kafka_topic, settings.dead_letter_topic])
-    except Exception:  # deletion is housekeeping only
-        pass
-    finally:
-        client.close()
+    kafka_clients.delete_topics(settings, [settings.kafka_topic, settings.dead_letter_topic])
 
 
 @pytest.fixture
