@@ -6,6 +6,7 @@ backoff; Ctrl-C or SIGTERM stops the children in order (sources first, so nothin
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -19,6 +20,18 @@ from core.logging import get_logger
 from tickplant import procs
 
 log = get_logger(__name__)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): get SIGTERM when `tickplant up` dies, even by kill -9,
+    so no part outlives its supervisor."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
 
 
 @dataclass
@@ -52,7 +65,7 @@ class Supervisor:
         with path.open("ab") as handle:
             child.process = subprocess.Popen(child.argv, stdout=handle, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, env={**os.environ, **child.extra_env},
-                                             start_new_session=True)
+                                             start_new_session=True, preexec_fn=_die_with_parent)
         log.info("started", part=child.name, pid=child.process.pid, log=str(path))
 
     def start(self) -> None:

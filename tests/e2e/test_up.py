@@ -47,14 +47,19 @@ def test_up_runs_the_pipeline_reports_status_and_stops_cleanly_on_ctrl_c(isolate
         assert process.poll() is None, process.stdout.read()
         assert rows >= 500, f"only {rows} trades reached Cassandra in 240 s"
 
-        status = run_cli("status", "--json", env={k: env[k] for k in ("KAFKA_TOPIC", "CASSANDRA_KEYSPACE",
-                                                                     "TICKPLANT_SYMBOLS")})
-        assert status.returncode == 0, status.stderr
-        report = json.loads(status.stdout)
+        # rows become readable before Spark records the batch as committed: poll the status
+        for _ in range(30):
+            status = run_cli("status", "--json", env={k: env[k] for k in ("KAFKA_TOPIC", "CASSANDRA_KEYSPACE",
+                                                                         "TICKPLANT_SYMBOLS")})
+            assert status.returncode == 0, status.stderr
+            report = json.loads(status.stdout)
+            queries = {q["query"]: q for q in report["stream"]["queries"]}
+            if queries["trades"]["committed_batch"] is not None:
+                break
+            time.sleep(2)
         assert report["kafka"][isolated.kafka_topic]["records"] > 0
         assert report["cassandra"]["rows"]["trades"] >= 500
-        trades_query = next(q for q in report["stream"]["queries"] if q["query"] == "trades")
-        assert trades_query["committed_batch"] is not None and trades_query["lag"] is not None
+        assert queries["trades"]["committed_batch"] is not None and queries["trades"]["lag"] is not None
 
         os.killpg(process.pid, signal.SIGINT)
         output, _ = process.communicate(timeout=240)
@@ -66,3 +71,24 @@ def test_up_runs_the_pipeline_reports_status_and_stops_cleanly_on_ctrl_c(isolate
     assert "stopped." in output
     assert not procs.port_open("127.0.0.1", 8765) and not procs.port_open("127.0.0.1", 9108)
     assert procs.port_open("127.0.0.1", 9092) and procs.port_open("127.0.0.1", 9042)  # --keep-services
+
+
+def test_kill_9_of_up_takes_its_children_down_too(isolated):
+    env = {**os.environ, "KAFKA_TOPIC": isolated.kafka_topic, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace}
+    env.pop("FINNHUB_API_TOKEN", None)
+    process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--rate", "50", "--no-stream",
+                                "--keep-services"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (procs.port_open("127.0.0.1", 8765)
+                                                   and procs.port_open("127.0.0.1", 9108)):
+            time.sleep(0.5)
+        assert procs.port_open("127.0.0.1", 8765) and procs.port_open("127.0.0.1", 9108)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (procs.port_open("127.0.0.1", 8765) or procs.port_open("127.0.0.1", 9108)):
+        time.sleep(0.5)
+    assert not procs.port_open("127.0.0.1", 8765) and not procs.port_open("127.0.0.1", 9108)
