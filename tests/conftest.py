@@ -18,9 +18,9 @@ from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
 from core.config import Settings
 from core.errors import TickplantError
+from tests.helpers import service_unavailable
 
 TIERS = ("unit", "integration", "e2e", "browser")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -29,12 +29,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for tier in TIERS:
             if tier in parts:
                 item.add_marker(getattr(pytest.mark, tier))
-
-
-def _unavailable(message: str) -> None:
-    if IN_CI:
-        pytest.fail(f"CI=true and {message}", pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +45,7 @@ def services(base_settings: Settings):
     try:
         runtime.start_all(base_settings)
     except TickplantError as exc:
-        _unavailable(f"the local services could not start: {exc}")
+        service_unavailable(f"the local services could not start: {exc}")
     yield base_settings
     if not already_up and not os.environ.get("TICKPLANT_KEEP_SERVICES"):
         runtime.stop_all(base_settings)

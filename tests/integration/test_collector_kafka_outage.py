@@ -16,6 +16,7 @@ from collector.simulator import SimulatorConfig, SimulatorThread
 from core import kafka as kafka_clients
 from core.errors import TickplantError
 from core.schemas import HEADER_SEQUENCE
+from tests.helpers import service_unavailable
 
 SYMBOLS = ("AAPL", "MSFT", "BINANCE:ETHUSDT")
 OUTAGE_S = 30
@@ -33,7 +34,7 @@ def own_kafka(base_settings, tmp_path):
     try:
         service.start()
     except TickplantError as exc:
-        pytest.skip(f"a second Kafka could not start: {exc}")
+        service_unavailable(f"a second Kafka could not start: {exc}")
     kafka_clients.ensure_topics(settings)
     yield settings, service
     service.stop(timeout_s=60)
