@@ -41,16 +41,19 @@ def topic_end_offsets(settings: Settings, timeout_s: float = 10.0) -> dict[int, 
 
 
 def stream_status(settings: Settings, checkpoint_dir: str | None = None,
-                  queries: tuple[str, ...] = QUERY_NAMES) -> list[dict[str, Any]]:
+                  queries: tuple[str, ...] = QUERY_NAMES,
+                  end_offsets: dict[int, int] | None = None) -> list[dict[str, Any]]:
     """One dict per query: query, checkpoint, committed_batch, pending_batch, last_batch_time,
-    watermark, committed_offsets {partition: next offset}, end_offsets, lag (records), error."""
+    watermark, committed_offsets {partition: next offset}, end_offsets, lag (records), error.
+    A caller that already read the topic's end offsets passes them as `end_offsets`."""
     base = checkpoint_base(settings, checkpoint_dir)
     files = LocalFiles()
-    try:
-        ends: dict[int, int] | None = topic_end_offsets(settings)
-        kafka_error = None
-    except Exception as exc:  # status must report, not fail, when Kafka is away
-        ends, kafka_error = None, f"Kafka end offsets unavailable: {type(exc).__name__}: {exc}"
+    ends, kafka_error = end_offsets, None
+    if ends is None:
+        try:
+            ends = topic_end_offsets(settings)
+        except Exception as exc:  # status must report, not fail, when Kafka is away
+            kafka_error = f"Kafka end offsets unavailable: {type(exc).__name__}: {exc}"
     report = []
     for query in queries:
         checkpoint = query_checkpoint(base, query)

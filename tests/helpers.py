@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kafka import TopicPartition
+
 from collector.harness import free_port
+from core import kafka as kafka_clients
 from core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,3 +49,15 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "tickplant", *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def record_at(settings: Settings, topic: str, partition: int, offset: int, timeout_s: float = 15.0):
+    """The Kafka record at topic/partition/offset (read with a fresh consumer)."""
+    consumer = kafka_clients.consumer(settings)
+    try:
+        position = TopicPartition(topic, partition)
+        consumer.assign([position])
+        consumer.seek(position, offset)
+        return consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=1)[position][0]
+    finally:
+        consumer.close()

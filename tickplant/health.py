@@ -90,7 +90,9 @@ def collect(settings: Settings) -> dict[str, Any]:
             report[key] = {"error": f"{type(exc).__name__}: {exc}"}
     try:
         from stream_processor.status import stream_status
-        queries = stream_status(settings)
+        topic = report["kafka"].get(settings.kafka_topic)
+        ends = {int(p): o["end"] for p, o in topic["partitions"].items()} if topic else None
+        queries = stream_status(settings, end_offsets=ends)
         report["stream"] = {"queries": queries,
                             "last_batches": last_batches(settings, [q["query"] for q in queries])}
     except ImportError:

@@ -96,8 +96,9 @@ class LocalService:
     def is_local(self) -> bool: raise NotImplementedError
     def prepare(self) -> None: raise NotImplementedError
     def command(self) -> list[str]: raise NotImplementedError
-    def probe(self, timeout_s: float) -> str: raise NotImplementedError
-    def version(self) -> str | None: raise NotImplementedError
+    def probe(self, timeout_s: float) -> str:
+        """Ask the service; returns its version, raises ServiceError if it does not answer."""
+        raise NotImplementedError
 
     @property
     def address(self) -> str:
@@ -178,16 +179,16 @@ class LocalService:
     def status(self) -> ServiceStatus:
         pid = self.running_pid() if self.is_local else None
         try:
-            self.probe(timeout_s=5)
-            answering = True
+            version: str | None = self.probe(timeout_s=5)
         except ServiceError:
-            answering = False
+            version = None
+        answering = version is not None
         if self.is_local:
             state = "up" if answering else ("starting" if pid else "down")
         else:
             state = "external-up" if answering else "external-down"
         return ServiceStatus(name=self.name, state=state, address=self.address, pid=pid,
-                             version=self.version() if answering else None, managed=self.is_local,
+                             version=version, managed=self.is_local,
                              log=str(self.log_file) if self.is_local else None)
 
     def java(self) -> str:
@@ -311,9 +312,6 @@ class KafkaService(LocalService):
         if self.is_local and not procs.port_open(host, port):
             raise ServiceError(f"nothing listens on {host}:{port}")
         kafka_clients.wait_for_kafka(self.settings, timeout_s)
-        return "ok"
-
-    def version(self) -> str | None:
         if self.is_local:
             for jar in self.jars.glob("kafka_2.13-*.jar"):
                 return jar.stem.split("-", 1)[1]
@@ -416,12 +414,6 @@ dynamic_snitch: false
             return session.execute("SELECT release_version FROM system.local").one()["release_version"]
         finally:
             cassandra_db.close(session)
-
-    def version(self) -> str | None:
-        try:
-            return self.probe(timeout_s=5)
-        except ServiceError:
-            return None
 
 
 def all_services(settings: Settings) -> list[LocalService]:

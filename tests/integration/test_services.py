@@ -6,12 +6,12 @@ import io
 from datetime import UTC, date, datetime
 
 import fastavro
-from kafka import TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
 from core.schemas import trade_schema
+from tests.helpers import record_at
 from tickplant import services as runtime
 
 
@@ -34,15 +34,10 @@ def test_trade_message_round_trips_through_kafka_as_avro(isolated):
     metadata = producer.send(isolated.kafka_topic, key=b"AAPL", value=encode(message),
                              headers=[("tp-seq", b"1")]).get(timeout=30)
     producer.close()
-    consumer = kafka_clients.consumer(isolated)
-    partition = TopicPartition(isolated.kafka_topic, metadata.partition)
-    consumer.assign([partition])
-    consumer.seek(partition, metadata.offset)
-    records = consumer.poll(timeout_ms=10_000, max_records=1)[partition]
-    consumer.close()
-    assert records[0].key == b"AAPL"
-    assert decode(records[0].value) == message
-    assert records[0].headers == [("tp-seq", b"1")]
+    record = record_at(isolated, isolated.kafka_topic, metadata.partition, metadata.offset)
+    assert record.key == b"AAPL"
+    assert decode(record.value) == message
+    assert record.headers == [("tp-seq", b"1")]
 
 
 def test_trade_row_round_trips_through_cassandra_with_prepared_statements(isolated, cassandra_session):

@@ -9,11 +9,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from kafka import TopicPartition
 
 from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
-from tests.helpers import private_env, private_settings, run_cli
+from tests.helpers import private_env, private_settings, record_at, run_cli
 from tickplant import procs
 from tickplant import services as runtime
 
@@ -48,13 +47,8 @@ def test_stop_then_start_finds_the_kafka_message_and_the_cassandra_row_again(tmp
         assert [s.state for s in runtime.status_all(settings)] == ["down", "down"]
 
         runtime.start_all(settings)
-        consumer = kafka_clients.consumer(settings)
-        partition = TopicPartition(settings.kafka_topic, sent.partition)
-        consumer.assign([partition])
-        consumer.seek(partition, sent.offset)
-        records = consumer.poll(timeout_ms=15_000, max_records=1)[partition]
-        consumer.close()
-        assert (records[0].key, records[0].value) == (b"MSFT", b"payload-before-restart")
+        record = record_at(settings, settings.kafka_topic, sent.partition, sent.offset)
+        assert (record.key, record.value) == (b"MSFT", b"payload-before-restart")
 
         session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
         select = session.prepare("SELECT trade_id, price, volume FROM trades WHERE symbol = ? AND trade_date = ?")
