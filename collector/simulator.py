@@ -258,6 +258,13 @@ class Simulator:
                 await self._drop(connection)
                 return
 
+    @staticmethod
+    def _still_open(connection: Connection) -> bool:
+        """After `_drop` closed the transport, a send still "succeeds" but asyncio discards the
+        bytes; such a frame must not be reported as sent. No await lies between this check and
+        the write inside `ws.send`, so the check is exact."""
+        return not connection.ws.transport.is_closing()
+
     async def _send_frame(self, connection: Connection, count: int) -> bool:
         """Send one frame of `count` valid trades (plus faults); False once the connection is gone."""
         protocol, faults = self.config.protocol, self.config.faults
@@ -273,9 +280,13 @@ class Simulator:
         try:
             if faults and self._faults.random() < self.config.fault_rate:
                 kind = self._faults.choice(market.FRAME_FAULTS)
+                if not self._still_open(connection):
+                    return False
                 await connection.ws.send(market.malformed_frame(kind, protocol, self._faults))
                 with self._lock:
                     self._malformed[kind] = self._malformed.get(kind, 0) + 1
+            if not self._still_open(connection):
+                return False
             await connection.ws.send(frame)
         except ConnectionClosed:
             return False
