@@ -5,7 +5,6 @@ sustained trades/s and receive-to-ack latency, against the usual approach of Fin
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import os
@@ -148,7 +147,7 @@ def bench_usual(settings: Settings, args: argparse.Namespace, workdir: Path) -> 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     topic = f"bench-collector-{uuid.uuid4().hex[:8]}"
-    settings = dataclasses.replace(settings, kafka_topic=topic)
+    settings = settings.replace(kafka_topic=topic)
     kafka_clients.ensure_topics(settings)
     results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "topic": topic,
                                "duration_s": args.duration, "simulator_rate": args.rate}

@@ -6,7 +6,6 @@ from the collector's receive time (header) to the row's write in Cassandra (WRIT
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import io
 import json
 import multiprocessing
@@ -241,13 +240,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     rates = [float(r) for r in str(args.rate).split(",") if r.strip()]
     name = f"bench{uuid.uuid4().hex[:8]}"
     home = Path(tempfile.mkdtemp(prefix="tickplant-e2e-bench-"))
-    settings = dataclasses.replace(settings, kafka_topic=name, cassandra_keyspace=name, home=home)
-    if args.source == "collector":
-        try:
-            import collector.client  # noqa: F401
-        except ImportError:
-            print("collector not available: producing Avro records directly (--source direct)")
-            args.source = "direct"
+    settings = settings.replace(kafka_topic=name, cassandra_keyspace=name, home=home)
     kafka_clients.ensure_topics(settings)
     session = cassandra_db.connect(settings)
     cassandra_db.apply_migrations(session, settings)

@@ -16,13 +16,13 @@ import websocket
 
 from collector import alpaca, finnhub
 from collector.archive import ArchiveWriter
-from collector.backoff import Backoff
 from collector.encoding import MAX_FRAME_BYTES, FrameContext, frame_records
 from collector.metrics import CollectorMetrics
 from collector.publisher import Publisher
 from core.config import Settings, is_local_host, parse_symbols
 from core.errors import ConfigError
 from core.logging import get_logger, redact
+from core.retry import Backoff
 
 log = get_logger(__name__)
 Send = Callable[[str], Any]
@@ -118,7 +118,6 @@ class Collector:
         self.frames = self.trades = self.dead_letters = self.connections = 0
         self.connected = threading.Event()
         self._stop = threading.Event()
-        self._ws: websocket.WebSocket | None = None
         self._archive: ArchiveWriter | None = None
         self._symbols_mtime = 0.0
         self._frame_counters: dict[str, Any] = {}
@@ -127,7 +126,7 @@ class Collector:
         options, settings = self.options, self.settings
         url = options.url
         if options.source == "finnhub":
-            token = settings.finnhub_api_token.reveal() if settings.finnhub_api_token else None
+            token = settings.finnhub_api_token.get_secret_value() if settings.finnhub_api_token else None
             if url is None:
                 if not token:
                     raise ConfigError("FINNHUB_API_TOKEN is not set: set it, or pass --url of the "
@@ -136,8 +135,8 @@ class Collector:
             if token and "token=" not in url:
                 url = finnhub.finnhub_url(token, url)
             return url, FinnhubProtocol()
-        key = settings.alpaca_api_key.reveal() if settings.alpaca_api_key else ""
-        secret = settings.alpaca_api_secret.reveal() if settings.alpaca_api_secret else ""
+        key = settings.alpaca_api_key.get_secret_value() if settings.alpaca_api_key else ""
+        secret = settings.alpaca_api_secret.get_secret_value() if settings.alpaca_api_secret else ""
         url = url or alpaca.ALPACA_URL
         if not (key and secret) and not is_local_host(urlsplit(url).hostname or ""):
             raise ConfigError("ALPACA_API_KEY and ALPACA_API_SECRET must be set for --source alpaca")
@@ -183,7 +182,6 @@ class Collector:
                 self._stop.wait(delay)
                 continue
             self.connections += 1
-            self._ws = ws
             log.info("connected", url=safe_url, connection=self.connections)
             try:
                 if self._session(ws):
@@ -192,7 +190,6 @@ class Collector:
                 log.warning("connection lost", url=safe_url, error=redact(f"{type(exc).__name__}: {exc}"))
             finally:
                 self.connected.clear()
-                self._ws = None
                 ws.close(timeout=1)
             if not self._stop.is_set():
                 delay = backoff.next_delay()

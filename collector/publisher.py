@@ -12,13 +12,13 @@ from typing import Any
 
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from collector.backoff import Backoff
 from collector.encoding import Record
 from collector.metrics import CollectorMetrics
 from collector.spool import Spool
 from core import kafka as kafka_clients
 from core.config import Settings
 from core.logging import get_logger
+from core.retry import Backoff
 from core.schemas import HEADER_RECEIVED_AT
 
 log = get_logger(__name__)

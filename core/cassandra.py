@@ -6,7 +6,7 @@ Migrations in `schemas/cassandra/` run in version order; each applied one is rec
 
 from __future__ import annotations
 
-import time
+import ssl
 from datetime import UTC, datetime
 
 from cassandra.auth import PlainTextAuthProvider
@@ -17,42 +17,43 @@ from cassandra.query import dict_factory
 from core.config import Settings
 from core.errors import SchemaError, ServiceError
 from core.logging import get_logger
+from core.retry import retry_call
 from core.schemas import migrations
 
 log = get_logger(__name__)
 
 
 def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 30.0) -> Session:
-    """A connected session (rows as dicts); raises ServiceError after `timeout_s` without an answer."""
+    """A connected session (rows as dicts); raises ServiceError after `timeout_s` without an answer.
+    Credentials, TLS and the local data centre come from the settings; the protocol version is
+    negotiated with the server."""
     auth = None
     if settings.cassandra_username:
-        password = settings.cassandra_password.reveal() if settings.cassandra_password else ""
+        password = settings.cassandra_password.get_secret_value() if settings.cassandra_password else ""
         auth = PlainTextAuthProvider(username=settings.cassandra_username, password=password)
-    profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(),
+    ssl_context = None
+    if settings.cassandra_ssl_cafile:
+        ssl_context = ssl.create_default_context(cafile=str(settings.cassandra_ssl_cafile))
+    profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc),
                                row_factory=dict_factory, request_timeout=30.0)
     cluster = Cluster(
         contact_points=list(settings.cassandra_hosts),
         port=settings.cassandra_port,
         auth_provider=auth,
+        ssl_context=ssl_context,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         reconnection_policy=ExponentialReconnectionPolicy(0.5, 10.0),
-        protocol_version=5,
         connect_timeout=min(10.0, timeout_s),
         control_connection_timeout=min(10.0, timeout_s),
     )
-    deadline = time.monotonic() + timeout_s
-    delay = 0.5
-    while True:
-        try:
-            return cluster.connect(keyspace)
-        except NoHostAvailable as exc:
-            if time.monotonic() + delay > deadline:
-                cluster.shutdown()
-                hosts = ",".join(settings.cassandra_hosts)
-                raise ServiceError(f"Cassandra at {hosts}:{settings.cassandra_port} did not answer "
-                                   f"within {timeout_s:.0f}s: {_first_error(exc)}") from None
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    address = f"{','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"
+    try:
+        return retry_call(lambda: cluster.connect(keyspace), f"cassandra {address}", timeout_s,
+                          retry_on=(NoHostAvailable,), initial_s=0.5)
+    except NoHostAvailable as exc:
+        cluster.shutdown()
+        raise ServiceError(f"Cassandra at {address} did not answer within {timeout_s:.0f}s: "
+                           f"{_first_error(exc)}") from None
 
 
 def _first_error(exc: NoHostAvailable) -> str:

@@ -1,7 +1,6 @@
-"""Configuration: the DESIGN.md environment variables (and `.env`), validated once.
-
-`Settings.from_env()` is the one place a variable is read. Secrets are wrapped in
-`Secret`, whose str/repr never show the value.
+"""Configuration: every environment variable tickplant reads (and `.env`), one typed, validated
+pydantic-settings model. The README's Configuration table lists the same variables; a unit test
+keeps the two in step. Secrets are `SecretStr`: repr, str and JSON dumps show a mask.
 """
 
 from __future__ import annotations
@@ -9,8 +8,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import ConfigError
 
@@ -20,117 +23,126 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 _SYMBOL = re.compile(r"^[A-Za-z0-9:._/^=-]{1,40}$")
-# Variables whose values are secrets: masked everywhere, even when the rest of the config is invalid.
-SECRET_VARIABLES = ("FINNHUB_API_TOKEN", "CASSANDRA_PASSWORD", "ALPACA_API_KEY", "ALPACA_API_SECRET")
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
-
-class Secret:
-    """A value that must never be printed: str() and repr() show a mask."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
+Port = Annotated[int, Field(ge=1, le=65535)]
+CommaList = Annotated[tuple[str, ...], NoDecode]
 
 
-def read_dotenv(path: Path) -> dict[str, str]:
-    """Parse a `.env` file: KEY=VALUE lines, optional quotes, `#` comments, `export ` prefix."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].strip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        values[key] = value
-    return values
+def _env(name: str, description: str, default: Any = None, **constraints: Any) -> Any:
+    """A field read from the variable `name` (its alias), documented for `tickplant config --help`."""
+    return Field(default, validation_alias=AliasChoices(name), description=description, **constraints)
 
 
-def raw_secret_values(env: Mapping[str, str] | None = None) -> list[str]:
-    """Secret values straight from the environment, for redaction before Settings exist."""
-    environ = os.environ if env is None else env
-    return [environ[name] for name in SECRET_VARIABLES if environ.get(name)]
+class Settings(BaseSettings):
+    """Every configurable value of tickplant, validated once at start."""
 
+    model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore",
+                                      frozen=True, validate_default=True)
 
-def is_local_host(host: str) -> bool:
-    return host.strip().lower() in _LOCAL_HOSTS or host.startswith("127.")
+    # --- the feed
+    symbols: CommaList = _env("TICKPLANT_SYMBOLS", "symbols to subscribe, comma-separated", DEFAULT_SYMBOLS)
+    finnhub_api_token: SecretStr | None = _env("FINNHUB_API_TOKEN", "Finnhub token; unset: the local simulator")
+    alpaca_api_key: SecretStr | None = _env("ALPACA_API_KEY", "Alpaca key id (collect --source alpaca)")
+    alpaca_api_secret: SecretStr | None = _env("ALPACA_API_SECRET", "Alpaca secret key")
+    # --- Kafka
+    kafka_bootstrap_servers: CommaList = _env("KAFKA_BOOTSTRAP_SERVERS", "host:port[,host:port]",
+                                              "127.0.0.1:9092")
+    kafka_topic: str = _env("KAFKA_TOPIC", "trades topic; dead letters go to <topic>.dlq", "market")
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SSL", "SASL_SSL"] = _env(
+        "KAFKA_SECURITY_PROTOCOL", "how the Python Kafka clients connect", "PLAINTEXT")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = _env(
+        "KAFKA_SASL_MECHANISM", "SASL mechanism when the protocol is SASL_*")
+    kafka_sasl_username: str | None = _env("KAFKA_SASL_USERNAME", "SASL user name")
+    kafka_sasl_password: SecretStr | None = _env("KAFKA_SASL_PASSWORD", "SASL password")
+    kafka_ssl_cafile: Path | None = _env("KAFKA_SSL_CAFILE", "CA bundle that signed the brokers' certificates")
+    # --- Cassandra
+    cassandra_hosts: CommaList = _env("CASSANDRA_HOSTS", "contact points, comma-separated", "127.0.0.1")
+    cassandra_port: Port = _env("CASSANDRA_PORT", "native protocol port", 9042)
+    cassandra_keyspace: str = _env("CASSANDRA_KEYSPACE", "keyspace of every table", "market")
+    cassandra_username: str | None = _env("CASSANDRA_USERNAME", "user name (PasswordAuthenticator)")
+    cassandra_password: SecretStr | None = _env("CASSANDRA_PASSWORD", "password of CASSANDRA_USERNAME")
+    cassandra_ssl_cafile: Path | None = _env("CASSANDRA_SSL_CAFILE", "CA bundle: connect with TLS")
+    cassandra_local_dc: str | None = _env("CASSANDRA_LOCAL_DC", "data centre the driver prefers")
+    cassandra_replication: str = _env("CASSANDRA_REPLICATION", "replication map used when the keyspace "
+                                      "is created", "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+    # --- Spark
+    spark_master: str = _env("SPARK_MASTER", "Spark master URL", "local[*]")
+    spark_shuffle_partitions: int = _env("TICKPLANT_SPARK_SHUFFLE_PARTITIONS",
+                                         "spark.sql.shuffle.partitions", 2, ge=1)
+    spark_parallelism: int = _env("TICKPLANT_SPARK_PARALLELISM", "spark.default.parallelism", 2, ge=1)
+    spark_ui: bool = _env("TICKPLANT_SPARK_UI", "serve the Spark UI (true/false)", False)
+    spark_log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"] = _env(
+        "TICKPLANT_SPARK_LOG_LEVEL", "log level of Spark's JVM", "WARN")
+    # --- ports of the parts tickplant serves
+    simulator_port: Port = _env("TICKPLANT_SIMULATOR_PORT", "local Finnhub-compatible simulator", 8765)
+    metrics_port: Port = _env("TICKPLANT_METRICS_PORT", "collector's Prometheus metrics", 9108)
+    dashboard_port: Port = _env("TICKPLANT_DASHBOARD_PORT", "Streamlit dashboard", 8501)
+    presto_port: Port = _env("TICKPLANT_PRESTO_PORT", "local SQL engine (Presto/Trino)", 8080)
+    superset_port: Port = _env("TICKPLANT_SUPERSET_PORT", "local Superset", 8088)
+    presto_url: str | None = _env("PRESTO_URL", "a remote SQL engine; unset: run one locally")
+    # --- the local runtime
+    home: Path = _env("TICKPLANT_HOME", "runtime state: data, logs, checkpoints", PROJECT_ROOT / "var")
+    jars_dir: Path = _env("TICKPLANT_JARS", "JVM artifacts resolved by `make install`",
+                          PROJECT_ROOT / "var" / "jars")
+    kafka_controller_port: Port = _env("TICKPLANT_KAFKA_CONTROLLER_PORT", "local KRaft controller", 9093)
+    cassandra_storage_port: Port = _env("TICKPLANT_CASSANDRA_STORAGE_PORT", "local Cassandra gossip", 7000)
+    kafka_heap_mb: int = _env("TICKPLANT_KAFKA_HEAP_MB", "local Kafka heap (MB)", 512, ge=64)
+    cassandra_heap_mb: int = _env("TICKPLANT_CASSANDRA_HEAP_MB", "local Cassandra heap (MB)", 1024, ge=256)
+    service_timeout_s: int = _env("TICKPLANT_SERVICE_TIMEOUT", "seconds a local service may take to "
+                                  "answer", 180, ge=1)
 
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _symbols(cls, value: Any) -> tuple[str, ...]:
+        return parse_symbols(value) if isinstance(value, str) else tuple(value)
 
-def split_host_port(address: str, default_port: int, variable: str) -> tuple[str, int]:
-    host, sep, port_text = address.strip().rpartition(":")
-    if not sep:
-        host, port_text = address.strip(), str(default_port)
-    return host, _port(port_text, variable)
+    @field_validator("kafka_bootstrap_servers", mode="before")
+    @classmethod
+    def _servers(cls, value: Any) -> tuple[str, ...]:
+        servers = _split(value)
+        if not servers:
+            raise ValueError("no address given (expected host:port[,host:port])")
+        for server in servers:
+            split_host_port(server, 9092)
+        return servers
 
+    @field_validator("cassandra_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, value: Any) -> tuple[str, ...]:
+        hosts = _split(value)
+        if not hosts:
+            raise ValueError("no host given (expected host[,host])")
+        return hosts
 
-def _port(text: str, variable: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise ConfigError(f"{variable}={text!r} is not a port number (expected 1-65535)") from None
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"{variable}={text!r} is out of range (expected 1-65535)")
-    return port
+    @field_validator("kafka_topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if not _TOPIC.match(value):
+            raise ValueError("is not a valid topic name (letters, digits, . _ -)")
+        return value
 
+    @field_validator("cassandra_keyspace")
+    @classmethod
+    def _keyspace(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError("is not a valid keyspace name (a letter, then letters, digits, _)")
+        return value
 
-def _positive_int(text: str, variable: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{variable}={text!r} is not a whole number") from None
-    if value <= 0:
-        raise ConfigError(f"{variable}={text!r} must be positive")
-    return value
+    @field_validator("home", "jars_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
 
-
-@dataclass(frozen=True)
-class Settings:
-    """Every configurable value of tickplant, validated."""
-
-    symbols: tuple[str, ...]
-    kafka_bootstrap_servers: tuple[str, ...]
-    kafka_topic: str
-    cassandra_hosts: tuple[str, ...]
-    cassandra_port: int
-    cassandra_keyspace: str
-    spark_master: str
-    home: Path
-    finnhub_api_token: Secret | None = None
-    alpaca_api_key: Secret | None = None
-    alpaca_api_secret: Secret | None = None
-    cassandra_username: str | None = None
-    cassandra_password: Secret | None = None
-    cassandra_replication: str = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-    kafka_controller_port: int = 9093
-    cassandra_storage_port: int = 7000
-    kafka_heap_mb: int = 512
-    cassandra_heap_mb: int = 1024
-    service_timeout_s: int = 180
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    @model_validator(mode="after")
+    def _pairs(self) -> Settings:
+        if self.cassandra_password is not None and not self.cassandra_username:
+            raise ValueError("CASSANDRA_PASSWORD is set but CASSANDRA_USERNAME is not")
+        if self.kafka_security_protocol.startswith("SASL") and not (
+                self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        return self
 
     @property
     def dead_letter_topic(self) -> str:
@@ -138,8 +150,7 @@ class Settings:
 
     @property
     def kafka_is_local(self) -> bool:
-        return all(is_local_host(split_host_port(a, 9092, "KAFKA_BOOTSTRAP_SERVERS")[0])
-                   for a in self.kafka_bootstrap_servers)
+        return all(is_local_host(split_host_port(a, 9092)[0]) for a in self.kafka_bootstrap_servers)
 
     @property
     def cassandra_is_local(self) -> bool:
@@ -147,95 +158,138 @@ class Settings:
 
     @property
     def kafka_port(self) -> int:
-        return split_host_port(self.kafka_bootstrap_servers[0], 9092, "KAFKA_BOOTSTRAP_SERVERS")[1]
-
-    @property
-    def jars_dir(self) -> Path:
-        """Where `make install` put the JVM artifacts (TICKPLANT_JARS, default <checkout>/var/jars)."""
-        return Path(self.extra.get("TICKPLANT_JARS") or PROJECT_ROOT / "var" / "jars")
+        return split_host_port(self.kafka_bootstrap_servers[0], 9092)[1]
 
     def secret_values(self) -> list[str]:
         """The raw secret strings, for log redaction only."""
-        return [s.reveal() for s in (self.finnhub_api_token, self.cassandra_password,
-                                     self.alpaca_api_key, self.alpaca_api_secret)
-                if s is not None and s.reveal()]
+        return [value.get_secret_value() for value in self._secrets().values()
+                if value is not None and value.get_secret_value()]
+
+    def _secrets(self) -> dict[str, SecretStr | None]:
+        return {name: getattr(self, name) for name, info in type(self).model_fields.items()
+                if "SecretStr" in str(info.annotation)}
 
     def describe(self) -> dict[str, object]:
-        """A printable view: secrets shown only as set/unset."""
+        """A printable view keyed by variable name: secrets shown only as set/unset."""
         view: dict[str, object] = {}
-        for f in fields(self):
-            if f.name == "extra":
-                continue
-            value = getattr(self, f.name)
-            if isinstance(value, Secret):
-                value = "set"
+        secrets = self._secrets()
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in secrets:
+                value = "set" if value is not None else "unset"
             elif isinstance(value, tuple):
                 value = ",".join(value)
             elif isinstance(value, Path):
                 value = str(value)
-            view[f.name] = value
+            view[variable_of(name)] = value
         return view
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with `changes` (field names), validated like the original."""
+        return _given({variable_of(name): value for name, value in {**self.__dict__, **changes}.items()})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
-        """Read and validate the variables; `.env` in the working directory fills gaps."""
-        environ = dict(os.environ if env is None else env)
-        dotenv_path = dotenv if dotenv is not None else Path.cwd() / ".env"
-        merged = {**read_dotenv(dotenv_path), **environ}
+        """The settings from the process environment (or the mapping `env`), with `.env` in the working
+        directory (or `dotenv`) filling gaps; a bad value raises ConfigError naming the variable."""
+        dotenv_path = Path(dotenv) if dotenv is not None else Path.cwd() / ".env"
+        file_values = read_dotenv(dotenv_path)     # also refuses a malformed line, naming it
+        if env is None:
+            return _validated(lambda: cls(_env_file=dotenv_path if dotenv_path.is_file() else None))
+        return _given({**file_values, **env})
 
-        def get(name: str, default: str | None = None) -> str | None:
-            value = merged.get(name)
-            return value if value not in (None, "") else default
 
-        symbols = parse_symbols(get("TICKPLANT_SYMBOLS", DEFAULT_SYMBOLS) or "")
-        servers_text = get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092") or ""
-        servers = tuple(s.strip() for s in servers_text.split(",") if s.strip())
-        if not servers:
-            raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is empty (expected host:port[,host:port])")
-        for server in servers:
-            split_host_port(server, 9092, "KAFKA_BOOTSTRAP_SERVERS")
-        topic = get("KAFKA_TOPIC", "market") or ""
-        if not _TOPIC.match(topic):
-            raise ConfigError(f"KAFKA_TOPIC={topic!r} is not a valid topic name (letters, digits, . _ -)")
-        hosts = tuple(h.strip() for h in (get("CASSANDRA_HOSTS", "127.0.0.1") or "").split(",") if h.strip())
-        if not hosts:
-            raise ConfigError("CASSANDRA_HOSTS is empty (expected host[,host])")
-        keyspace = get("CASSANDRA_KEYSPACE", "market") or ""
-        if not _IDENTIFIER.match(keyspace):
-            raise ConfigError(f"CASSANDRA_KEYSPACE={keyspace!r} is not a valid keyspace name")
-        home = Path(get("TICKPLANT_HOME", str(PROJECT_ROOT / "var")) or "").expanduser()
-        token = get("FINNHUB_API_TOKEN")
-        password = get("CASSANDRA_PASSWORD")
-        username = get("CASSANDRA_USERNAME")
-        if password and not username:
-            raise ConfigError("CASSANDRA_PASSWORD is set but CASSANDRA_USERNAME is not")
-        return cls(
-            symbols=symbols,
-            kafka_bootstrap_servers=servers,
-            kafka_topic=topic,
-            cassandra_hosts=hosts,
-            cassandra_port=_port(get("CASSANDRA_PORT", "9042") or "", "CASSANDRA_PORT"),
-            cassandra_keyspace=keyspace,
-            spark_master=get("SPARK_MASTER", "local[*]") or "local[*]",
-            home=home.resolve(),
-            finnhub_api_token=Secret(token) if token else None,
-            alpaca_api_key=Secret(get("ALPACA_API_KEY") or "") if get("ALPACA_API_KEY") else None,
-            alpaca_api_secret=Secret(get("ALPACA_API_SECRET") or "") if get("ALPACA_API_SECRET") else None,
-            cassandra_username=username,
-            cassandra_password=Secret(password) if password else None,
-            cassandra_replication=get("CASSANDRA_REPLICATION",
-                                      "{'class': 'SimpleStrategy', 'replication_factor': 1}") or "",
-            kafka_controller_port=_port(get("TICKPLANT_KAFKA_CONTROLLER_PORT", "9093") or "",
-                                        "TICKPLANT_KAFKA_CONTROLLER_PORT"),
-            cassandra_storage_port=_port(get("TICKPLANT_CASSANDRA_STORAGE_PORT", "7000") or "",
-                                         "TICKPLANT_CASSANDRA_STORAGE_PORT"),
-            kafka_heap_mb=_positive_int(get("TICKPLANT_KAFKA_HEAP_MB", "512") or "", "TICKPLANT_KAFKA_HEAP_MB"),
-            cassandra_heap_mb=_positive_int(get("TICKPLANT_CASSANDRA_HEAP_MB", "1024") or "",
-                                            "TICKPLANT_CASSANDRA_HEAP_MB"),
-            service_timeout_s=_positive_int(get("TICKPLANT_SERVICE_TIMEOUT", "180") or "",
-                                            "TICKPLANT_SERVICE_TIMEOUT"),
-            extra={k: v for k, v in merged.items() if k.startswith("TICKPLANT_")},
-        )
+class _GivenSettings(Settings):
+    """Settings from explicit values only (tests, `replace`): no environment, no `.env`."""
+
+    def __repr_name__(self) -> str:
+        return "Settings"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Any,
+                                   **other_sources: Any) -> tuple[Any, ...]:
+        return (init_settings,)
+
+
+def _given(values: Mapping[str, Any]) -> Settings:
+    known = {variable_of(name) for name in Settings.model_fields}
+    given = {key: value for key, value in values.items() if key in known and value not in (None, "")}
+    return _validated(lambda: _GivenSettings(**given))
+
+
+def variable_of(field_name: str) -> str:
+    """The environment variable a field is read from."""
+    alias = Settings.model_fields[field_name].validation_alias
+    return alias.choices[0] if isinstance(alias, AliasChoices) else field_name.upper()
+
+
+def variables() -> dict[str, str]:
+    """Every variable with its description (the README's table is checked against this)."""
+    return {variable_of(name): info.description or "" for name, info in Settings.model_fields.items()}
+
+
+def _validated(build: Any) -> Settings:
+    try:
+        return build()
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    """The first error as `VARIABLE='value' rule` (secrets' values never shown)."""
+    error = exc.errors(include_url=False)[0]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    field = str(error["loc"][0])
+    name = field if field.isupper() else variable_of(field)
+    value = error.get("input")
+    is_secret = name in {variable_of(f) for f in Settings.model_fields if "SecretStr" in
+                         str(Settings.model_fields[f].annotation)}
+    if is_secret or isinstance(value, dict) or value is None:
+        return f"{name}: {message}"
+    return f"{name}={value!r}: {message}"
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """`.env` as a dict (python-dotenv's parser); a line it cannot parse is an error, not a skip."""
+    if not path.is_file():
+        return {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if line and not line.startswith("#") and "=" not in line:
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
+def raw_secret_values(env: Mapping[str, str] | None = None) -> list[str]:
+    """Secret values straight from the environment, for redaction before Settings exist."""
+    environ = os.environ if env is None else env
+    names = [variable_of(f) for f, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation)]
+    return [environ[name] for name in names if environ.get(name)]
+
+
+def is_local_host(host: str) -> bool:
+    return host.strip().lower() in _LOCAL_HOSTS or host.startswith("127.")
+
+
+def split_host_port(address: str, default_port: int) -> tuple[str, int]:
+    """`host:port` -> (host, port); raises ValueError naming the bad port."""
+    host, sep, port_text = address.strip().rpartition(":")
+    if not sep:
+        return address.strip(), default_port
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"{port_text!r} is not a port number (expected 1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{port_text!r} is out of range (expected 1-65535)")
+    return host, port
+
+
+def _split(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def parse_symbols(text: str) -> tuple[str, ...]:
@@ -246,9 +300,9 @@ def parse_symbols(text: str) -> tuple[str, ...]:
         if not symbol:
             continue
         if not _SYMBOL.match(symbol):
-            raise ConfigError(f"TICKPLANT_SYMBOLS: {symbol!r} is not a valid symbol")
+            raise ConfigError(f"{symbol!r} is not a valid symbol")
         if symbol not in symbols:
             symbols.append(symbol)
     if not symbols:
-        raise ConfigError("TICKPLANT_SYMBOLS is empty (expected e.g. AAPL,BINANCE:BTCUSDT)")
+        raise ConfigError("no symbols given (expected e.g. AAPL,BINANCE:BTCUSDT)")
     return tuple(symbols)

@@ -7,8 +7,8 @@ class TickplantError(Exception):
     exit_code = 1
 
 
-class ConfigError(TickplantError):
-    """A configuration variable is missing or invalid."""
+class ConfigError(TickplantError, ValueError):
+    """A configuration variable or flag is missing or invalid (a ValueError, so validators can raise it)."""
 
     exit_code = 2
 

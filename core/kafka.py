@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
 
 from core.config import Settings
 from core.errors import ServiceError
 from core.logging import get_logger
+from core.retry import retry_call
 from core.schemas import topic_specs
 
 log = get_logger(__name__)
@@ -33,30 +33,33 @@ RELIABLE_PRODUCER = {
 }
 
 
-def bootstrap(settings: Settings) -> list[str]:
-    return list(settings.kafka_bootstrap_servers)
+def client_config(settings: Settings) -> dict[str, Any]:
+    """Connection settings every kafka-python client shares: servers, security protocol, SASL, TLS."""
+    config: dict[str, Any] = {"bootstrap_servers": list(settings.kafka_bootstrap_servers),
+                              "security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_security_protocol.startswith("SASL"):
+        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl_plain_username"] = settings.kafka_sasl_username
+        config["sasl_plain_password"] = (settings.kafka_sasl_password.get_secret_value()
+                                         if settings.kafka_sasl_password else None)
+    if settings.kafka_ssl_cafile:
+        config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+    return config
 
 
 def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
-    config = {**RELIABLE_PRODUCER, **overrides}
-    if config.get("compression_type") == "lz4":
-        try:
-            import lz4  # noqa: F401
-        except ImportError:
-            config["compression_type"] = "gzip"
-    return KafkaProducer(bootstrap_servers=bootstrap(settings), **config)
+    return KafkaProducer(**client_config(settings), **{**RELIABLE_PRODUCER, **overrides})
 
 
 def consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaConsumer:
     config = {"auto_offset_reset": "earliest", "enable_auto_commit": False,
               "consumer_timeout_ms": 5_000, **overrides}
-    return KafkaConsumer(*topics, bootstrap_servers=bootstrap(settings), **config)
+    return KafkaConsumer(*topics, **client_config(settings), **config)
 
 
 def admin(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
     try:
-        return KafkaAdminClient(bootstrap_servers=bootstrap(settings),
-                                request_timeout_ms=int(timeout_s * 1000),
+        return KafkaAdminClient(**client_config(settings), request_timeout_ms=int(timeout_s * 1000),
                                 client_id="tickplant-admin")
     except (NoBrokersAvailable, KafkaError) as exc:
         raise ServiceError(f"Kafka at {','.join(settings.kafka_bootstrap_servers)} is not reachable: "
@@ -65,21 +68,38 @@ def admin(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
 
 def wait_for_kafka(settings: Settings, timeout_s: float) -> dict[str, Any]:
     """Block until a metadata request answers; returns the cluster description."""
-    deadline = time.monotonic() + timeout_s
-    delay, last = 0.25, "no answer"
-    while time.monotonic() < deadline:
+    def describe() -> dict[str, Any]:
+        client = admin(settings, timeout_s=5)
         try:
-            client = admin(settings, timeout_s=5)
-            try:
-                return client.describe_cluster()
-            finally:
-                client.close()
-        except (ServiceError, KafkaError, OSError) as exc:
-            last = str(exc) or type(exc).__name__
-        time.sleep(delay)
-        delay = min(delay * 2, 3.0)
-    raise ServiceError(f"Kafka at {','.join(settings.kafka_bootstrap_servers)} did not answer a "
-                       f"metadata request within {timeout_s:.0f}s ({last})")
+            return client.describe_cluster()
+        finally:
+            client.close()
+
+    servers = ",".join(settings.kafka_bootstrap_servers)
+    try:
+        return retry_call(describe, f"kafka {servers}", timeout_s, retry_on=(ServiceError, KafkaError, OSError))
+    except (ServiceError, KafkaError, OSError) as exc:
+        raise ServiceError(f"Kafka at {servers} did not answer a metadata request within {timeout_s:.0f}s "
+                           f"({str(exc) or type(exc).__name__})") from None
+
+
+def topic_offsets(settings: Settings, topic: str, timeout_s: float = 10.0) -> dict[int, tuple[int, int]]:
+    """Partition -> (beginning, end) offsets of `topic` (end: the next offset to be written)."""
+    client = consumer(settings, request_timeout_ms=int(timeout_s * 1000) + 1000,
+                      api_version_auto_timeout_ms=int(timeout_s * 1000))
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(client.partitions_for_topic(topic) or [])]
+        if not partitions:
+            return {}
+        starts, ends = client.beginning_offsets(partitions), client.end_offsets(partitions)
+        return {tp.partition: (int(starts[tp]), int(ends[tp])) for tp in partitions}
+    finally:
+        client.close()
+
+
+def end_offsets(settings: Settings, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
+    """Partition -> end offset of `topic`."""
+    return {partition: end for partition, (_, end) in topic_offsets(settings, topic, timeout_s).items()}
 
 
 def ensure_topics(settings: Settings) -> list[str]:

@@ -33,10 +33,10 @@ def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | Non
         "spark.app.name": app_name,
         "spark.master": settings.spark_master,
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": settings.extra.get("TICKPLANT_SPARK_SHUFFLE_PARTITIONS", "2"),
-        "spark.default.parallelism": settings.extra.get("TICKPLANT_SPARK_PARALLELISM", "2"),
+        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        "spark.default.parallelism": str(settings.spark_parallelism),
         "spark.ui.showConsoleProgress": "false",
-        "spark.ui.enabled": settings.extra.get("TICKPLANT_SPARK_UI", "false"),
+        "spark.ui.enabled": str(settings.spark_ui).lower(),
         "spark.sql.streaming.metricsEnabled": "true",
         "spark.cassandra.connection.host": ",".join(settings.cassandra_hosts),
         "spark.cassandra.connection.port": str(settings.cassandra_port),
@@ -51,7 +51,7 @@ def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | Non
     }
     if settings.cassandra_username:
         conf["spark.cassandra.auth.username"] = settings.cassandra_username
-        conf["spark.cassandra.auth.password"] = (settings.cassandra_password.reveal()
+        conf["spark.cassandra.auth.password"] = (settings.cassandra_password.get_secret_value()
                                                  if settings.cassandra_password else "")
     if with_jars:
         conf["spark.jars"] = ",".join(str(p) for p in spark_jars(settings))
@@ -80,5 +80,5 @@ def build_session(settings: Settings, app_name: str, extra: Mapping[str, str] | 
         # Python workers (only needed by Python UDFs and tests) use this interpreter.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel(settings.extra.get("TICKPLANT_SPARK_LOG_LEVEL", "WARN"))
+    session.sparkContext.setLogLevel(settings.spark_log_level)
     return session

@@ -22,6 +22,9 @@ from stream_processor.metrics import BatchStash, summary_values
 log = get_logger(__name__)
 
 
+EMPTY_BATCH_TIMES = {"valid_rows": 0, "refused_rows": 0, "late_rows": 0, "event_ms": None, "received_ms": None}
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -68,7 +71,9 @@ class TradesBatch:
         marked = transforms.mark_late(rows, watermark_ms, self._late_window_ms)
         summary_rows = transforms.trades_summary(marked).collect()
         clock.lap("summary")
-        times = next(row for row in summary_rows if row["is_total"])
+        # The rollup has no total row when the batch has no rows at all (a normal batch: an idle
+        # topic, or the first trigger of a fresh job).
+        times = next((row.asDict() for row in summary_rows if row["is_total"]), EMPTY_BATCH_TIMES)
         if times["refused_rows"]:
             upsert(transforms.dead_letters(rows), keyspace, "dead_letters")
             clock.lap("write_dead_letters")

@@ -77,8 +77,12 @@ class HadoopFiles:
             stream.close()
 
 
+def is_local_path(path: str) -> bool:
+    return urlparse(path).scheme in ("", "file")
+
+
 def files_for(path: str, spark: Any = None) -> CheckpointFiles:
-    if urlparse(path).scheme in ("", "file") or spark is None:
+    if is_local_path(path) or spark is None:
         return LocalFiles()
     return HadoopFiles(spark)
 

@@ -1,6 +1,8 @@
 """The stream processor: Kafka topic of Avro trades -> Cassandra (trades, 5 s windows, 1 min bars,
 latest prices, dead letters, metrics). Runs as `tickplant stream [flags]` or as
-`spark-submit --jars <connector jars> stream_processor/job.py [flags]`.
+
+    spark-submit --master 'local[*]' --jars "$(ls var/jars/spark/*.jar | paste -sd,)" \
+        stream_processor/job.py [flags]
 """
 
 from __future__ import annotations
@@ -13,24 +15,25 @@ if __package__ in (None, ""):  # started as a script (spark-submit): make the ch
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import Settings  # noqa: E402
+from core.errors import ConfigError  # noqa: E402
 from core.logging import get_logger, setup_logging  # noqa: E402
 from core.schemas import trade_schema_json  # noqa: E402
 from core.spark import build_session  # noqa: E402
 from stream_processor import streams, transforms  # noqa: E402
 from stream_processor.cassandra_io import close_driver_sessions  # noqa: E402
+from stream_processor.options import StreamOptions, add_arguments  # noqa: E402
 
 log = get_logger(__name__)
-add_arguments = streams.add_arguments
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
+def run(settings: Settings, options: StreamOptions) -> int:
     """Build the session, read Kafka, transform, write to Cassandra, await; returns the exit code."""
     spark = build_session(settings, "tickplant-stream")
     try:
-        records = streams.kafka_records(spark, settings, args)
+        records = streams.kafka_records(spark, settings, options)
         rows = transforms.trade_rows(transforms.decode_records(records, trade_schema_json()))
-        queries = streams.start_queries(spark, settings, rows, args)
-        return streams.await_queries(queries, args)
+        queries = streams.start_queries(spark, settings, rows, options)
+        return streams.await_queries(queries, options)
     finally:
         close_driver_sessions()
         spark.stop()
@@ -38,12 +41,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="job.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     add_arguments(parser)
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        parser.exit(2, f"job.py: error: {exc}\n")
     setup_logging(args.log_level, secrets=settings.secret_values())
-    return run(settings, args)
+    return run(settings, StreamOptions.from_args(args))
 
 
 if __name__ == "__main__":

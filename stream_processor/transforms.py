@@ -20,8 +20,6 @@ MESSAGE_TYPE = "trade"
 
 TRADE_COLUMNS = ["symbol", "trade_date", "trade_timestamp", "trade_id", "price", "volume",
                  "trade_conditions", "ingest_timestamp", "source"]
-DEAD_LETTER_COLUMNS = ["day", "received_at", "id", "source", "reason", "payload", "topic",
-                       "kafka_partition", "kafka_offset"]
 WINDOW_COLUMNS = ["symbol", "trade_date", "window_start", "window_end", "trade_count", "volume",
                   "vwap", "open", "high", "low", "close"]
 BAR_COLUMNS = ["symbol", "trade_date", "bar_start", "open", "high", "low", "close", "volume",

@@ -7,7 +7,6 @@ Under CI=true a service that cannot start fails the run; elsewhere the tests tha
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import uuid
 from pathlib import Path
@@ -55,7 +54,7 @@ def services(base_settings: Settings):
 def isolated(services: Settings) -> Settings:
     """Settings with a topic and keyspace of this test's own, created and migrated."""
     suffix = uuid.uuid4().hex[:10]
-    settings = dataclasses.replace(services, kafka_topic=f"t{suffix}", cassandra_keyspace=f"t{suffix}")
+    settings = services.replace(kafka_topic=f"t{suffix}", cassandra_keyspace=f"t{suffix}")
     kafka_clients.ensure_topics(settings)
     session = cassandra_db.connect(settings)
     try:

@@ -5,7 +5,6 @@ subprocess, and exact recomputation of the expected Cassandra tables with pandas
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import math
 import os
@@ -227,7 +226,7 @@ def python() -> str:
 def status_of(settings: Settings, home: Path) -> list[dict]:
     from stream_processor.status import stream_status
 
-    return stream_status(dataclasses.replace(settings, home=home))
+    return stream_status(settings.replace(home=home))
 
 
 def caught_up(settings: Settings, home: Path) -> bool:

@@ -1,25 +1,37 @@
-"""The `tickplant` command line: one subcommand per job of DESIGN.md.
+"""The `tickplant` command line: one subcommand per job of the README.
 
-Each command family lives in `tickplant/commands/<family>.py` and registers itself here.
-Any TickplantError becomes one line on stderr and a non-zero exit.
+Each command family lives in `tickplant/commands/<family>.py` and registers itself here. Building
+the parser imports nothing heavy (no Spark, driver or numpy): handlers import what they run.
+A bad flag or variable is one line and exit 2 before anything starts; any TickplantError is one
+line and its exit code, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
-from core.config import Settings, raw_secret_values
 from core.errors import TickplantError
 from core.logging import redact, setup_logging
 from tickplant import __version__
 from tickplant.commands import COMMAND_MODULES
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a usage error printed as one line (`tickplant collect: error: ...`) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tickplant", description="real-time market-data pipeline")
+    parser = OneLineParser(prog="tickplant", description="real-time market-data pipeline")
     parser.add_argument("--version", action="version", version=f"tickplant {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                        help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(commands)
@@ -27,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    from core.config import Settings, raw_secret_values  # pydantic: only once a command runs
+
     try:
         setup_logging(args.log_level, secrets=raw_secret_values())
         settings = Settings.from_env()

@@ -8,53 +8,51 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import TopicPartition
-
 from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
 from core.config import Settings
 from core.errors import TickplantError
+from stream_processor.status import stream_status
 from tickplant import services as runtime
 
-DAY_TABLES = ("trades", "trades_5s", "bars_1m")
+WINDOWS_PER_DAY_BOUND = 17_280  # 5-second windows in a day: the most a trades_5s partition holds
+DEAD_LETTERS_SHOWN = 10_000     # status counts today's dead letters up to this many
 
 
 def kafka_offsets(settings: Settings) -> dict[str, Any]:
     """Per topic: partitions with beginning/end offsets and the total number of retained records."""
-    consumer = kafka_clients.consumer(settings, request_timeout_ms=15_000)
-    try:
-        report = {}
-        for topic in (settings.kafka_topic, settings.dead_letter_topic):
-            partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            ends = consumer.end_offsets(tps) if tps else {}
-            starts = consumer.beginning_offsets(tps) if tps else {}
-            report[topic] = {
-                "partitions": {str(tp.partition): {"start": starts[tp], "end": ends[tp]} for tp in tps},
-                "records": sum(ends[tp] - starts[tp] for tp in tps),
-                "end_offsets_total": sum(ends.values()),
-            }
-        return report
-    finally:
-        consumer.close()
+    report = {}
+    for topic in (settings.kafka_topic, settings.dead_letter_topic):
+        offsets = kafka_clients.topic_offsets(settings, topic, timeout_s=15)
+        report[topic] = {
+            "partitions": {str(p): {"start": start, "end": end} for p, (start, end) in offsets.items()},
+            "records": sum(end - start for start, end in offsets.values()),
+            "end_offsets_total": sum(end for _, end in offsets.values()),
+        }
+    return report
 
 
 def rows_today(settings: Settings, day: datetime | None = None) -> dict[str, Any]:
-    """Rows of today's partitions per table (summed over the configured symbols) and the last batches."""
+    """Today's rows, read without counting whole partitions: trades and dead letters as the stream
+    processor's per-batch figures in pipeline_metrics (one small partition per query and day), the
+    windows of trades_5s and bars_1m (at most 17,280 and 1,440 per symbol and day) by key."""
     day_value = (day or datetime.now(UTC)).date()
     session = cassandra_db.connect(settings, timeout_s=15)
     ks = settings.cassandra_keyspace
     try:
-        counts: dict[str, Any] = {}
-        for table in DAY_TABLES:
-            statement = session.prepare(f"SELECT COUNT(*) AS n FROM {ks}.{table} WHERE symbol = ? AND trade_date = ?")
-            counts[table] = sum(session.execute(statement, (symbol, day_value)).one()["n"]
+        batches = session.prepare(f"SELECT input_rows FROM {ks}.pipeline_metrics WHERE query_name = ? AND day = ?")
+        counts: dict[str, Any] = {
+            "trades": sum(row["input_rows"] or 0 for row in session.execute(batches, ("trades", day_value)))}
+        for table, key in (("trades_5s", "window_start"), ("bars_1m", "bar_start")):
+            windows = session.prepare(f"SELECT {key} FROM {ks}.{table} WHERE symbol = ? AND trade_date = ? "
+                                      f"LIMIT {WINDOWS_PER_DAY_BOUND}")
+            counts[table] = sum(len(list(session.execute(windows, (symbol, day_value))))
                                 for symbol in settings.symbols)
         latest = session.prepare(f"SELECT price, trade_timestamp FROM {ks}.latest_prices WHERE symbol = ?")
         counts["latest_prices"] = {symbol: _row(session.execute(latest, (symbol,)).one())
                                    for symbol in settings.symbols}
-        dead = session.prepare(f"SELECT COUNT(*) AS n FROM {ks}.dead_letters WHERE day = ?")
-        counts["dead_letters"] = session.execute(dead, (day_value,)).one()["n"]
+        dead = session.prepare(f"SELECT id FROM {ks}.dead_letters WHERE day = ? LIMIT {DEAD_LETTERS_SHOWN}")
+        counts["dead_letters"] = len(list(session.execute(dead, (day_value,))))
         return {"day": day_value.isoformat(), "rows": counts}
     finally:
         cassandra_db.close(session)
@@ -89,14 +87,11 @@ def collect(settings: Settings) -> dict[str, Any]:
         except Exception as exc:  # status must report, never crash
             report[key] = {"error": f"{type(exc).__name__}: {exc}"}
     try:
-        from stream_processor.status import stream_status
         topic = report["kafka"].get(settings.kafka_topic)
         ends = {int(p): o["end"] for p, o in topic["partitions"].items()} if topic else None
         queries = stream_status(settings, end_offsets=ends)
         report["stream"] = {"queries": queries,
                             "last_batches": last_batches(settings, [q["query"] for q in queries])}
-    except ImportError:
-        report["stream"] = {"error": "stream processor not installed"}
     except Exception as exc:
         report["stream"] = {"error": f"{type(exc).__name__}: {exc}"}
     return report

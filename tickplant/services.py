@@ -11,14 +11,18 @@ import re
 import subprocess
 import time
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import yaml
 
 from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
 from core.config import Settings
 from core.errors import ServiceError, StateError
 from core.logging import get_logger
+from core.retry import retry_call
 from tickplant import procs
 
 log = get_logger(__name__)
@@ -75,7 +79,11 @@ class ServiceStatus:
         return asdict(self)
 
 
-class LocalService:
+class _NotReady(Exception):
+    """The service does not answer yet (retried until the start deadline)."""
+
+
+class LocalService(ABC):
     """Common life cycle of a JVM server run from var/jars: start, wait until it answers, stop."""
 
     name = "service"
@@ -87,18 +95,32 @@ class LocalService:
         self.pid_file = settings.home / "run" / f"{self.name}.pid"
         self.log_file = settings.home / "logs" / f"{self.name}.log"
 
-    # -- to be provided by each service
     @property
-    def host(self) -> str: raise NotImplementedError
+    @abstractmethod
+    def host(self) -> str:
+        """The address the service listens on."""
+
     @property
-    def ports(self) -> list[int]: raise NotImplementedError
+    @abstractmethod
+    def ports(self) -> list[int]:
+        """Every port it binds (the first is the one clients use)."""
+
     @property
-    def is_local(self) -> bool: raise NotImplementedError
-    def prepare(self) -> None: raise NotImplementedError
-    def command(self) -> list[str]: raise NotImplementedError
+    @abstractmethod
+    def is_local(self) -> bool:
+        """True when the configured address is this machine, so tickplant runs the service."""
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Write its configuration and initialise its storage under TICKPLANT_HOME."""
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The command line that runs it in the foreground."""
+
+    @abstractmethod
     def probe(self, timeout_s: float) -> str:
         """Ask the service; returns its version, raises ServiceError if it does not answer."""
-        raise NotImplementedError
 
     @property
     def address(self) -> str:
@@ -141,22 +163,24 @@ class LocalService:
         self.pid_file.write_text(str(process.pid), encoding="utf-8")
         log.info("starting", service=self.name, pid=process.pid, address=self.address)
         started = time.monotonic()
-        deadline = started + self.settings.service_timeout_s
-        while True:
+
+        def answer() -> str:
             if process.poll() is not None:
                 raise ServiceError(f"{self.name} exited with code {process.returncode} while starting; "
                                    f"last lines of {self.log_file}:\n{procs.tail(self.log_file)}")
             try:
-                self.probe(timeout_s=3)
-                break
-            except ServiceError:
-                if time.monotonic() > deadline:
-                    procs.stop_process(process.pid, 30)
-                    raise ServiceError(
-                        f"{self.name} did not answer on {self.address} within "
-                        f"{self.settings.service_timeout_s}s; last lines of {self.log_file}:\n"
-                        f"{procs.tail(self.log_file)}") from None
-                time.sleep(1)
+                return self.probe(timeout_s=3)
+            except ServiceError as exc:
+                raise _NotReady(str(exc)) from None
+
+        try:
+            retry_call(answer, f"{self.name} start", self.settings.service_timeout_s, retry_on=(_NotReady,),
+                       initial_s=0.5, maximum_s=2.0)
+        except _NotReady:
+            procs.stop_process(process.pid, 30)
+            raise ServiceError(f"{self.name} did not answer on {self.address} within "
+                               f"{self.settings.service_timeout_s}s; last lines of {self.log_file}:\n"
+                               f"{procs.tail(self.log_file)}") from None
         log.info("up", service=self.name, pid=process.pid, seconds=round(time.monotonic() - started, 1))
         return self.status()
 
@@ -342,49 +366,51 @@ class CassandraService(LocalService):
         for sub in ("data", "commitlog", "saved_caches", "hints", "cdc_raw", "conf"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         d, host = self.dir, self.host
-        self.config_file.write_text(f"""# written by tickplant on every start; edit tickplant/services.py instead
-cluster_name: tickplant
-num_tokens: 1
-initial_token: 0
-partitioner: org.apache.cassandra.dht.Murmur3Partitioner
-data_file_directories: ["{d}/data"]
-commitlog_directory: {d}/commitlog
-saved_caches_directory: {d}/saved_caches
-hints_directory: {d}/hints
-cdc_raw_directory: {d}/cdc_raw
-commitlog_sync: periodic
-commitlog_sync_period: 2000ms
-commitlog_segment_size: 32MiB
-seed_provider:
-  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
-    parameters:
-      - seeds: "{host}:{self.settings.cassandra_storage_port}"
-listen_address: {host}
-rpc_address: {host}
-storage_port: {self.settings.cassandra_storage_port}
-native_transport_port: {self.settings.cassandra_port}
-start_native_transport: true
-endpoint_snitch: SimpleSnitch
-authenticator: AllowAllAuthenticator
-authorizer: AllowAllAuthorizer
-concurrent_reads: 8
-concurrent_writes: 16
-concurrent_counter_writes: 4
-concurrent_compactors: 1
-memtable_heap_space: 128MiB
-memtable_offheap_space: 128MiB
-key_cache_size: 16MiB
-batch_size_warn_threshold: 64KiB
-batch_size_fail_threshold: 640KiB
-unlogged_batch_across_partitions_warn_threshold: 100
-write_request_timeout: 10000ms
-read_request_timeout: 10000ms
-range_request_timeout: 20000ms
-disk_failure_policy: stop
-commit_failure_policy: stop
-auto_snapshot: false
-dynamic_snitch: false
-""", encoding="utf-8")
+        port, storage_port = self.settings.cassandra_port, self.settings.cassandra_storage_port
+        config = {
+            "cluster_name": "tickplant",
+            "num_tokens": 1,
+            "initial_token": 0,
+            "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
+            "data_file_directories": [str(d / "data")],
+            "commitlog_directory": str(d / "commitlog"),
+            "saved_caches_directory": str(d / "saved_caches"),
+            "hints_directory": str(d / "hints"),
+            "cdc_raw_directory": str(d / "cdc_raw"),
+            "commitlog_sync": "periodic",
+            "commitlog_sync_period": "2000ms",
+            "commitlog_segment_size": "32MiB",
+            "seed_provider": [{"class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
+                               "parameters": [{"seeds": f"{host}:{storage_port}"}]}],
+            "listen_address": host,
+            "rpc_address": host,
+            "storage_port": storage_port,
+            "native_transport_port": port,
+            "start_native_transport": True,
+            "endpoint_snitch": "SimpleSnitch",
+            "authenticator": "AllowAllAuthenticator",
+            "authorizer": "AllowAllAuthorizer",
+            # sized for a 2-core machine
+            "concurrent_reads": 8,
+            "concurrent_writes": 16,
+            "concurrent_counter_writes": 4,
+            "concurrent_compactors": 1,
+            "memtable_heap_space": "128MiB",
+            "memtable_offheap_space": "128MiB",
+            "key_cache_size": "16MiB",
+            "batch_size_warn_threshold": "64KiB",
+            "batch_size_fail_threshold": "640KiB",
+            "unlogged_batch_across_partitions_warn_threshold": 100,
+            "write_request_timeout": "10000ms",
+            "read_request_timeout": "10000ms",
+            "range_request_timeout": "20000ms",
+            "disk_failure_policy": "stop",
+            "commit_failure_policy": "stop",
+            "auto_snapshot": False,
+            "dynamic_snitch": False,
+        }
+        self.config_file.write_text("# written by tickplant on every start; edit tickplant/services.py instead\n"
+                                    + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         (d / "conf" / "logback.xml").write_text(f"""<configuration scan="false">
   <appender name="FILE" class="ch.qos.logback.core.FileAppender">
     <file>{self.log_file}</file>

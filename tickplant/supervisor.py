@@ -1,13 +1,13 @@
 """Runs the pipeline's long-running parts as child processes for `tickplant up`.
 
-Each child logs to var/logs/<name>.log. A child that dies is restarted with exponential
-backoff; Ctrl-C or SIGTERM stops the children in order (sources first, so nothing in flight is lost).
+Each child logs to var/logs/<name>.log. A child that dies is restarted with the retry
+policy's backoff (core.retry); Ctrl-C or SIGTERM stops the children in order (sources first,
+so nothing in flight is lost).
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import signal
 import subprocess
 import sys
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.logging import get_logger
+from core.retry import Backoff
 from tickplant import procs
 
 log = get_logger(__name__)
@@ -42,7 +43,7 @@ class Child:
     process: subprocess.Popen | None = None
     restarts: int = 0
     next_start: float = 0.0
-    extra_env: dict[str, str] = field(default_factory=dict)
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial_s=2.0, maximum_s=60.0))
 
     @property
     def argv(self) -> list[str]:
@@ -50,10 +51,9 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, home: Path, children: list[Child], max_backoff_s: float = 60.0) -> None:
+    def __init__(self, home: Path, children: list[Child]) -> None:
         self.home = home
         self.children = children
-        self.max_backoff_s = max_backoff_s
         self.stopping = threading.Event()
 
     def log_file(self, child: Child) -> Path:
@@ -64,7 +64,7 @@ class Supervisor:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("ab") as handle:
             child.process = subprocess.Popen(child.argv, stdout=handle, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, env={**os.environ, **child.extra_env},
+                                             stdin=subprocess.DEVNULL,
                                              start_new_session=True, preexec_fn=_die_with_parent)
         log.info("started", part=child.name, pid=child.process.pid, log=str(path))
 
@@ -91,7 +91,7 @@ class Supervisor:
                 if code is None:
                     continue
                 child.restarts += 1
-                backoff = min(self.max_backoff_s, 2.0 ** min(child.restarts, 6))
+                backoff = child.backoff.next_delay()
                 child.process, child.next_start = None, now + backoff
                 log.warning("part exited; restarting", part=child.name, code=code, restarts=child.restarts,
                             backoff_s=backoff, log_tail=procs.tail(self.log_file(child), 3))

@@ -3,7 +3,6 @@ trades reach Cassandra; `tickplant status` reports them; Ctrl-C stops every part
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -36,7 +35,7 @@ def test_up_runs_the_pipeline_reports_status_and_stops_cleanly_on_ctrl_c(isolate
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     try:
-        settings = dataclasses.replace(isolated, symbols=("AAPL", "MSFT", "BINANCE:BTCUSDT"))
+        settings = isolated.replace(symbols=("AAPL", "MSFT", "BINANCE:BTCUSDT"))
         deadline = time.monotonic() + 240
         rows = 0
         while time.monotonic() < deadline and process.poll() is None:

@@ -3,22 +3,22 @@ the same Avro message; wrong credentials are refused and never logged."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
+
+from pydantic import SecretStr
 
 from collector.client import CollectorOptions
 from collector.encoding import decode_message
 from collector.harness import read_topic, running_collector, summarise, wait_until
 from collector.simulator import SimulatorConfig, SimulatorThread
-from core.config import Secret
 from core.schemas import HEADER_SOURCE
 
 SECRET = "alp-secret-5d1e8b0c"
 
 
 def _alpaca_settings(isolated, secret: str = SECRET):
-    return dataclasses.replace(isolated, alpaca_api_key=Secret("AKTESTKEY"), alpaca_api_secret=Secret(secret))
+    return isolated.replace(alpaca_api_key=SecretStr("AKTESTKEY"), alpaca_api_secret=SecretStr(secret))
 
 
 def test_alpaca_trades_arrive_as_the_same_avro_message(isolated, tmp_path):

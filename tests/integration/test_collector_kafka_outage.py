@@ -4,7 +4,6 @@ Runs its own Kafka (same runtime code, other ports) so the shared one is never s
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 
@@ -26,8 +25,8 @@ OUTAGE_S = 30
 def own_kafka(base_settings, tmp_path):
     from tickplant.services import KafkaService
 
-    settings = dataclasses.replace(
-        base_settings, home=tmp_path / "home", kafka_bootstrap_servers=(f"127.0.0.1:{free_port()}",),
+    settings = base_settings.replace(
+        home=tmp_path / "home", kafka_bootstrap_servers=(f"127.0.0.1:{free_port()}",),
         kafka_controller_port=free_port(), kafka_topic=f"outage{uuid.uuid4().hex[:8]}", kafka_heap_mb=384,
         service_timeout_s=120)
     service = KafkaService(settings)
@@ -74,7 +73,7 @@ def test_kafka_outage_spools_to_disk_and_loses_nothing_in_order(own_kafka, tmp_p
 def test_records_spooled_while_kafka_was_unreachable_are_delivered_by_the_next_run(isolated, tmp_path):
     from collector.publisher import Publisher
 
-    nowhere = dataclasses.replace(isolated, kafka_bootstrap_servers=(f"127.0.0.1:{free_port()}",))
+    nowhere = isolated.replace(kafka_bootstrap_servers=(f"127.0.0.1:{free_port()}",))
     simulator = SimulatorThread(SimulatorConfig(port=0, rate=1000, seed=45, max_trades=1500,
                                                 frame_trades=20)).start()
     spool = tmp_path / "spool"

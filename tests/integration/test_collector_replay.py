@@ -3,7 +3,6 @@ values and producer-id/sequence headers, dead letters included, so downstream id
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
@@ -37,7 +36,7 @@ def test_replay_of_an_archive_reproduces_the_same_records(isolated, tmp_path):
     original_dead = read_topic(isolated, isolated.dead_letter_topic)
     assert original and original_dead
 
-    replayed_settings = dataclasses.replace(isolated, kafka_topic=isolated.kafka_topic + "r")
+    replayed_settings = isolated.replace(kafka_topic=isolated.kafka_topic + "r")
     kafka_clients.ensure_topics(replayed_settings)
     try:
         env = {**os.environ, "KAFKA_TOPIC": replayed_settings.kafka_topic,

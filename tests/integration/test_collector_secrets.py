@@ -3,14 +3,14 @@ retries with backoff and no log record carries the token."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
+
+from pydantic import SecretStr
 
 from collector.client import CollectorOptions
 from collector.harness import running_collector, wait_until
 from collector.simulator import SimulatorConfig, SimulatorThread
-from core.config import Secret
 
 WRONG = "wrong-token-8c2f4e"
 
@@ -18,7 +18,7 @@ WRONG = "wrong-token-8c2f4e"
 def test_wrong_token_is_refused_retried_and_never_logged(isolated, tmp_path, caplog):
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger="collector")
-    settings = dataclasses.replace(isolated, finnhub_api_token=Secret(WRONG))
+    settings = isolated.replace(finnhub_api_token=SecretStr(WRONG))
     simulator = SimulatorThread(SimulatorConfig(port=0, rate=500, token="the-right-token")).start()
     try:
         options = CollectorOptions(url=simulator.url, symbols=("AAPL",), metrics_port=0, spool_dir=tmp_path / "spool",

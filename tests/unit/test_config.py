@@ -1,11 +1,18 @@
-"""Configuration: defaults, validation messages, `.env`, and secrets that never show."""
+"""Configuration: every variable parsed and validated (good, bad, missing), `.env`, and secrets
+that never show in repr, str, JSON dumps, logs or `tickplant config`."""
 
+import io
+import json
+import logging
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from core.config import DEFAULT_SYMBOLS, Secret, Settings, parse_symbols
+from core.config import DEFAULT_SYMBOLS, Settings, parse_symbols, variables
 from core.errors import ConfigError
+from core.logging import setup_logging
+from tests.helpers import run_cli
 
 
 def settings(**env: str) -> Settings:
@@ -21,32 +28,160 @@ def test_defaults_follow_the_design_contract():
     assert s.spark_master == "local[*]"
     assert s.finnhub_api_token is None and s.cassandra_password is None
     assert s.kafka_is_local and s.cassandra_is_local
+    assert (s.simulator_port, s.metrics_port, s.dashboard_port, s.presto_port, s.superset_port) == (
+        8765, 9108, 8501, 8080, 8088)
+    assert s.kafka_security_protocol == "PLAINTEXT" and s.presto_url is None
+    assert (s.spark_shuffle_partitions, s.spark_parallelism, s.spark_ui, s.spark_log_level) == (2, 2, False, "WARN")
 
 
-@pytest.mark.parametrize("env, fragment", [
-    ({"CASSANDRA_PORT": "abc"}, "CASSANDRA_PORT='abc' is not a port number"),
-    ({"CASSANDRA_PORT": "70000"}, "CASSANDRA_PORT='70000' is out of range"),
-    ({"KAFKA_BOOTSTRAP_SERVERS": "host:xyz"}, "KAFKA_BOOTSTRAP_SERVERS='xyz'"),
-    ({"KAFKA_TOPIC": "bad topic"}, "KAFKA_TOPIC='bad topic'"),
-    ({"CASSANDRA_KEYSPACE": "1market"}, "CASSANDRA_KEYSPACE='1market'"),
-    ({"TICKPLANT_SYMBOLS": " , "}, "TICKPLANT_SYMBOLS is empty"),
-    ({"TICKPLANT_SYMBOLS": "AAPL,BAD SYMBOL"}, "'BAD SYMBOL' is not a valid symbol"),
-    ({"CASSANDRA_PASSWORD": "pw"}, "CASSANDRA_USERNAME is not"),
-])
-def test_invalid_variable_gives_a_clear_message(env, fragment):
+# One good value per variable, with the attribute and the parsed value it must give.
+GOOD = {
+    "TICKPLANT_SYMBOLS": ("AAPL, BINANCE:BTCUSDT", "symbols", ("AAPL", "BINANCE:BTCUSDT")),
+    "FINNHUB_API_TOKEN": ("tok", "finnhub_api_token", SecretStr("tok")),
+    "ALPACA_API_KEY": ("key", "alpaca_api_key", SecretStr("key")),
+    "ALPACA_API_SECRET": ("sec", "alpaca_api_secret", SecretStr("sec")),
+    "KAFKA_BOOTSTRAP_SERVERS": ("k1:9092,k2:9093", "kafka_bootstrap_servers", ("k1:9092", "k2:9093")),
+    "KAFKA_TOPIC": ("ticks", "kafka_topic", "ticks"),
+    "KAFKA_SECURITY_PROTOCOL": ("SSL", "kafka_security_protocol", "SSL"),
+    "KAFKA_SASL_MECHANISM": ("SCRAM-SHA-512", "kafka_sasl_mechanism", "SCRAM-SHA-512"),
+    "KAFKA_SASL_USERNAME": ("alice", "kafka_sasl_username", "alice"),
+    "KAFKA_SASL_PASSWORD": ("pw", "kafka_sasl_password", SecretStr("pw")),
+    "KAFKA_SSL_CAFILE": ("/etc/ca.pem", "kafka_ssl_cafile", Path("/etc/ca.pem")),
+    "CASSANDRA_HOSTS": ("c1, c2", "cassandra_hosts", ("c1", "c2")),
+    "CASSANDRA_PORT": ("19042", "cassandra_port", 19042),
+    "CASSANDRA_KEYSPACE": ("ks_1", "cassandra_keyspace", "ks_1"),
+    "CASSANDRA_USERNAME": ("bob", "cassandra_username", "bob"),
+    "CASSANDRA_PASSWORD": ("pw", "cassandra_password", SecretStr("pw")),
+    "CASSANDRA_SSL_CAFILE": ("/etc/cas.pem", "cassandra_ssl_cafile", Path("/etc/cas.pem")),
+    "CASSANDRA_LOCAL_DC": ("dc1", "cassandra_local_dc", "dc1"),
+    "CASSANDRA_REPLICATION": ("{'class': 'NetworkTopologyStrategy', 'dc1': 3}", "cassandra_replication",
+                              "{'class': 'NetworkTopologyStrategy', 'dc1': 3}"),
+    "SPARK_MASTER": ("spark://m:7077", "spark_master", "spark://m:7077"),
+    "TICKPLANT_SPARK_SHUFFLE_PARTITIONS": ("8", "spark_shuffle_partitions", 8),
+    "TICKPLANT_SPARK_PARALLELISM": ("4", "spark_parallelism", 4),
+    "TICKPLANT_SPARK_UI": ("true", "spark_ui", True),
+    "TICKPLANT_SPARK_LOG_LEVEL": ("ERROR", "spark_log_level", "ERROR"),
+    "TICKPLANT_SIMULATOR_PORT": ("18765", "simulator_port", 18765),
+    "TICKPLANT_METRICS_PORT": ("19108", "metrics_port", 19108),
+    "TICKPLANT_DASHBOARD_PORT": ("18501", "dashboard_port", 18501),
+    "TICKPLANT_PRESTO_PORT": ("18080", "presto_port", 18080),
+    "TICKPLANT_SUPERSET_PORT": ("18088", "superset_port", 18088),
+    "PRESTO_URL": ("http://presto:8080", "presto_url", "http://presto:8080"),
+    "TICKPLANT_HOME": ("/tmp/tp-home", "home", Path("/tmp/tp-home")),
+    "TICKPLANT_JARS": ("/tmp/tp-jars", "jars_dir", Path("/tmp/tp-jars")),
+    "TICKPLANT_KAFKA_CONTROLLER_PORT": ("19093", "kafka_controller_port", 19093),
+    "TICKPLANT_CASSANDRA_STORAGE_PORT": ("17000", "cassandra_storage_port", 17000),
+    "TICKPLANT_KAFKA_HEAP_MB": ("384", "kafka_heap_mb", 384),
+    "TICKPLANT_CASSANDRA_HEAP_MB": ("768", "cassandra_heap_mb", 768),
+    "TICKPLANT_SERVICE_TIMEOUT": ("60", "service_timeout_s", 60),
+}
+# Variables that only make sense with a partner: what the good value needs beside it.
+PARTNERS = {
+    "CASSANDRA_PASSWORD": {"CASSANDRA_USERNAME": "bob"},
+}
+
+
+def test_every_variable_has_a_good_value_case():
+    assert set(GOOD) == set(variables())
+
+
+@pytest.mark.parametrize("variable", sorted(GOOD))
+def test_each_variable_is_parsed(variable):
+    text, attribute, expected = GOOD[variable]
+    s = settings(**{variable: text, **PARTNERS.get(variable, {})})
+    assert getattr(s, attribute) == expected
+
+
+BAD = [
+    ({"CASSANDRA_PORT": "abc"}, "CASSANDRA_PORT='abc': Input should be a valid integer"),
+    ({"CASSANDRA_PORT": "70000"}, "CASSANDRA_PORT='70000': Input should be less than or equal to 65535"),
+    ({"TICKPLANT_SIMULATOR_PORT": "0"}, "TICKPLANT_SIMULATOR_PORT='0': Input should be greater than or equal to 1"),
+    ({"KAFKA_BOOTSTRAP_SERVERS": "host:xyz"}, "KAFKA_BOOTSTRAP_SERVERS='host:xyz': 'xyz' is not a port number"),
+    ({"KAFKA_BOOTSTRAP_SERVERS": " , "}, "KAFKA_BOOTSTRAP_SERVERS=' , ': no address given"),
+    ({"KAFKA_TOPIC": "bad topic"}, "KAFKA_TOPIC='bad topic': is not a valid topic name"),
+    ({"KAFKA_SECURITY_PROTOCOL": "TLS"}, "KAFKA_SECURITY_PROTOCOL='TLS': Input should be 'PLAINTEXT'"),
+    ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "KAFKA_SECURITY_PROTOCOL=SASL_SSL needs KAFKA_SASL_MECHANISM"),
+    ({"KAFKA_SASL_MECHANISM": "GSSAPI"}, "KAFKA_SASL_MECHANISM='GSSAPI': Input should be 'PLAIN'"),
+    ({"CASSANDRA_HOSTS": ","}, "CASSANDRA_HOSTS=',': no host given"),
+    ({"CASSANDRA_KEYSPACE": "1market"}, "CASSANDRA_KEYSPACE='1market': is not a valid keyspace name"),
+    ({"TICKPLANT_SYMBOLS": " , "}, "TICKPLANT_SYMBOLS=' , ': no symbols given"),
+    ({"TICKPLANT_SYMBOLS": "AAPL,BAD SYMBOL"}, "TICKPLANT_SYMBOLS='AAPL,BAD SYMBOL': 'BAD SYMBOL' is not a valid"),
+    ({"CASSANDRA_PASSWORD": "pw"}, "CASSANDRA_PASSWORD is set but CASSANDRA_USERNAME is not"),
+    ({"TICKPLANT_SPARK_UI": "maybe"}, "TICKPLANT_SPARK_UI='maybe': Input should be a valid boolean"),
+    ({"TICKPLANT_SPARK_LOG_LEVEL": "LOUD"}, "TICKPLANT_SPARK_LOG_LEVEL='LOUD': Input should be 'ALL'"),
+    ({"TICKPLANT_SPARK_PARALLELISM": "0"}, "TICKPLANT_SPARK_PARALLELISM='0': Input should be greater than"),
+    ({"TICKPLANT_KAFKA_HEAP_MB": "10"}, "TICKPLANT_KAFKA_HEAP_MB='10': Input should be greater than or equal to 64"),
+    ({"TICKPLANT_SERVICE_TIMEOUT": "-1"}, "TICKPLANT_SERVICE_TIMEOUT='-1': Input should be greater than"),
+]
+
+
+@pytest.mark.parametrize("env, message", BAD)
+def test_invalid_variable_gives_one_line_naming_the_variable_and_rule(env, message):
     with pytest.raises(ConfigError) as excinfo:
         settings(**env)
-    assert fragment in str(excinfo.value)
+    assert message in str(excinfo.value)
     assert "\n" not in str(excinfo.value)
 
 
-def test_secrets_never_appear_in_repr_str_or_describe():
-    s = settings(FINNHUB_API_TOKEN="tok-SECRET-123", CASSANDRA_USERNAME="u", CASSANDRA_PASSWORD="pw-SECRET-456")
-    for text in (repr(s), str(s), str(s.describe()), repr(s.finnhub_api_token), f"{s.cassandra_password}"):
-        assert "tok-SECRET-123" not in text and "pw-SECRET-456" not in text
-    assert s.finnhub_api_token.reveal() == "tok-SECRET-123"
-    assert sorted(s.secret_values()) == ["pw-SECRET-456", "tok-SECRET-123"]
-    assert s.describe()["finnhub_api_token"] == "set"
+def test_a_bad_secret_value_is_never_echoed():
+    s = settings(CASSANDRA_USERNAME="u", CASSANDRA_PASSWORD="pw-SECRET-1")
+    with pytest.raises(ConfigError) as excinfo:
+        s.replace(cassandra_password=12345678)
+    assert "12345678" not in str(excinfo.value) and "pw-SECRET-1" not in str(excinfo.value)
+
+
+def test_missing_variables_take_their_documented_defaults():
+    s = settings()
+    assert (s.cassandra_username, s.cassandra_ssl_cafile, s.cassandra_local_dc, s.kafka_sasl_mechanism) == (
+        None, None, None, None)
+    assert s.home.name == "var" and s.jars_dir == s.home / "jars"
+
+
+def test_empty_values_count_as_unset():
+    assert settings(KAFKA_TOPIC="", FINNHUB_API_TOKEN="").kafka_topic == "market"
+    assert settings(FINNHUB_API_TOKEN="").finnhub_api_token is None
+
+
+SECRETS = dict(FINNHUB_API_TOKEN="tok-SECRET-123", CASSANDRA_USERNAME="u", CASSANDRA_PASSWORD="pw-SECRET-456",
+               ALPACA_API_KEY="ak-SECRET-7", ALPACA_API_SECRET="as-SECRET-8",
+               KAFKA_SECURITY_PROTOCOL="SASL_SSL", KAFKA_SASL_MECHANISM="PLAIN", KAFKA_SASL_USERNAME="k",
+               KAFKA_SASL_PASSWORD="kp-SECRET-9")
+SECRET_VALUES = ("tok-SECRET-123", "pw-SECRET-456", "ak-SECRET-7", "as-SECRET-8", "kp-SECRET-9")
+
+
+def test_secrets_never_appear_in_repr_str_json_or_describe():
+    s = settings(**SECRETS)
+    texts = (repr(s), str(s), s.model_dump_json(), json.dumps(s.describe()), repr(s.finnhub_api_token),
+             f"{s.cassandra_password}")
+    for text in texts:
+        assert not any(secret in text for secret in SECRET_VALUES), text
+    assert s.finnhub_api_token.get_secret_value() == "tok-SECRET-123"
+    assert sorted(s.secret_values()) == sorted(SECRET_VALUES)
+    view = s.describe()
+    assert [view[name] for name in ("FINNHUB_API_TOKEN", "CASSANDRA_PASSWORD", "ALPACA_API_KEY",
+                                    "ALPACA_API_SECRET", "KAFKA_SASL_PASSWORD")] == ["set"] * 5
+    assert settings().describe()["ALPACA_API_KEY"] == "unset"
+
+
+def test_secrets_are_redacted_from_logs():
+    s = settings(**SECRETS)
+    stream = io.StringIO()
+    setup_logging("INFO", secrets=s.secret_values(), stream=stream)
+    logging.getLogger("tickplant.test").warning("connect failed with %s and %s", "tok-SECRET-123", s)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    logged = stream.getvalue()
+    assert "connect failed" in logged
+    assert not any(secret in logged for secret in SECRET_VALUES)
+
+
+def test_tickplant_config_shows_every_secret_only_as_set_or_unset(tmp_path):
+    result = run_cli("config", "--json", env={**SECRETS, "ALPACA_API_KEY": "", "TICKPLANT_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert view["FINNHUB_API_TOKEN"] == "set" and view["ALPACA_API_KEY"] == "unset"
+    assert set(view) == set(variables())
+    assert not any(secret in result.stdout + result.stderr for secret in SECRET_VALUES)
 
 
 def test_dotenv_fills_gaps_and_environment_wins(tmp_path):
@@ -57,11 +192,32 @@ def test_dotenv_fills_gaps_and_environment_wins(tmp_path):
     assert (s.kafka_topic, s.cassandra_keyspace, s.symbols) == ("fromenv", "ks_file", ("AAPL",))
 
 
+def test_dotenv_in_the_working_directory_is_read_by_the_cli(tmp_path):
+    (tmp_path / ".env").write_text("KAFKA_TOPIC=from_dotenv\nTICKPLANT_METRICS_PORT=19999\n")
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "tickplant", "config", "--json"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    view = json.loads(result.stdout)
+    assert (view["KAFKA_TOPIC"], view["TICKPLANT_METRICS_PORT"]) == ("from_dotenv", 19999)
+
+
 def test_malformed_dotenv_line_names_file_and_line(tmp_path):
     dotenv = tmp_path / ".env"
     dotenv.write_text("GOOD=1\nthis is not an assignment\n")
     with pytest.raises(ConfigError, match=r"\.env:2: expected KEY=VALUE"):
         Settings.from_env({}, dotenv=dotenv)
+
+
+def test_a_bad_variable_stops_the_cli_with_one_line_and_exit_2():
+    result = run_cli("config", env={"CASSANDRA_PORT": "abc"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "tickplant: error: CASSANDRA_PORT='abc': Input should be a valid integer, unable to parse string as an integer"]
 
 
 def test_remote_addresses_are_not_local():
@@ -73,5 +229,8 @@ def test_symbols_are_deduplicated_in_order():
     assert parse_symbols(" AAPL ,MSFT,AAPL,BINANCE:BTCUSDT") == ("AAPL", "MSFT", "BINANCE:BTCUSDT")
 
 
-def test_secret_equality_does_not_reveal():
-    assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
+def test_replace_validates_and_keeps_the_rest():
+    s = settings(KAFKA_TOPIC="a")
+    assert s.replace(cassandra_keyspace="k2").kafka_topic == "a"
+    with pytest.raises(ConfigError, match="CASSANDRA_KEYSPACE='bad-ks'"):
+        s.replace(cassandra_keyspace="bad-ks")

@@ -1,12 +1,15 @@
-"""`tickplant bench collector|e2e`: benchmarks (see BENCHMARKS.md). Each benchmark module in
-`benchmarks/` provides `add_arguments(parser)` and `run(settings, args) -> int`."""
+"""`tickplant bench NAME [flags]`: benchmarks (see BENCHMARKS.md). Each benchmark module in
+`benchmarks/` provides `add_arguments(parser)` and `run(settings, args) -> int`; it is imported
+only when its benchmark runs, and its own flags are parsed (and refused) before anything starts."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+from typing import TYPE_CHECKING
 
-from core.config import Settings
+if TYPE_CHECKING:
+    from core.config import Settings
 
 BENCHMARKS = {
     "collector": ("benchmarks.collector_bench", "simulator at full speed -> collector -> Kafka"),
@@ -15,21 +18,26 @@ BENCHMARKS = {
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    bench = commands.add_parser("bench", help="benchmarks (results in BENCHMARKS.md)")
-    which = bench.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
-    for name, (module_name, summary) in BENCHMARKS.items():
-        parser = which.add_parser(name, help=summary)
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            parser.set_defaults(handler=_missing(name))
-            continue
-        module.add_arguments(parser)
-        parser.set_defaults(handler=module.run)
+    bench = commands.add_parser("bench", help="benchmarks (results in BENCHMARKS.md)",
+                                description="; ".join(f"{name}: {summary}" for name, (_, summary)
+                                                      in BENCHMARKS.items()))
+    bench.add_argument("benchmark", choices=sorted(BENCHMARKS), help="which benchmark")
+    bench.add_argument("flags", nargs=argparse.REMAINDER,
+                       help="the benchmark's own flags (`tickplant bench NAME --help`)")
+    bench.set_defaults(handler=bench_command)
 
 
-def _missing(name: str):
-    def handler(settings: Settings, args: argparse.Namespace) -> int:
-        print(f"benchmark {name!r} is not available in this build")
-        return 2
-    return handler
+def benchmark_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
+    """The parser of benchmark `name` and its module."""
+    from tickplant.cli import OneLineParser
+
+    module_name, summary = BENCHMARKS[name]
+    module = importlib.import_module(module_name)
+    parser = OneLineParser(prog=f"tickplant bench {name}", description=summary)
+    module.add_arguments(parser)
+    return parser, module
+
+
+def bench_command(settings: Settings, args: argparse.Namespace) -> int:
+    parser, module = benchmark_parser(args.benchmark)
+    return module.run(settings, parser.parse_args(args.flags))

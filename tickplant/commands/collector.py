@@ -6,38 +6,37 @@ import argparse
 import asyncio
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from collector.archive import replay
-from collector.client import Collector, CollectorOptions
-from collector.exceptions import CollectorError
-from collector.metrics import CollectorMetrics
-from collector.publisher import Publisher
-from collector.simulator import Simulator, SimulatorConfig
-from core.config import Settings, parse_symbols
+from core.arguments import non_negative_float, port_or_zero, positive_float, positive_int, probability, symbol_list
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     simulate = commands.add_parser("simulate", help="the local Finnhub-compatible websocket server")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8765, help="0 = any free port (default 8765)")
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    simulate.add_argument("--port", type=port_or_zero,
+                          help="0 = any free port (default TICKPLANT_SIMULATOR_PORT, 8765)")
     simulate.add_argument("--protocol", choices=("finnhub", "alpaca"), default="finnhub")
-    simulate.add_argument("--rate", type=float, default=1000.0,
+    simulate.add_argument("--rate", type=positive_float, default=1000.0,
                           help="trades per second per connection, 1 to 10,000,000 (default 1000)")
     simulate.add_argument("--seed", type=int, help="same seed, rate and --start-ms give the same trades")
     simulate.add_argument("--start-ms", type=int, help="virtual clock start, epoch ms (default now)")
-    simulate.add_argument("--max-trades", type=int, help="stop streaming after this many valid trades")
-    simulate.add_argument("--frame-trades", type=int, default=200, help="at most this many trades per frame")
+    simulate.add_argument("--max-trades", type=positive_int, help="stop streaming after this many valid trades")
+    simulate.add_argument("--frame-trades", type=positive_int, default=200, help="at most this many trades per frame")
     simulate.add_argument("--require-token", action="store_true",
                           help="refuse connections without ?token=FINNHUB_API_TOKEN (or, for alpaca, "
                                "auth without ALPACA_API_KEY/ALPACA_API_SECRET)")
-    simulate.add_argument("--max-symbols", type=int, default=50)
-    simulate.add_argument("--ping-interval", type=float, default=10.0, help="seconds between pings")
+    simulate.add_argument("--max-symbols", type=positive_int, default=50,
+                          help="symbols one connection may subscribe (default 50, as Finnhub's free tier)")
+    simulate.add_argument("--ping-interval", type=positive_float, default=10.0, help="seconds between pings")
     simulate.add_argument("--faults", action="store_true",
                           help="drop connections at random, send malformed frames and trades")
-    simulate.add_argument("--fault-rate", type=float, default=0.02, help="per-frame fault probability")
-    simulate.add_argument("--drop-every", type=float, default=5.0,
+    simulate.add_argument("--fault-rate", type=probability, default=0.02, help="per-frame fault probability")
+    simulate.add_argument("--drop-every", type=positive_float, default=5.0,
                           help="with --faults: mean seconds between dropped connections")
     simulate.add_argument("--report", type=Path, help="write the sent-trades report (JSON) here every second")
     simulate.set_defaults(handler=simulate_command)
@@ -46,26 +45,28 @@ def register(commands: argparse._SubParsersAction) -> None:
     collect.add_argument("--url", help="websocket URL (default Finnhub with FINNHUB_API_TOKEN; "
                                        "the token is added to a --url that lacks one)")
     collect.add_argument("--source", choices=("finnhub", "alpaca"), default="finnhub", help="protocol")
-    collect.add_argument("--symbols", help="comma-separated (default TICKPLANT_SYMBOLS)")
+    collect.add_argument("--symbols", type=symbol_list, help="comma-separated (default TICKPLANT_SYMBOLS)")
     collect.add_argument("--symbols-file", type=Path,
                          help="symbols file followed while running (comma or newline separated)")
     collect.add_argument("--archive", type=Path, metavar="DIR", help="also archive raw frames (jsonl.gz)")
-    collect.add_argument("--metrics-port", type=int, default=9108, help="Prometheus port, 0 = off")
+    collect.add_argument("--metrics-port", type=port_or_zero,
+                         help="Prometheus port, 0 = off (default TICKPLANT_METRICS_PORT, 9108)")
     collect.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics endpoint binds")
     collect.add_argument("--spool-dir", type=Path, help="default <TICKPLANT_HOME>/spool")
-    collect.add_argument("--queue-frames", type=int, default=10_000,
+    collect.add_argument("--queue-frames", type=positive_int, default=10_000,
                          help="frames held in memory before spooling to disk")
-    collect.add_argument("--shutdown-timeout", type=float, default=30.0,
+    collect.add_argument("--shutdown-timeout", type=positive_float, default=30.0,
                          help="seconds to deliver queued records on SIGTERM; the rest stays in the spool")
     collect.set_defaults(handler=collect_command)
 
     replay_parser = commands.add_parser("replay", help="republish archived raw frames")
     replay_parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
     pace = replay_parser.add_mutually_exclusive_group()
-    pace.add_argument("--speed", type=float, default=1.0, help="1 = original pace, N = N times faster, 0 = fast")
+    pace.add_argument("--speed", type=non_negative_float, default=1.0,
+                      help="1 = original pace, N = N times faster, 0 = fast")
     pace.add_argument("--fast", action="store_true", help="as fast as possible (same as --speed 0)")
     replay_parser.add_argument("--spool-dir", type=Path, help="default <TICKPLANT_HOME>/spool-replay")
-    replay_parser.add_argument("--timeout", type=float, default=120.0,
+    replay_parser.add_argument("--timeout", type=positive_float, default=120.0,
                                help="seconds to wait for Kafka to acknowledge at the end")
     replay_parser.set_defaults(handler=replay_command)
 
@@ -76,18 +77,21 @@ def _on_termination(callback: Any) -> None:
 
 
 def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
+    from collector.simulator import Simulator, SimulatorConfig
+
     token = key = secret = None
     if args.require_token:
         if args.protocol == "finnhub":
             if settings.finnhub_api_token is None:
                 raise ConfigError("--require-token needs FINNHUB_API_TOKEN")
-            token = settings.finnhub_api_token.reveal()
+            token = settings.finnhub_api_token.get_secret_value()
         else:
             if settings.alpaca_api_key is None or settings.alpaca_api_secret is None:
                 raise ConfigError("--require-token needs ALPACA_API_KEY and ALPACA_API_SECRET")
-            key, secret = settings.alpaca_api_key.reveal(), settings.alpaca_api_secret.reveal()
+            key, secret = settings.alpaca_api_key.get_secret_value(), settings.alpaca_api_secret.get_secret_value()
     simulator = Simulator(SimulatorConfig(
-        host=args.host, port=args.port, protocol=args.protocol, rate=args.rate, seed=args.seed,
+        host=args.host, port=settings.simulator_port if args.port is None else args.port,
+        protocol=args.protocol, rate=args.rate, seed=args.seed,
         start_ms=args.start_ms, max_trades=args.max_trades, frame_trades=args.frame_trades, token=token,
         alpaca_key=key, alpaca_secret=secret, max_symbols=args.max_symbols, ping_interval_s=args.ping_interval,
         faults=args.faults, fault_rate=args.fault_rate, drop_every_s=args.drop_every, report_file=args.report))
@@ -104,13 +108,11 @@ def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def collect_command(settings: Settings, args: argparse.Namespace) -> int:
-    symbols: tuple[str, ...] = ()
-    if args.symbols:
-        symbols = parse_symbols(args.symbols)
-    if args.queue_frames < 1:
-        raise CollectorError("--queue-frames must be at least 1")
-    options = CollectorOptions(url=args.url, source=args.source, symbols=symbols, symbols_file=args.symbols_file,
-                               archive_dir=args.archive, metrics_port=args.metrics_port,
+    from collector.client import Collector, CollectorOptions
+
+    metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+    options = CollectorOptions(url=args.url, source=args.source, symbols=args.symbols or (),
+                               symbols_file=args.symbols_file, archive_dir=args.archive, metrics_port=metrics_port,
                                metrics_host=args.metrics_host,
                                spool_dir=args.spool_dir, queue_frames=args.queue_frames,
                                shutdown_timeout_s=args.shutdown_timeout)
@@ -120,9 +122,12 @@ def collect_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def replay_command(settings: Settings, args: argparse.Namespace) -> int:
+    from collector.archive import replay
+    from collector.exceptions import CollectorError
+    from collector.metrics import CollectorMetrics
+    from collector.publisher import Publisher
+
     speed = 0.0 if args.fast else args.speed
-    if speed < 0:
-        raise CollectorError("--speed must be 0 (as fast as possible) or positive")
     missing = [str(path) for path in args.files if not path.is_file()]
     if missing:
         raise CollectorError(f"archive file(s) not found: {', '.join(missing)}")

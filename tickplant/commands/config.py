@@ -1,26 +1,26 @@
-"""`tickplant config`: the effective configuration, secrets shown only as set/unset."""
+"""`tickplant config`: the effective configuration by variable name, secrets shown only as set/unset."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from core.config import Settings
+if TYPE_CHECKING:
+    from core.config import Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     config = commands.add_parser("config", help="show the effective configuration (secrets masked)")
-    config.add_argument("--json", action="store_true")
+    config.add_argument("--json", action="store_true", help="machine-readable output")
     config.set_defaults(handler=show_config)
 
 
 def show_config(settings: Settings, args: argparse.Namespace) -> int:
     view = settings.describe()
-    for name in ("finnhub_api_token", "cassandra_password"):
-        view[name] = "set" if view[name] == "set" else "unset"
     if args.json:
         print(json.dumps(view, indent=2))
     else:
-        for key, value in view.items():
-            print(f"{key} = {value}")
+        for variable, value in view.items():
+            print(f"{variable} = {value}")
     return 0

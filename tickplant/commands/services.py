@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import TYPE_CHECKING
 
-from core.config import Settings
-from tickplant import health
-from tickplant import services as runtime
+from core.arguments import non_negative_float, positive_float
 from tickplant.supervisor import Child, Supervisor
 
-SIMULATOR_URL = "ws://127.0.0.1:8765"
-METRICS_PORT = 9108
+if TYPE_CHECKING:
+    from core.config import Settings
+    from tickplant import services as runtime
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -34,10 +34,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     up = commands.add_parser("up", help="the whole pipeline: services, schema, simulator or Finnhub, "
                                         "collector, stream processor")
-    up.add_argument("--rate", type=int, default=200, help="simulator trades/s when no token is set (default 200)")
+    up.add_argument("--rate", type=positive_float, default=200,
+                    help="simulator trades/s when no token is set (default 200)")
     up.add_argument("--no-stream", action="store_true", help="do not start the Spark stream processor")
     up.add_argument("--keep-services", action="store_true", help="leave Kafka and Cassandra running on exit")
-    up.add_argument("--duration", type=float, default=0, help="stop by itself after N seconds (0: run until Ctrl-C)")
+    up.add_argument("--duration", type=non_negative_float, default=0,
+                    help="stop by itself after N seconds (0: run until Ctrl-C)")
     up.set_defaults(handler=up_command)
 
 
@@ -54,6 +56,8 @@ def _sql_unavailable(args: argparse.Namespace) -> None:
 
 
 def services_start(settings: Settings, args: argparse.Namespace) -> int:
+    from tickplant import services as runtime
+
     _sql_unavailable(args)
     statuses = runtime.start_all(settings)
     print("services up; topics and migrations applied:")
@@ -62,6 +66,8 @@ def services_start(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def services_stop(settings: Settings, args: argparse.Namespace) -> int:
+    from tickplant import services as runtime
+
     _sql_unavailable(args)
     results = runtime.stop_all(settings)
     for name, clean in results.items():
@@ -70,6 +76,8 @@ def services_stop(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def services_status(settings: Settings, args: argparse.Namespace) -> int:
+    from tickplant import services as runtime
+
     statuses = runtime.status_all(settings)
     if args.json:
         print(json.dumps({"services": [s.as_dict() for s in statuses]}, indent=2))
@@ -78,14 +86,20 @@ def services_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if all(s.state in ("up", "external-up") for s in statuses) else 3
 
 
+def simulator_url(settings: Settings) -> str:
+    return f"ws://127.0.0.1:{settings.simulator_port}"
+
+
 def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Child]:
     """The long-running parts `tickplant up` supervises, in stop order (sources first)."""
     children = []
     if settings.finnhub_api_token is None:
-        children.append(Child("simulator", ["simulate", "--rate", str(args.rate)], stop_timeout_s=15))
-        collect = ["collect", "--url", SIMULATOR_URL]
+        children.append(Child("simulator", ["simulate", "--rate", str(args.rate),
+                                            "--port", str(settings.simulator_port)], stop_timeout_s=15))
+        collect = ["collect", "--url", simulator_url(settings)]
     else:
         collect = ["collect"]
+    collect += ["--metrics-port", str(settings.metrics_port)]
     children.insert(0, Child("collector", [*collect, "--archive", str(settings.home / "archive")],
                              stop_timeout_s=90))
     if not args.no_stream:
@@ -94,16 +108,19 @@ def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Chil
 
 
 def up_command(settings: Settings, args: argparse.Namespace) -> int:
+    from tickplant import services as runtime
+
     before = {s.name: s.state for s in runtime.status_all(settings)}
     statuses = runtime.start_all(settings)
     supervisor = Supervisor(settings.home, pipeline_children(settings, args))
     supervisor.install_signal_handlers()
     supervisor.start()
-    feed = "Finnhub (FINNHUB_API_TOKEN is set)" if settings.finnhub_api_token else f"simulator  {SIMULATOR_URL}"
+    feed = ("Finnhub (FINNHUB_API_TOKEN is set)" if settings.finnhub_api_token
+            else f"simulator  {simulator_url(settings)}")
     print("tickplant is up:")
     _print_table(statuses)
     print(f"  feed           {feed}")
-    print(f"  collector      metrics http://127.0.0.1:{METRICS_PORT}/metrics")
+    print(f"  collector      metrics http://127.0.0.1:{settings.metrics_port}/metrics")
     print(f"  kafka topics   {settings.kafka_topic}, {settings.dead_letter_topic}")
     print(f"  cassandra      keyspace {settings.cassandra_keyspace} (cqlsh-compatible on "
           f"{settings.cassandra_hosts[0]}:{settings.cassandra_port})")
@@ -125,6 +142,9 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def status_command(settings: Settings, args: argparse.Namespace) -> int:
+    from tickplant import health
+    from tickplant import services as runtime
+
     report = health.collect(settings)
     if args.json:
         print(json.dumps(report, indent=2, default=str))

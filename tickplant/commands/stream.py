@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from core.config import Settings
+from stream_processor.options import StreamOptions, add_arguments
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from stream_processor.streams import add_arguments
-
     stream = commands.add_parser("stream", help="the stream processor: Kafka -> Spark -> Cassandra")
     add_arguments(stream)
     stream.set_defaults(handler=stream_command)
@@ -18,4 +20,4 @@ def register(commands: argparse._SubParsersAction) -> None:
 def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     from stream_processor import job  # imports pyspark: only when the command runs
 
-    return job.run(settings, args)
+    return job.run(settings, StreamOptions.from_args(args))
