@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-from core.config import Settings
+if TYPE_CHECKING:
+    from core.config import Settings
 
 QUERY_NAMES = ("trades", "trades_5s", "bars_1m")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     simulate.add_argument("--port", type=port_or_zero,
                           help="0 = any free port (default TICKPLANT_SIMULATOR_PORT, 8765)")
-    simulate.add_argument("--protocol", choices=("finnhub", "alpaca"), default="finnhub")
+    simulate.add_argument("--protocol", choices=("finnhub", "alpaca"), default="finnhub",
+                          help="speak Finnhub's or Alpaca's websocket protocol (default finnhub)")
     simulate.add_argument("--rate", type=positive_float, default=1000.0,
                           help="trades per second per connection, 1 to 10,000,000 (default 1000)")
     simulate.add_argument("--seed", type=int, help="same seed, rate and --start-ms give the same trades")
@@ -60,7 +60,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     collect.set_defaults(handler=collect_command)
 
     replay_parser = commands.add_parser("replay", help="republish archived raw frames")
-    replay_parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    replay_parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                               help="archive files written by `collect --archive` (*.jsonl.gz)")
     pace = replay_parser.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=non_negative_float, default=1.0,
                       help="1 = original pace, N = N times faster, 0 = fast")
@@ -77,6 +78,8 @@ def _on_termination(callback: Any) -> None:
 
 
 def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
     from collector.simulator import Simulator, SimulatorConfig
 
     token = key = secret = None

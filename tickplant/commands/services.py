@@ -8,11 +8,11 @@ import time
 from typing import TYPE_CHECKING
 
 from core.arguments import non_negative_float, positive_float
-from tickplant.supervisor import Child, Supervisor
 
 if TYPE_CHECKING:
     from core.config import Settings
     from tickplant import services as runtime
+    from tickplant.supervisor import Child
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -92,6 +92,8 @@ def simulator_url(settings: Settings) -> str:
 
 def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Child]:
     """The long-running parts `tickplant up` supervises, in stop order (sources first)."""
+    from tickplant.supervisor import Child
+
     children = []
     if settings.finnhub_api_token is None:
         children.append(Child("simulator", ["simulate", "--rate", str(args.rate),
@@ -109,6 +111,7 @@ def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Chil
 
 def up_command(settings: Settings, args: argparse.Namespace) -> int:
     from tickplant import services as runtime
+    from tickplant.supervisor import Supervisor
 
     before = {s.name: s.state for s in runtime.status_all(settings)}
     statuses = runtime.start_all(settings)
