@@ -8,7 +8,6 @@ import argparse
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,10 +19,11 @@ from typing import Any
 import websocket
 
 from collector.client import Collector, CollectorOptions, run_in_thread
-from collector.harness import free_port
 from core import kafka as kafka_clients
 from core.config import Settings
+from core.retry import wait_until
 from core.schemas import trade_schema_json
+from tickplant.procs import free_port, port_open
 
 SYMBOLS = ("AAPL", "AMZN", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:XRPUSDT", "BINANCE:DOGEUSDT")
 
@@ -48,15 +48,12 @@ class _SimulatorProcess:
             [sys.executable, "-m", "tickplant", "--log-level", "WARNING", "simulate", "--port", str(self.port),
              "--rate", str(rate), "--seed", "7", "--frame-trades", str(frame_trades)],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("the simulator did not start within 30 s")
+        try:
+            wait_until(lambda: port_open("127.0.0.1", self.port, timeout=1), 30, what="the simulator listening",
+                       initial_s=0.2, maximum_s=0.2)
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError("the simulator did not start within 30 s") from None
 
     @property
     def url(self) -> str:

@@ -6,7 +6,6 @@ from the collector's receive time (header) to the row's write in Cassandra (WRIT
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import multiprocessing
 import os
@@ -21,7 +20,8 @@ from typing import Any
 from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
 from core.config import Settings
-from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE, trade_schema
+from core.retry import wait_until
+from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE, encode_message
 
 SYMBOLS = ("AAPL", "AMZN", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:XRPUSDT", "BINANCE:DOGEUSDT")
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,9 +43,7 @@ def _direct_load(settings: Settings, rate: float, duration: float, frame_trades:
     """Finnhub-like frames at `rate` trades/s: one Avro record per symbol per frame, collector headers."""
     import random
 
-    import fastavro
-
-    schema, rng = trade_schema(), random.Random(7)
+    rng = random.Random(7)
     producer = kafka_clients.producer(settings)
     started, sent, seq = time.monotonic(), 0, 0
     while (elapsed := time.monotonic() - started) < duration:
@@ -64,9 +62,8 @@ def _direct_load(settings: Settings, rate: float, duration: float, frame_trades:
             headers = [(HEADER_PRODUCER_ID, producer_id.encode()), (HEADER_SEQUENCE, str(seq).encode()),
                        (HEADER_RECEIVED_AT, str(now_ms).encode()), (HEADER_SOURCE, b"bench")]
             for symbol, trades in frame.items():
-                buffer = io.BytesIO()
-                fastavro.schemaless_writer(buffer, schema, {"type": "trade", "data": trades})
-                producer.send(settings.kafka_topic, key=symbol.encode(), value=buffer.getvalue(), headers=headers)
+                producer.send(settings.kafka_topic, key=symbol.encode(), value=encode_message(trades),
+                              headers=headers)
             seq += 1
             sent += count
             due -= count
@@ -124,35 +121,29 @@ def _lag(settings: Settings) -> int | None:
 
 
 def _wait_drained(settings: Settings, timeout_s: float, job: Any) -> float | None:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
+    """Seconds until the stream job has no lag, or None if it still has after `timeout_s`."""
+    def drained() -> bool:
         if job.poll() is not None:
             raise RuntimeError(f"the stream job exited with {job.returncode}")
-        if _lag(settings) == 0:
-            return time.monotonic() - started
-        time.sleep(0.5)
-    return None
+        return _lag(settings) == 0
+
+    started = time.monotonic()
+    try:
+        wait_until(drained, timeout_s, what="the backlog drained", initial_s=0.5, maximum_s=0.5)
+    except TimeoutError:
+        return None
+    return time.monotonic() - started
 
 
 def _received_times(settings: Settings) -> dict[tuple[str, str], int]:
     """(symbol, producer-seq) -> collector receive time (ms), from every record's headers."""
-    from kafka import TopicPartition
-
-    consumer = kafka_clients.consumer(settings, consumer_timeout_ms=2000, max_poll_records=5000)
-    try:
-        partitions = [TopicPartition(settings.kafka_topic, p)
-                      for p in consumer.partitions_for_topic(settings.kafka_topic) or []]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        received = {}
-        for message in consumer:
-            headers = {k: v.decode() for k, v in message.headers or []}
-            if HEADER_RECEIVED_AT in headers:
-                key = f"{headers[HEADER_PRODUCER_ID]}-{headers[HEADER_SEQUENCE]}"
-                received[(message.key.decode(), key)] = int(headers[HEADER_RECEIVED_AT])
-        return received
-    finally:
-        consumer.close()
+    received = {}
+    for message in kafka_clients.read_to_end(settings, settings.kafka_topic, timeout_s=600):
+        headers = {k: v.decode() for k, v in message.headers or []}
+        if HEADER_RECEIVED_AT in headers:
+            key = f"{headers[HEADER_PRODUCER_ID]}-{headers[HEADER_SEQUENCE]}"
+            received[(message.key.decode(), key)] = int(headers[HEADER_RECEIVED_AT])
+    return received
 
 
 def _latencies(settings: Settings, session: Any, received: dict, since_ms: int, until_ms: int) -> list[float]:

@@ -1,15 +1,12 @@
-"""Turning one received frame into Kafka records: Avro (fastavro, schema parsed once) per symbol,
+"""Turning one received frame into Kafka records: one Avro message (`core.schemas.encode_message`) per symbol,
 dead letters for refused frames and trades, and the metadata headers. Collect and replay share it."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
-
-from fastavro import schemaless_reader, schemaless_writer
+from typing import NamedTuple
 
 from collector import alpaca, finnhub
 from collector.finnhub import ParsedFrame
@@ -19,7 +16,7 @@ from core.schemas import (
     HEADER_RECEIVED_AT,
     HEADER_SEQUENCE,
     HEADER_SOURCE,
-    trade_schema,
+    encode_message,
 )
 
 MAX_FRAME_BYTES = 1024 * 1024
@@ -28,7 +25,6 @@ PARSERS: dict[str, Callable[[bytes | str], ParsedFrame]] = {
     "finnhub": finnhub.parse_frame,
     "alpaca": alpaca.parse_message,
 }
-_SCHEMA = trade_schema()
 
 
 class Record(NamedTuple):
@@ -65,17 +61,6 @@ class EncodedFrame:
     records: list[Record] = field(default_factory=list)
     trades: int = 0
     dead_letters: int = 0
-
-
-def encode_message(trades: list[dict[str, Any]]) -> bytes:
-    """The Avro binary of a Finnhub trade message holding `trades` (absent `c` becomes null)."""
-    buffer = io.BytesIO()
-    schemaless_writer(buffer, _SCHEMA, {"type": "trade", "data": trades})
-    return buffer.getvalue()
-
-
-def decode_message(value: bytes) -> dict[str, Any]:
-    return schemaless_reader(io.BytesIO(value), _SCHEMA)  # type: ignore[return-value]
 
 
 def _dead_letter_value(payload: bytes) -> tuple[bytes, str]:

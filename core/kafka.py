@@ -1,11 +1,14 @@
-"""Kafka clients built from Settings, and the idempotent topic set-up from `schemas/topics.yaml`."""
+"""Kafka clients built from Settings, topic offsets and read-back, and the idempotent topic set-up
+from `schemas/topics.yaml`."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
 
 from core.config import Settings
@@ -100,6 +103,27 @@ def topic_offsets(settings: Settings, topic: str, timeout_s: float = 10.0) -> di
 def end_offsets(settings: Settings, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
     """Partition -> end offset of `topic`."""
     return {partition: end for partition, (_, end) in topic_offsets(settings, topic, timeout_s).items()}
+
+
+def read_to_end(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[ConsumerRecord]:
+    """Every record of `topic` from the beginning up to its end offsets at call time, in
+    partition/offset order: how checks and benchmarks read back what was produced."""
+    ends = end_offsets(settings, topic)
+    client = consumer(settings)
+    try:
+        partitions = [TopicPartition(topic, partition) for partition in ends]
+        client.assign(partitions)
+        client.seek_to_beginning(*partitions)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while any(client.position(tp) < ends[tp.partition] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise ServiceError(f"reading {topic} did not reach its end offsets within {timeout_s:.0f}s")
+            for batch in client.poll(timeout_ms=500).values():
+                records.extend(batch)
+        return sorted(records, key=lambda record: (record.partition, record.offset))
+    finally:
+        client.close()
 
 
 def ensure_topics(settings: Settings) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -32,6 +33,19 @@ def trade_schema() -> Any:
         return fastavro.parse_schema(json.loads(trade_schema_json()))
     except (ValueError, fastavro.schema.SchemaParseException) as exc:
         raise SchemaError(f"{TRADES_AVSC}: invalid Avro schema: {exc}") from exc
+
+
+def encode_message(trades: list[dict[str, Any]], message_type: str = "trade") -> bytes:
+    """A Finnhub message `{"type": message_type, "data": trades}` as schemaless Avro, the value of a
+    record on the trades topic (an absent `c` becomes null, an integer volume a double)."""
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, trade_schema(), {"type": message_type, "data": trades})
+    return buffer.getvalue()
+
+
+def decode_message(value: bytes) -> dict[str, Any]:
+    """The Finnhub message a record value holds (the inverse of `encode_message`)."""
+    return fastavro.schemaless_reader(io.BytesIO(value), trade_schema())  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

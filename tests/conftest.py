@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from collector.simulator import SimulatorConfig
 from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
 from core.config import Settings
 from core.errors import TickplantError
 from tests.helpers import service_unavailable
+from tests.helpers_collector import simulated_feed
 
 TIERS = ("unit", "integration", "e2e", "browser")
 
@@ -75,3 +77,13 @@ def cassandra_session(isolated: Settings):
     session = cassandra_db.connect(isolated, keyspace=isolated.cassandra_keyspace)
     yield session
     cassandra_db.close(session)
+
+
+@pytest.fixture
+def feed(request: pytest.FixtureRequest, tmp_path: Path):
+    """`feed(SimulatorConfig(...), **collector_options)`: `simulated_feed` on this test's `isolated`
+    settings (or `settings=...`, then no isolated topic is made) with its spool in tmp_path/"spool"."""
+    def start(config: SimulatorConfig, settings: Settings | None = None, **collector_options):
+        settings = settings if settings is not None else request.getfixturevalue("isolated")
+        return simulated_feed(settings, config, tmp_path / "spool", **collector_options)
+    return start

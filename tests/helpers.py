@@ -1,4 +1,4 @@
-"""Small helpers shared by tests: free ports, private service settings, running the CLI."""
+"""Small helpers shared by tests: private service settings on free ports, running the CLI."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 from kafka import TopicPartition
 
-from collector.harness import free_port
 from core import kafka as kafka_clients
 from core.config import Settings
+from tickplant.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -5,7 +5,6 @@ subprocess, and exact recomputation of the expected Cassandra tables with pandas
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import random
@@ -18,22 +17,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import fastavro
 import pandas as pd
 
 from core import kafka as kafka_clients
+from core import retry
 from core.config import Settings
-from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE, trade_schema
+from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE, encode_message
 
 ROOT = Path(__file__).resolve().parents[1]
 TICKPLANT = str(ROOT / ".venv" / "bin" / "tickplant")
-
-
-def encode_message(trades: list[dict], message_type: str = "trade") -> bytes:
-    """A Finnhub message `{"data": trades, "type": ...}` as schemaless Avro (what the collector sends)."""
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, trade_schema(), {"data": trades, "type": message_type})
-    return buffer.getvalue()
 
 
 def trade(symbol: str, price: float, volume: float, t_ms: int, conditions: list[str] | None = None) -> dict:
@@ -206,17 +198,21 @@ class StreamJob:
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str, job: StreamJob | None = None,
                interval_s: float = 1.0) -> None:
-    """Poll `condition` until true; fail with `what` (and the job's log) after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    """`core.retry.wait_until` that also fails as soon as the stream job has died; the failure
+    carries `what` and the job's log."""
+    def reached() -> bool:
         if condition():
-            return
+            return True
         if job is not None and not job.alive():
             raise AssertionError(f"stream job exited ({job.process.returncode}) while waiting for {what}:\n"
                                  f"{job.tail()}")
-        time.sleep(interval_s)
-    detail = f"\n{job.tail()}" if job is not None else ""
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}{detail}")
+        return False
+
+    try:
+        retry.wait_until(reached, timeout_s, what=what, initial_s=interval_s, maximum_s=interval_s)
+    except TimeoutError:
+        detail = f"\n{job.tail()}" if job is not None else ""
+        raise AssertionError(f"timed out after {timeout_s}s waiting for {what}{detail}") from None
 
 
 def python() -> str:

@@ -10,10 +10,9 @@ from pathlib import Path
 import pandas as pd
 from cassandra.util import Date
 
-from collector import harness
-from collector.client import CollectorOptions
-from collector.simulator import SimulatorConfig, SimulatorThread
+from collector.simulator import SimulatorConfig
 from core.schemas import HEADER_PRODUCER_ID, HEADER_SEQUENCE
+from tests.helpers_collector import ProducedRecord, read_topic
 from tests.helpers_stream import (
     StreamJob,
     assert_tables_match,
@@ -27,7 +26,7 @@ from tests.helpers_stream import (
 SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:DOGEUSDT")
 
 
-def raw_trades(records: list[harness.ProducedRecord]) -> pd.DataFrame:
+def raw_trades(records: list[ProducedRecord]) -> pd.DataFrame:
     """Every trade on the topic with the id the stream processor must derive from its headers."""
     rows = []
     for record in records:
@@ -38,21 +37,14 @@ def raw_trades(records: list[harness.ProducedRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_simulated_trades_reach_cassandra_exactly_as_the_simulator_reports(isolated, cassandra_session,
+def test_simulated_trades_reach_cassandra_exactly_as_the_simulator_reports(isolated, cassandra_session, feed,
                                                                            tmp_path: Path):
-    simulator = SimulatorThread(SimulatorConfig(port=0, rate=3000, seed=21, max_trades=12_000,
-                                                frame_trades=50)).start()
     job = StreamJob(isolated, tmp_path, "--trigger", "1 second", "--window-trigger", "2 seconds")
     try:
-        options = CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=0, spool_dir=tmp_path / "spool")
-        with harness.running_collector(isolated, options) as collector:
-            harness.wait_until(lambda: simulator.report()["done"], 60, message="the simulator sent every trade")
-            assert collector.publisher.wait_idle(30)
-        report = simulator.report()
-    finally:
-        simulator.stop()
-    try:
-        sent = raw_trades(harness.read_topic(isolated, isolated.kafka_topic))
+        with feed(SimulatorConfig(port=0, rate=3000, seed=21, max_trades=12_000, frame_trades=50),
+                  symbols=SYMBOLS) as running:
+            report = running.finish(60)
+        sent = raw_trades(read_topic(isolated, isolated.kafka_topic))
         assert len(sent) == report["trades"] == 12_000
         keyspace = isolated.cassandra_keyspace
         wait_until(lambda: count_trades(cassandra_session, keyspace, day_keys(sent)) == len(sent)

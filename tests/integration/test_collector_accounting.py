@@ -8,29 +8,22 @@ import urllib.request
 
 import websocket
 
-from collector.client import CollectorOptions
-from collector.harness import free_port, read_topic, running_collector, summarise, wait_until
 from collector.simulator import SimulatorConfig, SimulatorThread
 from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE
+from tests.helpers_collector import read_topic, summarise
+from tickplant.procs import free_port
 
 SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT")
 
 
-def test_seeded_simulator_trades_arrive_in_kafka_exactly_once(isolated, tmp_path):
-    simulator = SimulatorThread(SimulatorConfig(port=0, rate=4000, seed=11, max_trades=6000,
-                                                frame_trades=50)).start()
+def test_seeded_simulator_trades_arrive_in_kafka_exactly_once(isolated, feed):
     metrics_port = free_port()
-    try:
-        options = CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=metrics_port,
-                                   spool_dir=tmp_path / "spool")
-        with running_collector(isolated, options) as collector:
-            wait_until(lambda: simulator.report()["done"], 30, message="simulator sent all trades")
-            assert collector.publisher.wait_idle(30)
-            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
-                metrics = response.read().decode()
-        report = simulator.report()
-    finally:
-        simulator.stop()
+    config = SimulatorConfig(port=0, rate=4000, seed=11, max_trades=6000, frame_trades=50)
+    with feed(config, symbols=SYMBOLS, metrics_port=metrics_port) as running:
+        collector = running.collector
+        report = running.finish(30)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
     records = read_topic(isolated, isolated.kafka_topic)
     assert report["trades"] == 6000 and set(report["symbols"]) == set(SYMBOLS)
     assert summarise(records) == report["symbols"]

@@ -8,11 +8,10 @@ import time
 
 from pydantic import SecretStr
 
-from collector.client import CollectorOptions
-from collector.encoding import decode_message
-from collector.harness import read_topic, running_collector, summarise, wait_until
-from collector.simulator import SimulatorConfig, SimulatorThread
-from core.schemas import HEADER_SOURCE
+from collector.simulator import SimulatorConfig
+from core.retry import wait_until
+from core.schemas import HEADER_SOURCE, decode_message
+from tests.helpers_collector import read_topic, summarise
 
 SECRET = "alp-secret-5d1e8b0c"
 
@@ -21,18 +20,11 @@ def _alpaca_settings(isolated, secret: str = SECRET):
     return isolated.replace(alpaca_api_key=SecretStr("AKTESTKEY"), alpaca_api_secret=SecretStr(secret))
 
 
-def test_alpaca_trades_arrive_as_the_same_avro_message(isolated, tmp_path):
-    simulator = SimulatorThread(SimulatorConfig(port=0, protocol="alpaca", rate=3000, seed=77, max_trades=5000,
-                                                alpaca_key="AKTESTKEY", alpaca_secret=SECRET)).start()
-    try:
-        options = CollectorOptions(url=simulator.url, source="alpaca", symbols=("AAPL", "MSFT"), metrics_port=0,
-                                   spool_dir=tmp_path / "spool")
-        with running_collector(_alpaca_settings(isolated), options) as collector:
-            wait_until(lambda: simulator.report()["done"], 30, message="simulator sent all trades")
-            assert collector.publisher.wait_idle(30)
-        report = simulator.report()
-    finally:
-        simulator.stop()
+def test_alpaca_trades_arrive_as_the_same_avro_message(isolated, feed):
+    config = SimulatorConfig(port=0, protocol="alpaca", rate=3000, seed=77, max_trades=5000,
+                             alpaca_key="AKTESTKEY", alpaca_secret=SECRET)
+    with feed(config, settings=_alpaca_settings(isolated), source="alpaca", symbols=("AAPL", "MSFT")) as running:
+        report = running.finish(30)
     records = read_topic(isolated, isolated.kafka_topic)
     assert summarise(records) == report["symbols"] and report["trades"] == 5000
     message = decode_message(records[0].value)
@@ -41,21 +33,18 @@ def test_alpaca_trades_arrive_as_the_same_avro_message(isolated, tmp_path):
     assert {r.headers[HEADER_SOURCE] for r in records} == {"simulator"}
 
 
-def test_alpaca_wrong_secret_is_refused_and_never_logged(isolated, tmp_path, caplog):
+def test_alpaca_wrong_secret_is_refused_and_never_logged(isolated, feed, caplog):
     caplog.set_level(logging.INFO)                     # what `tickplant` logs by default
     caplog.set_level(logging.DEBUG, logger="collector")  # and everything of ours
-    simulator = SimulatorThread(SimulatorConfig(port=0, protocol="alpaca", rate=500, seed=1,
-                                                alpaca_key="AKTESTKEY", alpaca_secret="the-right-one")).start()
-    try:
-        options = CollectorOptions(url=simulator.url, source="alpaca", symbols=("AAPL",), metrics_port=0,
-                                   spool_dir=tmp_path / "spool", reconnect_initial_s=0.1, reconnect_max_s=0.2)
-        with running_collector(_alpaca_settings(isolated), options) as collector:
-            wait_until(lambda: collector.metrics.snapshot()["tickplant_collector_server_errors_total"] >= 2, 20,
-                       message="auth refusals")
-            time.sleep(0.3)
-            assert collector.trades == 0 and collector.connections >= 2
-    finally:
-        simulator.stop()
+    config = SimulatorConfig(port=0, protocol="alpaca", rate=500, seed=1, alpaca_key="AKTESTKEY",
+                             alpaca_secret="the-right-one")
+    with feed(config, settings=_alpaca_settings(isolated), source="alpaca", symbols=("AAPL",),
+              reconnect_initial_s=0.1, reconnect_max_s=0.2) as running:
+        simulator, collector = running.simulator, running.collector
+        wait_until(lambda: collector.metrics.snapshot()["tickplant_collector_server_errors_total"] >= 2, 20,
+                   what="auth refusals", initial_s=0.05, maximum_s=0.1)
+        time.sleep(0.3)
+        assert collector.trades == 0 and collector.connections >= 2
     assert simulator.report()["trades"] == 0
     for record in caplog.records:
         assert SECRET not in record.getMessage() and SECRET not in repr(getattr(record, "fields", {}))

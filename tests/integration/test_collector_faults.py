@@ -5,30 +5,21 @@ from __future__ import annotations
 
 import json
 
-from collector.client import CollectorOptions
-from collector.harness import read_topic, running_collector, summarise, wait_until
-from collector.simulator import SimulatorConfig, SimulatorThread
+from collector.simulator import SimulatorConfig
 from core.schemas import HEADER_DLQ_REASON, HEADER_PRODUCER_ID, HEADER_SEQUENCE
+from tests.helpers_collector import read_topic, summarise
 
 SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT")
 FRAME_REASONS = {"invalid_json": "invalid JSON", "unknown_type": "unknown message type", "missing_data": "data list",
                  "wrong_type_data": "data list", "not_an_object": "not an object", "oversized": "exceeds"}
 
 
-def test_faults_go_to_dead_letters_and_every_valid_trade_arrives(isolated, tmp_path):
-    simulator = SimulatorThread(SimulatorConfig(port=0, rate=3000, seed=33, max_trades=9000, frame_trades=30,
-                                                faults=True, fault_rate=0.08, drop_every_s=0.7,
-                                                ping_interval_s=0.5)).start()
-    try:
-        options = CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=0, spool_dir=tmp_path / "spool",
-                                   reconnect_initial_s=0.05, reconnect_max_s=0.3)
-        with running_collector(isolated, options) as collector:
-            wait_until(lambda: simulator.report()["done"], 45, message="simulator sent all trades")
-            assert collector.publisher.wait_idle(30)
-            counted = collector.metrics.snapshot()["tickplant_collector_dead_letters_total"]
-        report = simulator.report()
-    finally:
-        simulator.stop()
+def test_faults_go_to_dead_letters_and_every_valid_trade_arrives(isolated, feed):
+    config = SimulatorConfig(port=0, rate=3000, seed=33, max_trades=9000, frame_trades=30, faults=True,
+                             fault_rate=0.08, drop_every_s=0.7, ping_interval_s=0.5)
+    with feed(config, symbols=SYMBOLS, reconnect_initial_s=0.05, reconnect_max_s=0.3) as running:
+        report = running.finish(45)
+        counted = running.collector.metrics.snapshot()["tickplant_collector_dead_letters_total"]
     assert report["drops"] >= 2 and report["pings"] > 0
     assert sum(report["malformed_frames"].values()) >= 5 and sum(report["bad_trades"].values()) >= 5
     assert summarise(read_topic(isolated, isolated.kafka_topic)) == report["symbols"]

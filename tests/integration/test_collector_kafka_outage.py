@@ -9,13 +9,14 @@ import uuid
 
 import pytest
 
-from collector.client import CollectorOptions
-from collector.harness import free_port, read_topic, running_collector, summarise, wait_until
-from collector.simulator import SimulatorConfig, SimulatorThread
+from collector.simulator import SimulatorConfig
 from core import kafka as kafka_clients
 from core.errors import TickplantError
+from core.retry import wait_until
 from core.schemas import HEADER_SEQUENCE
 from tests.helpers import service_unavailable
+from tests.helpers_collector import read_topic, summarise
+from tickplant.procs import free_port
 
 SYMBOLS = ("AAPL", "MSFT", "BINANCE:ETHUSDT")
 OUTAGE_S = 30
@@ -39,28 +40,26 @@ def own_kafka(base_settings, tmp_path):
     service.stop(timeout_s=60)
 
 
-def test_kafka_outage_spools_to_disk_and_loses_nothing_in_order(own_kafka, tmp_path):
+def test_kafka_outage_spools_to_disk_and_loses_nothing_in_order(own_kafka, feed, tmp_path):
     settings, kafka = own_kafka
-    simulator = SimulatorThread(SimulatorConfig(port=0, rate=300, seed=44, max_trades=14_000,
-                                                frame_trades=10)).start()
-    try:
-        options = CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=0, spool_dir=tmp_path / "spool",
-                                   queue_frames=20, max_unacked=100)
-        with running_collector(settings, options) as collector:
-            wait_until(lambda: collector.publisher.stats()["acknowledged"] > 50, 30, message="first acks")
-            kafka.stop(timeout_s=60)
-            stopped = time.monotonic()
-            wait_until(lambda: collector.publisher.stats()["spooled_records"] > 100, 25, message="spooling")
-            frames_when_down = collector.frames
-            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped)))
-            assert collector.frames > frames_when_down + 300, "the reader kept reading during the outage"
-            kafka.start()
-            wait_until(lambda: simulator.report()["done"], 60, message="simulator sent all trades")
-            assert collector.publisher.wait_idle(90)
-            spooled = collector.publisher.stats()["spooled_records"]
+    config = SimulatorConfig(port=0, rate=300, seed=44, max_trades=14_000, frame_trades=10)
+    with feed(config, settings=settings, symbols=SYMBOLS, queue_frames=20, max_unacked=100) as running:
+        simulator, collector = running.simulator, running.collector
+        wait_until(lambda: collector.publisher.stats()["acknowledged"] > 50, 30, what="first acks",
+                   initial_s=0.05, maximum_s=0.1)
+        kafka.stop(timeout_s=60)
+        stopped = time.monotonic()
+        wait_until(lambda: collector.publisher.stats()["spooled_records"] > 100, 25, what="spooling",
+                   initial_s=0.05, maximum_s=0.1)
+        frames_when_down = collector.frames
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped)))
+        assert collector.frames > frames_when_down + 300, "the reader kept reading during the outage"
+        kafka.start()
+        wait_until(lambda: simulator.report()["done"], 60, what="simulator sent all trades",
+                   initial_s=0.05, maximum_s=0.1)
+        assert collector.publisher.wait_idle(90)
+        spooled = collector.publisher.stats()["spooled_records"]
         report = simulator.report()
-    finally:
-        simulator.stop()
     records = read_topic(settings, settings.kafka_topic, timeout_s=60)
     assert spooled > 1000
     assert summarise(records) == report["symbols"]
@@ -70,21 +69,16 @@ def test_kafka_outage_spools_to_disk_and_loses_nothing_in_order(own_kafka, tmp_p
     assert list((tmp_path / "spool").glob("*.spool")) == []   # drained and released
 
 
-def test_records_spooled_while_kafka_was_unreachable_are_delivered_by_the_next_run(isolated, tmp_path):
+def test_records_spooled_while_kafka_was_unreachable_are_delivered_by_the_next_run(isolated, feed, tmp_path):
     from collector.publisher import Publisher
 
     nowhere = isolated.replace(kafka_bootstrap_servers=(f"127.0.0.1:{free_port()}",))
-    simulator = SimulatorThread(SimulatorConfig(port=0, rate=1000, seed=45, max_trades=1500,
-                                                frame_trades=20)).start()
     spool = tmp_path / "spool"
-    try:
-        options = CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=0, spool_dir=spool,
-                                   queue_frames=5, shutdown_timeout_s=2)
-        with running_collector(nowhere, options) as collector:
-            wait_until(lambda: collector.trades == 1500, 30, message="all trades received")
-        report = simulator.report()
-    finally:
-        simulator.stop()
+    config = SimulatorConfig(port=0, rate=1000, seed=45, max_trades=1500, frame_trades=20)
+    with feed(config, settings=nowhere, symbols=SYMBOLS, queue_frames=5, shutdown_timeout_s=2) as running:
+        collector = running.collector
+        wait_until(lambda: collector.trades == 1500, 30, what="all trades received", initial_s=0.05, maximum_s=0.1)
+    report = running.simulator.report()
     assert list(spool.glob("*.spool")), "the undelivered records were kept on disk"
 
     publisher = Publisher(isolated, spool_dir=spool).start()   # the next run, Kafka reachable

@@ -3,9 +3,10 @@ good (too large) is kept aside in the rejected journal instead of blocking the o
 
 from __future__ import annotations
 
-from collector.encoding import FrameContext, Record, encode_message
-from collector.harness import read_topic
+from collector.encoding import FrameContext, Record
 from collector.publisher import Publisher
+from core.schemas import encode_message
+from tests.helpers_collector import read_topic
 
 
 def test_a_record_kafka_refuses_is_kept_aside_and_the_rest_delivered_in_order(isolated, tmp_path):

@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from collector.client import CollectorOptions
-from collector.harness import read_topic, running_collector, wait_until
-from collector.simulator import SimulatorConfig, SimulatorThread
+from collector.simulator import SimulatorConfig
 from core import kafka as kafka_clients
+from tests.helpers_collector import read_topic
 
 TICKPLANT = str(Path(sys.executable).parent / "tickplant")
 
@@ -20,18 +19,12 @@ def _contents(records) -> list[tuple]:
     return sorted((r.key or b"", r.value, tuple(sorted(r.headers.items()))) for r in records)
 
 
-def test_replay_of_an_archive_reproduces_the_same_records(isolated, tmp_path):
-    simulator = SimulatorThread(SimulatorConfig(port=0, rate=3000, seed=66, max_trades=4000, frame_trades=25,
-                                                faults=True, fault_rate=0.05, drop_every_s=3600)).start()
+def test_replay_of_an_archive_reproduces_the_same_records(isolated, feed, tmp_path):
+    config = SimulatorConfig(port=0, rate=3000, seed=66, max_trades=4000, frame_trades=25, faults=True,
+                             fault_rate=0.05, drop_every_s=3600)
     archive = tmp_path / "archive"
-    try:
-        options = CollectorOptions(url=simulator.url, symbols=("AAPL", "BINANCE:XRPUSDT"), metrics_port=0,
-                                   spool_dir=tmp_path / "spool", archive_dir=archive)
-        with running_collector(isolated, options) as collector:
-            wait_until(lambda: simulator.report()["done"], 30, message="simulator sent all trades")
-            assert collector.publisher.wait_idle(30)
-    finally:
-        simulator.stop()
+    with feed(config, symbols=("AAPL", "BINANCE:XRPUSDT"), archive_dir=archive) as running:
+        running.finish(30)
     original = read_topic(isolated, isolated.kafka_topic)
     original_dead = read_topic(isolated, isolated.dead_letter_topic)
     assert original and original_dead

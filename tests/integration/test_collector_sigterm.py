@@ -14,8 +14,10 @@ from pathlib import Path
 
 from collector.archive import read_archive
 from collector.finnhub import parse_frame
-from collector.harness import free_port, read_topic, wait_until
+from core.retry import wait_until
 from core.schemas import HEADER_PRODUCER_ID, HEADER_SEQUENCE
+from tests.helpers_collector import read_topic
+from tickplant.procs import free_port
 
 TICKPLANT = str(Path(sys.executable).parent / "tickplant")
 TOKEN = "tok-3f9a1c77e2b54d0e"
@@ -37,13 +39,14 @@ def test_sigterm_mid_stream_loses_nothing_received_and_logs_no_secret(isolated, 
                                       "--require-token", "--report", str(tmp_path / "report.json")],
                                      env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: _try(lambda: _report(port)), 20, 0.2, message="simulator up")
+        wait_until(lambda: _try(lambda: _report(port)), 20, what="simulator up", initial_s=0.2, maximum_s=0.2)
         with collector_log.open("wb") as log:
             collector = subprocess.Popen([TICKPLANT, "collect", "--url", f"ws://127.0.0.1:{port}",
                                           "--symbols", "AAPL,MSFT,BINANCE:BTCUSDT", "--archive", str(archive),
                                           "--metrics-port", "0"], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            wait_until(lambda: _report(port)["trades"] > 3000, 30, 0.2, message="trades flowing")
+            wait_until(lambda: _report(port)["trades"] > 3000, 30, what="trades flowing", initial_s=0.2,
+                       maximum_s=0.2)
         finally:
             collector.send_signal(signal.SIGTERM)
             assert collector.wait(60) == 0

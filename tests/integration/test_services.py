@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, date, datetime
 
-import fastavro
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
-from core.schemas import trade_schema
+from core.schemas import decode_message, encode_message
 from tests.helpers import record_at
 from tickplant import services as runtime
-
-
-def encode(message: dict) -> bytes:
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, trade_schema(), message)
-    return buffer.getvalue()
-
-
-def decode(payload: bytes) -> dict:
-    return fastavro.schemaless_reader(io.BytesIO(payload), trade_schema())
 
 
 def test_trade_message_round_trips_through_kafka_as_avro(isolated):
@@ -31,12 +19,12 @@ def test_trade_message_round_trips_through_kafka_as_avro(isolated):
         {"c": None, "p": 187.31, "s": "AAPL", "t": 1700000000999, "v": 5.0},
     ]}
     producer = kafka_clients.producer(isolated)
-    metadata = producer.send(isolated.kafka_topic, key=b"AAPL", value=encode(message),
+    metadata = producer.send(isolated.kafka_topic, key=b"AAPL", value=encode_message(message["data"]),
                              headers=[("tp-seq", b"1")]).get(timeout=30)
     producer.close()
     record = record_at(isolated, isolated.kafka_topic, metadata.partition, metadata.offset)
     assert record.key == b"AAPL"
-    assert decode(record.value) == message
+    assert decode_message(record.value) == message
     assert record.headers == [("tp-seq", b"1")]
 
 

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import json
 
-from fastavro import schemaless_reader
-
-from collector.encoding import DEAD_LETTER_VALUE_LIMIT, FrameContext, encode_message, frame_records
+from collector.encoding import DEAD_LETTER_VALUE_LIMIT, FrameContext, frame_records
 from core.schemas import (
     HEADER_DLQ_REASON,
     HEADER_PRODUCER_ID,
     HEADER_RECEIVED_AT,
     HEADER_SEQUENCE,
     HEADER_SOURCE,
-    trade_schema,
+    encode_message,
 )
+from core.schemas import decode_message as decode
 
 CONTEXT = FrameContext("0b5e3c1e-8d0a-4c51-9a49-0f3f7f0e2f11", 42, 1700000000999, "simulator")
-
-
-def decode(value: bytes) -> dict:
-    return schemaless_reader(io.BytesIO(value), trade_schema())
 
 
 def test_avro_bytes_decode_back_equal_with_fastavro():

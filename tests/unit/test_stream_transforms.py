@@ -10,10 +10,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from core.config import Settings
-from core.schemas import trade_schema_json
+from core.schemas import encode_message, trade_schema_json
 from core.spark import build_session
 from stream_processor import transforms
-from tests.helpers_stream import KAFKA_SOURCE_SCHEMA, encode_message, kafka_row, trade, trade_record
+from tests.helpers_stream import KAFKA_SOURCE_SCHEMA, kafka_row, trade, trade_record
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z, a multiple of 5 s
 MINUTE = 1_700_000_040_000  # 2023-11-14T22:14:00Z, a multiple of 1 min

@@ -1,0 +1,95 @@
+"""Test helpers for the collector: a collector in a background thread, a seeded simulator feeding
+one (`simulated_feed`), and reading back what it produced (decoded trades with their headers) to
+compare with the simulator's report."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from collector.client import Collector, CollectorOptions, run_in_thread
+from collector.simulator import SimulatorConfig, SimulatorThread
+from core import kafka as kafka_clients
+from core.config import Settings
+from core.retry import wait_until
+from core.schemas import decode_message
+
+
+@dataclass
+class ProducedRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+    def trades(self) -> list[dict[str, Any]]:
+        return decode_message(self.value)["data"]
+
+
+def read_topic(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[ProducedRecord]:
+    """Every record of `topic` up to its end offsets at call time, in partition/offset order."""
+    return [ProducedRecord(record.topic, record.partition, record.offset, record.key, record.value,
+                           {name: value.decode("utf-8", "replace") for name, value in record.headers or []})
+            for record in kafka_clients.read_to_end(settings, topic, timeout_s)]
+
+
+def summarise(records: list[ProducedRecord]) -> dict[str, dict[str, float]]:
+    """Per symbol: trade count and volume sum, the shape of the simulator report's `symbols`."""
+    summary: dict[str, dict[str, float]] = {}
+    for record in records:
+        for trade in record.trades():
+            entry = summary.setdefault(trade["s"], {"trades": 0, "volume": 0.0})
+            entry["trades"] += 1
+            entry["volume"] += trade["v"]
+    return summary
+
+
+@contextlib.contextmanager
+def running_collector(settings: Settings, options: CollectorOptions,
+                      stop_timeout_s: float = 60.0) -> Iterator[Collector]:
+    """A collector in a background thread for the `with` block; stopped (and flushed) at its end."""
+    collector = Collector(settings, options)
+    thread = run_in_thread(collector)
+    try:
+        yield collector
+    finally:
+        collector.stop()
+        thread.join(stop_timeout_s)
+        if thread.is_alive():
+            raise TimeoutError(f"the collector did not stop within {stop_timeout_s:.0f}s")
+
+
+@dataclass(frozen=True)
+class SimulatedFeed:
+    """A running simulator and the collector reading it."""
+
+    simulator: SimulatorThread
+    collector: Collector
+
+    def finish(self, timeout_s: float) -> dict[str, Any]:
+        """Wait until the simulator has sent its `max_trades` and the collector has every record
+        acknowledged; returns the simulator's report (final: nothing is sent after that)."""
+        wait_until(lambda: self.simulator.report()["done"], timeout_s, what="the simulator sending every trade",
+                   initial_s=0.05, maximum_s=0.1)
+        assert self.collector.publisher.wait_idle(30)
+        return self.simulator.report()
+
+
+@contextlib.contextmanager
+def simulated_feed(settings: Settings, config: SimulatorConfig, spool_dir: Path,
+                   **collector_options: Any) -> Iterator[SimulatedFeed]:
+    """A seeded simulator and a collector reading it (metrics off unless `metrics_port` is given)
+    for the `with` block; at its end the collector stops (and flushes), then the simulator."""
+    simulator = SimulatorThread(config).start()
+    try:
+        options = CollectorOptions(**{"url": simulator.url, "metrics_port": 0, "spool_dir": spool_dir,
+                                      **collector_options})
+        with running_collector(settings, options) as collector:
+            yield SimulatedFeed(simulator, collector)
+    finally:
+        simulator.stop()
