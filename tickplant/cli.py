@@ -29,7 +29,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="tickplant", description="real-time market-data pipeline")
-    parser.add_argument("--version", action="version", version=f"tickplant {__version__}")
+    parser.add_argument("--version", action="version", version=f"tickplant {__version__}",
+                        help="print the version and exit")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
                         help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
