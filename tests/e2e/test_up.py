@@ -16,6 +16,14 @@ from tests.helpers import ROOT, run_cli
 from tickplant import procs
 
 
+def _own_ports() -> tuple[dict[str, str], int, int]:
+    """Simulator and metrics ports of this test's own (not 8765/9108), so a second run beside it
+    never collides; as environment variables and as numbers."""
+    simulator_port, metrics_port = procs.free_port(), procs.free_port()
+    return ({"TICKPLANT_SIMULATOR_PORT": str(simulator_port), "TICKPLANT_METRICS_PORT": str(metrics_port)},
+            simulator_port, metrics_port)
+
+
 def _trade_rows(settings) -> int:
     session = cassandra_db.connect(settings)
     try:
@@ -28,8 +36,9 @@ def _trade_rows(settings) -> int:
 
 
 def test_up_runs_the_pipeline_reports_status_and_stops_cleanly_on_ctrl_c(isolated):
+    ports, simulator_port, metrics_port = _own_ports()
     env = {**os.environ, "KAFKA_TOPIC": isolated.kafka_topic, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace,
-           "TICKPLANT_SYMBOLS": "AAPL,MSFT,BINANCE:BTCUSDT"}
+           "TICKPLANT_SYMBOLS": "AAPL,MSFT,BINANCE:BTCUSDT", **ports}
     env.pop("FINNHUB_API_TOKEN", None)
     process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--rate", "300", "--keep-services"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -66,28 +75,31 @@ def test_up_runs_the_pipeline_reports_status_and_stops_cleanly_on_ctrl_c(isolate
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == 0, output
-    assert "simulator  ws://127.0.0.1:8765" in output and "tickplant status" in output
+    assert f"simulator  ws://127.0.0.1:{simulator_port}" in output and "tickplant status" in output
     assert "stopped." in output
-    assert not procs.port_open("127.0.0.1", 8765) and not procs.port_open("127.0.0.1", 9108)
+    assert not procs.port_open("127.0.0.1", simulator_port) and not procs.port_open("127.0.0.1", metrics_port)
     assert procs.port_open("127.0.0.1", 9092) and procs.port_open("127.0.0.1", 9042)  # --keep-services
 
 
 def test_kill_9_of_up_takes_its_children_down_too(isolated):
-    env = {**os.environ, "KAFKA_TOPIC": isolated.kafka_topic, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace}
+    ports, simulator_port, metrics_port = _own_ports()
+    env = {**os.environ, "KAFKA_TOPIC": isolated.kafka_topic, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace,
+           **ports}
     env.pop("FINNHUB_API_TOKEN", None)
     process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--rate", "50", "--no-stream",
                                 "--keep-services"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (procs.port_open("127.0.0.1", 8765)
-                                                   and procs.port_open("127.0.0.1", 9108)):
+        while time.monotonic() < deadline and not (procs.port_open("127.0.0.1", simulator_port)
+                                                   and procs.port_open("127.0.0.1", metrics_port)):
             time.sleep(0.5)
-        assert procs.port_open("127.0.0.1", 8765) and procs.port_open("127.0.0.1", 9108)
+        assert procs.port_open("127.0.0.1", simulator_port) and procs.port_open("127.0.0.1", metrics_port)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (procs.port_open("127.0.0.1", 8765) or procs.port_open("127.0.0.1", 9108)):
+    while time.monotonic() < deadline and (procs.port_open("127.0.0.1", simulator_port)
+                                           or procs.port_open("127.0.0.1", metrics_port)):
         time.sleep(0.5)
-    assert not procs.port_open("127.0.0.1", 8765) and not procs.port_open("127.0.0.1", 9108)
+    assert not procs.port_open("127.0.0.1", simulator_port) and not procs.port_open("127.0.0.1", metrics_port)
