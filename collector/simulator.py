@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from collector import market
 from collector.exceptions import SimulatorError
@@ -277,6 +278,7 @@ class Simulator:
             parts.insert(self._faults.randrange(len(parts) + 1), market.bad_trade(bad_kind, trades[0], protocol))
         frame = market.finnhub_frame(parts) if protocol == "finnhub" else market.alpaca_frame(parts)
         self._reserved += count
+        sent = False
         try:
             if faults and self._faults.random() < self.config.fault_rate:
                 kind = self._faults.choice(market.FRAME_FAULTS)
@@ -287,11 +289,22 @@ class Simulator:
                     self._malformed[kind] = self._malformed.get(kind, 0) + 1
             if not self._still_open(connection):
                 return False
+            # `ws.send` writes an open connection's frame before its first await (the drain): a task
+            # cancelled in that await (the connection handler ending) has still sent the frame.
+            sent = connection.ws.protocol.state is State.OPEN
             await connection.ws.send(frame)
         except ConnectionClosed:
             return False
+        except asyncio.CancelledError:
+            if sent:
+                self._count_sent(trades, count, bad_kind)
+            raise
         finally:
             self._reserved -= count
+        self._count_sent(trades, count, bad_kind)
+        return True
+
+    def _count_sent(self, trades: list[market.Trade], count: int, bad_kind: str | None) -> None:
         with self._lock:
             self._counts["frames"] += 1
             self._counts["trades"] += count
@@ -304,7 +317,6 @@ class Simulator:
                     entry = symbols[trade.symbol] = [0, 0.0]
                 entry[0] += 1
                 entry[1] += trade.volume
-        return True
 
 
 class SimulatorThread:

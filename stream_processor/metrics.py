@@ -20,7 +20,8 @@ log = get_logger(__name__)
 INSERT_METRICS = (
     "INSERT INTO {keyspace}.pipeline_metrics (query_name, day, batch_time, batch_id, input_rows, late_rows, "
     "duration_ms, input_rows_per_second, processed_rows_per_second, latency_p50_ms, latency_p99_ms, "
-    "receive_latency_p50_ms, receive_latency_p99_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "receive_latency_p50_ms, receive_latency_p99_ms, valid_rows, refused_rows) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 class BatchStash:
@@ -102,6 +103,7 @@ class MetricsListener(StreamingQueryListener):
             duration_ms, _finite(progress.inputRowsPerSecond), _finite(progress.processedRowsPerSecond),
             measured.get("latency_p50_ms"), measured.get("latency_p99_ms"),
             measured.get("receive_latency_p50_ms"), measured.get("receive_latency_p99_ms"),
+            measured.get("valid_rows"), measured.get("refused_rows"),
         ))
         log.info("batch", query=progress.name, batch_id=progress.batchId, input_rows=progress.numInputRows,
                  duration_ms=duration_ms, late_rows=late_rows, refused_rows=measured.get("refused_rows", 0),

@@ -16,7 +16,6 @@ from stream_processor.status import stream_status
 from tickplant import services as runtime
 
 WINDOWS_PER_DAY_BOUND = 17_280  # 5-second windows in a day: the most a trades_5s partition holds
-DEAD_LETTERS_SHOWN = 10_000     # status counts today's dead letters up to this many
 
 
 def kafka_offsets(settings: Settings) -> dict[str, Any]:
@@ -33,16 +32,18 @@ def kafka_offsets(settings: Settings) -> dict[str, Any]:
 
 
 def rows_today(settings: Settings, day: datetime | None = None) -> dict[str, Any]:
-    """Today's rows, read without counting whole partitions: trades and dead letters as the stream
-    processor's per-batch figures in pipeline_metrics (one small partition per query and day), the
-    windows of trades_5s and bars_1m (at most 17,280 and 1,440 per symbol and day) by key."""
+    """Today's rows, read without counting whole partitions: trades written and records refused as
+    the sums of the stream processor's per-batch figures in pipeline_metrics (one small partition
+    per query and day), the windows of trades_5s and bars_1m (at most 17,280 and 1,440 per symbol
+    and day) by key, and the newest price per symbol."""
     day_value = (day or datetime.now(UTC)).date()
     session = cassandra_db.connect(settings, timeout_s=15)
     ks = settings.cassandra_keyspace
     try:
-        batches = session.prepare(f"SELECT input_rows FROM {ks}.pipeline_metrics WHERE query_name = ? AND day = ?")
-        counts: dict[str, Any] = {
-            "trades": sum(row["input_rows"] or 0 for row in session.execute(batches, ("trades", day_value)))}
+        batches = session.prepare(f"SELECT valid_rows, refused_rows FROM {ks}.pipeline_metrics "
+                                  "WHERE query_name = ? AND day = ?")
+        written = list(session.execute(batches, ("trades", day_value)))
+        counts: dict[str, Any] = {"trades": sum(row["valid_rows"] or 0 for row in written)}
         for table, key in (("trades_5s", "window_start"), ("bars_1m", "bar_start")):
             windows = session.prepare(f"SELECT {key} FROM {ks}.{table} WHERE symbol = ? AND trade_date = ? "
                                       f"LIMIT {WINDOWS_PER_DAY_BOUND}")
@@ -51,8 +52,7 @@ def rows_today(settings: Settings, day: datetime | None = None) -> dict[str, Any
         latest = session.prepare(f"SELECT price, trade_timestamp FROM {ks}.latest_prices WHERE symbol = ?")
         counts["latest_prices"] = {symbol: _row(session.execute(latest, (symbol,)).one())
                                    for symbol in settings.symbols}
-        dead = session.prepare(f"SELECT id FROM {ks}.dead_letters WHERE day = ? LIMIT {DEAD_LETTERS_SHOWN}")
-        counts["dead_letters"] = len(list(session.execute(dead, (day_value,))))
+        counts["dead_letters"] = sum(row["refused_rows"] or 0 for row in written)
         return {"day": day_value.isoformat(), "rows": counts}
     finally:
         cassandra_db.close(session)

@@ -55,14 +55,15 @@ def test_up_runs_the_pipeline_reports_status_and_stops_cleanly_on_ctrl_c(isolate
         assert process.poll() is None, process.stdout.read()
         assert rows >= 500, f"only {rows} trades reached Cassandra in 240 s"
 
-        # rows become readable before Spark records the batch as committed: poll the status
+        # rows become readable before Spark records the batch as committed, and the batch's metrics row
+        # (what status sums) is written after the commit: poll the status
         for _ in range(30):
             status = run_cli("status", "--json", env={k: env[k] for k in ("KAFKA_TOPIC", "CASSANDRA_KEYSPACE",
                                                                          "TICKPLANT_SYMBOLS")})
             assert status.returncode == 0, status.stderr
             report = json.loads(status.stdout)
             queries = {q["query"]: q for q in report["stream"]["queries"]}
-            if queries["trades"]["committed_batch"] is not None:
+            if queries["trades"]["committed_batch"] is not None and report["cassandra"]["rows"]["trades"] >= 500:
                 break
             time.sleep(2)
         assert report["kafka"][isolated.kafka_topic]["records"] > 0
