@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import websocket
 
 from collector.client import Collector, CollectorOptions, run_in_thread
 from core import kafka as kafka_clients
+from core.arguments import non_negative_float, positive_float, positive_int
 from core.config import Settings
 from core.retry import wait_until
 from core.schemas import trade_schema_json
@@ -28,13 +30,28 @@ from tickplant.procs import free_port, port_open
 SYMBOLS = ("AAPL", "AMZN", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:XRPUSDT", "BINANCE:DOGEUSDT")
 
 
+@dataclass(frozen=True)
+class CollectorBenchOptions:
+    duration: float = 20.0
+    baseline_duration: float = 10.0          # 0 = skip the usual approach
+    rate: float = 1_000_000
+    frame_trades: int = 200
+    json: Path | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CollectorBenchOptions:
+        return cls(duration=args.duration, baseline_duration=args.baseline_duration, rate=args.rate,
+                   frame_trades=args.frame_trades, json=args.json)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of streaming for tickplant's collector")
-    parser.add_argument("--baseline-duration", type=float, default=10.0,
+    parser.add_argument("--duration", type=positive_float, default=20.0,
+                        help="seconds of streaming for tickplant's collector")
+    parser.add_argument("--baseline-duration", type=non_negative_float, default=10.0,
                         help="seconds of streaming for the usual approach (0 = skip it)")
-    parser.add_argument("--rate", type=float, default=1_000_000,
+    parser.add_argument("--rate", type=positive_float, default=1_000_000,
                         help="simulator target trades/s (default: more than it can send = full speed)")
-    parser.add_argument("--frame-trades", type=int, default=200, help="trades per websocket frame at most")
+    parser.add_argument("--frame-trades", type=positive_int, default=200, help="trades per websocket frame at most")
     parser.add_argument("--json", type=Path, help="also write the results here")
 
 
@@ -76,14 +93,14 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_tickplant(settings: Settings, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    simulator = _SimulatorProcess(args.rate, args.frame_trades, workdir)
+def bench_tickplant(settings: Settings, options: CollectorBenchOptions, workdir: Path) -> dict[str, Any]:
+    simulator = _SimulatorProcess(options.rate, options.frame_trades, workdir)
     collector = Collector(settings, CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=0,
                                                      spool_dir=workdir / "spool", idle_timeout_s=600))
     started, cpu_started = time.monotonic(), time.process_time()
     thread = run_in_thread(collector)
     try:
-        time.sleep(args.duration)
+        time.sleep(options.duration)
     finally:
         simulator.stop()
     received_at = time.monotonic()
@@ -107,7 +124,7 @@ def bench_tickplant(settings: Settings, args: argparse.Namespace, workdir: Path)
     }
 
 
-def bench_usual(settings: Settings, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def bench_usual(settings: Settings, options: CollectorBenchOptions, workdir: Path) -> dict[str, Any]:
     """What most Finnhub->Kafka projects do: avro.io.DatumWriter per message, default producer."""
     import avro.io
     import avro.schema
@@ -116,14 +133,14 @@ def bench_usual(settings: Settings, args: argparse.Namespace, workdir: Path) -> 
     schema = avro.schema.parse(trade_schema_json())
     writer = avro.io.DatumWriter(schema)
     producer = KafkaProducer(bootstrap_servers=list(settings.kafka_bootstrap_servers))
-    simulator = _SimulatorProcess(args.rate, args.frame_trades, workdir)
+    simulator = _SimulatorProcess(options.rate, options.frame_trades, workdir)
     trades = messages = 0
     started, cpu_started = time.monotonic(), time.process_time()
     try:
         ws = websocket.create_connection(simulator.url, timeout=10)
         for symbol in SYMBOLS:
             ws.send(json.dumps({"type": "subscribe", "symbol": symbol}))
-        while time.monotonic() - started < args.baseline_duration:
+        while time.monotonic() - started < options.baseline_duration:
             message = json.loads(ws.recv())
             if message.get("type") != "trade":
                 continue
@@ -143,24 +160,28 @@ def bench_usual(settings: Settings, args: argparse.Namespace, workdir: Path) -> 
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    return measure(settings, CollectorBenchOptions.from_args(args))
+
+
+def measure(settings: Settings, options: CollectorBenchOptions) -> int:
     topic = f"bench-collector-{uuid.uuid4().hex[:8]}"
     settings = settings.replace(kafka_topic=topic)
     kafka_clients.ensure_topics(settings)
     results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "topic": topic,
-                               "duration_s": args.duration, "simulator_rate": args.rate}
+                               "duration_s": options.duration, "simulator_rate": options.rate}
     try:
         with tempfile.TemporaryDirectory(prefix="tickplant-bench-") as tmp:
             workdir = Path(tmp)
-            results["tickplant"] = bench_tickplant(settings, args, workdir)
-            if args.baseline_duration > 0:
-                results["usual"] = bench_usual(settings, args, workdir)
+            results["tickplant"] = bench_tickplant(settings, options, workdir)
+            if options.baseline_duration > 0:
+                results["usual"] = bench_usual(settings, options, workdir)
                 results["ratio"] = results["tickplant"]["trades_per_s"] / max(results["usual"]["trades_per_s"], 1e-9)
     finally:
         kafka_clients.delete_topics(settings, [topic, settings.dead_letter_topic])
     mine = results["tickplant"]
     print(f"machine: {results['machine']}, topic {topic}")
     print(f"tickplant collector: {mine['trades_per_s']:,.0f} trades/s sustained to Kafka acks "
-          f"({mine['trades']:,} trades, {mine['records']:,} records, {args.duration:.0f} s; "
+          f"({mine['trades']:,} trades, {mine['records']:,} records, {options.duration:.0f} s; "
           f"received {mine['received_trades_per_s']:,.0f} trades/s); "
           f"latency receive->ack p50 {mine['latency_p50_ms']:.1f} ms, p99 {mine['latency_p99_ms']:.1f} ms; "
           f"spooled {mine['spooled_records']:,} records; {mine['cpu_us_per_trade']:.1f} CPU-us/trade")
@@ -171,6 +192,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
               f"{usual['cpu_us_per_trade']:.1f} CPU-us/trade")
         results["cpu_ratio"] = usual["cpu_us_per_trade"] / max(mine["cpu_us_per_trade"], 1e-9)
         print(f"ratio: {results['ratio']:.1f}x trades/s, {results['cpu_ratio']:.1f}x less CPU per trade")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

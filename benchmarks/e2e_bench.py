@@ -14,11 +14,13 @@ import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
+from core.arguments import positive_float, positive_int
 from core.config import Settings
 from core.retry import wait_until
 from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE, encode_message
@@ -27,13 +29,43 @@ SYMBOLS = ("AAPL", "AMZN", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANC
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@dataclass(frozen=True)
+class E2eBenchOptions:
+    rates: tuple[float, ...] = (5000.0,)
+    duration: float = 30.0
+    source: str = "collector"                # collector | direct
+    frame_trades: int = 200
+    drain_timeout: float = 120.0
+    stream_flags: tuple[str, ...] = ()
+    keep: bool = False
+    json: Path | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> E2eBenchOptions:
+        return cls(rates=args.rate, duration=args.duration, source=args.source, frame_trades=args.frame_trades,
+                   drain_timeout=args.drain_timeout, stream_flags=tuple(args.stream_flags.split()),
+                   keep=args.keep, json=args.json)
+
+
+def rate_list(text: str) -> tuple[float, ...]:
+    """`5000,20000` -> (5000.0, 20000.0): the offered rates of a ramp."""
+    try:
+        rates = tuple(float(r) for r in text.split(",") if r.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of trades/s") from None
+    if not rates or min(rates) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: rates must be positive")
+    return rates
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rate", default="5000", help="offered trades/s; comma-separated for a ramp (5000,20000)")
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load per rate (default 30)")
+    parser.add_argument("--rate", type=rate_list, default=(5000.0,),
+                        help="offered trades/s; comma-separated for a ramp (5000,20000)")
+    parser.add_argument("--duration", type=positive_float, default=30.0, help="seconds of load per rate (default 30)")
     parser.add_argument("--source", choices=("collector", "direct"), default="collector",
                         help="collector: simulator + collector (default); direct: Avro records produced here")
-    parser.add_argument("--frame-trades", type=int, default=200, help="trades per websocket frame at most")
-    parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds to wait for the backlog")
+    parser.add_argument("--frame-trades", type=positive_int, default=200, help="trades per websocket frame at most")
+    parser.add_argument("--drain-timeout", type=positive_float, default=120.0, help="seconds to wait for the backlog")
     parser.add_argument("--stream-flags", default="", help="extra flags for `tickplant stream`, e.g. '--trigger 0.5s'")
     parser.add_argument("--keep", action="store_true", help="keep the bench topic, keyspace and logs")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -74,17 +106,18 @@ def _direct_load(settings: Settings, rate: float, duration: float, frame_trades:
 class Load:
     """The offered load for one step: simulator + collector, or the direct producer."""
 
-    def __init__(self, settings: Settings, args: argparse.Namespace, rate: float, workdir: Path) -> None:
-        self.source, self._stopped = args.source, False
-        if args.source == "direct":
+    def __init__(self, settings: Settings, options: E2eBenchOptions, rate: float, workdir: Path) -> None:
+        self.source, self._stopped = options.source, False
+        if options.source == "direct":
             self._process = multiprocessing.get_context("spawn").Process(
-                target=_direct_load, args=(settings, rate, args.duration, args.frame_trades, f"direct-{rate:.0f}"))
+                target=_direct_load,
+                args=(settings, rate, options.duration, options.frame_trades, f"direct-{rate:.0f}"))
             self._process.start()
             return
         from benchmarks.collector_bench import _SimulatorProcess
         from collector.client import Collector, CollectorOptions, run_in_thread
 
-        self._simulator = _SimulatorProcess(rate, args.frame_trades, workdir)
+        self._simulator = _SimulatorProcess(rate, options.frame_trades, workdir)
         self._collector = Collector(settings, CollectorOptions(
             url=self._simulator.url, symbols=SYMBOLS, metrics_port=0, spool_dir=workdir / f"spool-{rate:.0f}",
             idle_timeout_s=600))
@@ -189,13 +222,13 @@ def _batch_profile(settings: Settings, session: Any, since_ms: int) -> dict[str,
     return profile
 
 
-def _step(settings: Settings, args: argparse.Namespace, rate: float, workdir: Path, job: Any,
+def _step(settings: Settings, options: E2eBenchOptions, rate: float, workdir: Path, job: Any,
           session: Any) -> dict[str, Any]:
     since_ms = int(time.time() * 1000)
     started = time.monotonic()
-    load = Load(settings, args, rate, workdir)
+    load = Load(settings, options, rate, workdir)
     lags: list[tuple[float, int]] = []
-    while time.monotonic() - started < args.duration:
+    while time.monotonic() - started < options.duration:
         time.sleep(1.0)
         lag = _lag(settings)
         if lag is not None:
@@ -204,18 +237,18 @@ def _step(settings: Settings, args: argparse.Namespace, rate: float, workdir: Pa
     load.stop()  # the collector flushes what it holds: the drain is counted from here
     load_s = time.monotonic() - started
     until_ms = int(time.time() * 1000)
-    drained = _wait_drained(settings, args.drain_timeout, job)
+    drained = _wait_drained(settings, options.drain_timeout, job)
     drain_s = None if drained is None else time.monotonic() - stopping
     received = _received_times(settings)
     samples = _latencies(settings, session, received, since_ms, until_ms)
-    tail = [lag for t, lag in lags if t >= args.duration / 2]
-    second = [lag for t, lag in lags if args.duration / 4 <= t < args.duration / 2]
-    last = [lag for t, lag in lags if t >= args.duration * 3 / 4]
+    tail = [lag for t, lag in lags if t >= options.duration / 2]
+    second = [lag for t, lag in lags if options.duration / 4 <= t < options.duration / 2]
+    last = [lag for t, lag in lags if t >= options.duration * 3 / 4]
     growing = bool(second and last) and statistics.mean(last) > 1.25 * statistics.mean(second) + 1000
     return {
         "offered_trades_per_s": rate, "load_seconds": round(load_s, 1), "trades": len(samples),
-        "delivered_trades_per_s": round(len(samples) / args.duration),
-        "end_to_end_trades_per_s": round(len(samples) / (load_s + (drain_s or args.drain_timeout))),
+        "delivered_trades_per_s": round(len(samples) / options.duration),
+        "end_to_end_trades_per_s": round(len(samples) / (load_s + (drain_s or options.drain_timeout))),
         "lag_records_max": max((lag for _, lag in lags), default=None),
         "lag_records_second_half_mean": round(statistics.mean(tail)) if tail else None,
         "drain_seconds": None if drain_s is None else round(drain_s, 1),
@@ -227,42 +260,42 @@ def _step(settings: Settings, args: argparse.Namespace, rate: float, workdir: Pa
     }
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    rates = [float(r) for r in str(args.rate).split(",") if r.strip()]
+def run(settings: Settings, options: E2eBenchOptions) -> int:
+    rates = [float(r) for r in str(options.rate).split(",") if r.strip()]
     name = f"bench{uuid.uuid4().hex[:8]}"
     home = Path(tempfile.mkdtemp(prefix="tickplant-e2e-bench-"))
     settings = settings.replace(kafka_topic=name, cassandra_keyspace=name, home=home)
     kafka_clients.ensure_topics(settings)
     session = cassandra_db.connect(settings)
     cassandra_db.apply_migrations(session, settings)
-    job = _stream_job(settings, home, args.stream_flags.split())
-    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": args.source, "name": name,
+    job = _stream_job(settings, home, list(options.stream_flags))
+    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": options.source, "name": name,
                                "steps": []}
     try:
         _direct_load(settings, 2000, 1.0, 100, "warmup")  # JIT and first-batch set-up before measuring
         if _wait_drained(settings, 180, job) is None:
             raise RuntimeError("the stream job did not process the warm-up within 180 s")
         for rate in rates:
-            step = _step(settings, args, rate, home, job, session)
+            step = _step(settings, options, rate, home, job, session)
             results["steps"].append(step)
             print(json.dumps(step))
     finally:
         job.terminate()
         job.wait(120)
-        if not args.keep:
+        if not options.keep:
             session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
             kafka_clients.delete_topics(settings, [name, settings.dead_letter_topic])
             shutil.rmtree(home, ignore_errors=True)
         cassandra_db.close(session)
     bounded = [s["offered_trades_per_s"] for s in results["steps"] if s["bounded"]]
     results["sustained_trades_per_s"] = max(bounded, default=None)
-    print(f"machine {results['machine']}, source {args.source}: sustained (lag not growing, backlog drained "
+    print(f"machine {results['machine']}, source {options.source}: sustained (lag not growing, backlog drained "
           f"within 10 s of the load stopping) at {results['sustained_trades_per_s']} trades/s offered")
     for s in results["steps"]:
         print(f"  offered {s['offered_trades_per_s']:>9,.0f}/s  delivered {s['delivered_trades_per_s']:>8,}/s  "
               f"drain {s['drain_seconds']} s  lag max {s['lag_records_max']} records"
               f"{' growing' if s['lag_growing'] else ''}  "
               f"latency p50 {s['latency_p50_ms']} ms  p99 {s['latency_p99_ms']} ms")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0
