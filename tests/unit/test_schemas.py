@@ -39,7 +39,7 @@ def test_topics_yaml_declares_market_and_its_dead_letter_topic():
 
 
 def test_migrations_cover_every_table_of_the_design():
-    (first,) = migrations("market", "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+    first = migrations("market", "{'class': 'SimpleStrategy', 'replication_factor': 1}")[0]
     text = "\n".join(first.statements)
     for table in ("trades", "trades_5s", "bars_1m", "daily_bars", "latest_prices", "dead_letters",
                   "pipeline_metrics", "gbm_runs", "gbm_forecasts", "gbm_terminal", "gbm_backtest"):
