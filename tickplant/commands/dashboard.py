@@ -1,0 +1,55 @@
+"""`tickplant dashboard`: serve the Streamlit app (dashboard/app.py) on 127.0.0.1:8501 by default.
+The process becomes `python -m streamlit run …`, so SIGTERM from `tickplant up` reaches Streamlit."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from core.config import Settings
+
+DEFAULT_PORT = 8501
+
+
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (expected 1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range (expected 1-65535)")
+    return port
+
+
+def default_port() -> int:
+    # TICKPLANT_DASHBOARD_PORT until the settings model carries the field.
+    text = os.environ.get("TICKPLANT_DASHBOARD_PORT", "").strip()
+    try:
+        return port_number(text) if text else DEFAULT_PORT
+    except argparse.ArgumentTypeError:
+        return DEFAULT_PORT
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    dashboard = commands.add_parser("dashboard", help="the Streamlit dashboard (live market, GBM, history, health)")
+    dashboard.add_argument("--port", type=port_number, default=None,
+                           help=f"HTTP port (default TICKPLANT_DASHBOARD_PORT or {DEFAULT_PORT})")
+    dashboard.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    dashboard.set_defaults(handler=dashboard_command)
+
+
+def streamlit_argv(port: int, address: str) -> list[str]:
+    app = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+            "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--global.developmentMode", "false"]
+
+
+def dashboard_command(settings: Settings, args: argparse.Namespace) -> int:
+    port = args.port or default_port()
+    print(f"dashboard: http://{args.address}:{port}  (keyspace {settings.cassandra_keyspace})", flush=True)
+    argv = streamlit_argv(port, args.address)
+    os.execv(argv[0], argv)  # never returns: Streamlit takes over this process (and its signals)
+    return 0
