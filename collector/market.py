@@ -89,12 +89,34 @@ def symbol_model(symbol: str, overrides: Mapping[str, SymbolModel] | None = None
     return SymbolModel(*DEFAULT_STOCK, 20.0 + spread)
 
 
-def override_models(mu: Mapping[str, float], sigma: Mapping[str, float],
-                    start_price: Mapping[str, float]) -> dict[str, SymbolModel]:
-    """Per-symbol models with some parameters replaced (the rest from `symbol_model`); ValueError if invalid."""
+def models_from_mapping(market: object) -> dict[str, SymbolModel]:
+    """`{SYMBOL: {mu: .., sigma: .., start_price: ..}}` (a `--market` YAML file; any key may be left out,
+    its default is kept) as models; ValueError naming the symbol when malformed."""
+    if not isinstance(market, dict):
+        raise ValueError("expected a mapping SYMBOL: {mu: .., sigma: .., start_price: ..}")
     models = {}
+    for symbol, parameters in market.items():
+        if not isinstance(parameters, dict) or not set(parameters) <= {"mu", "sigma", "start_price"}:
+            raise ValueError(f"{symbol}: expected a mapping with mu, sigma and/or start_price")
+        if not all(type(v) in (int, float) for v in parameters.values()):
+            raise ValueError(f"{symbol}: mu, sigma and start_price must be numbers")
+        base = symbol_model(str(symbol))
+        try:
+            models[str(symbol)] = SymbolModel(float(parameters.get("mu", base.mu)),
+                                              float(parameters.get("sigma", base.sigma)),
+                                              float(parameters.get("start_price", base.start_price)))
+        except ValueError as exc:
+            raise ValueError(f"{symbol}: {exc}") from None
+    return models
+
+
+def override_models(mu: Mapping[str, float], sigma: Mapping[str, float], start_price: Mapping[str, float],
+                    base_models: Mapping[str, SymbolModel] | None = None) -> dict[str, SymbolModel]:
+    """Per-symbol models with some parameters replaced (the rest from `base_models`, else `symbol_model`);
+    ValueError if invalid."""
+    models = dict(base_models or {})
     for symbol in {*mu, *sigma, *start_price}:
-        base = symbol_model(symbol)
+        base = symbol_model(symbol, base_models)
         models[symbol] = SymbolModel(mu.get(symbol, base.mu), sigma.get(symbol, base.sigma),
                                      start_price.get(symbol, base.start_price))
     return models

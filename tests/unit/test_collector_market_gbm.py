@@ -12,6 +12,7 @@ import pytest
 from collector import market
 from collector.exceptions import SimulatorError
 from collector.simulator import Simulator, SimulatorConfig
+from tests.helpers import run_cli
 from tickplant.cli import build_parser
 
 START_MS = 1_700_000_000_000
@@ -104,6 +105,22 @@ def test_overrides_replace_only_the_given_parameters():
                       "NEWCO": market.SymbolModel(0.08, 0.30, 12.5)}
     with pytest.raises(ValueError, match="sigma"):
         market.override_models({}, {"AAPL": -0.1}, {})
+
+
+def test_market_file_mapping_gives_models_and_flags_override_it(tmp_path):
+    base = market.models_from_mapping({"AAPL": {"sigma": 0.4}, "NEWCO": {"mu": 0.0, "sigma": 0.2, "start_price": 5}})
+    assert base == {"AAPL": market.SymbolModel(0.10, 0.4, 230.0), "NEWCO": market.SymbolModel(0.0, 0.2, 5.0)}
+    merged = market.override_models({"AAPL": 0.02}, {}, {}, base)
+    assert merged == {"AAPL": market.SymbolModel(0.02, 0.4, 230.0), "NEWCO": market.SymbolModel(0.0, 0.2, 5.0)}
+    for bad, reason in (([1], "expected a mapping"), ({"AAPL": {"vol": 1}}, "AAPL: expected"),
+                        ({"AAPL": {"sigma": "high"}}, "must be numbers"),
+                        ({"AAPL": {"start_price": 0}}, "AAPL: start")):
+        with pytest.raises(ValueError, match=reason):
+            market.models_from_mapping(bad)
+    path = tmp_path / "market.yaml"
+    path.write_text("AAPL: {sigma: -1}\n")
+    done = run_cli("simulate", "--port", "0", "--market", str(path), timeout=60)
+    assert done.returncode == 2 and f"--market {path}: AAPL: sigma -1.0" in done.stderr
 
 
 def test_time_scale_stamps_and_catch_up_start():

@@ -39,6 +39,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                           help="annual volatility of SYMBOL's GBM, e.g. AAPL=0.3 (repeatable)")
     simulate.add_argument("--start-price", type=_symbol_value, action="append", default=[],
                           metavar="SYMBOL=PRICE", help="SYMBOL's price at the virtual clock start (repeatable)")
+    simulate.add_argument("--market", type=Path, metavar="FILE.yaml",
+                          help="per-symbol models, SYMBOL: {mu: .., sigma: .., start_price: ..}; flags win")
     simulate.add_argument("--max-trades", type=int, help="stop streaming after this many valid trades")
     simulate.add_argument("--frame-trades", type=int, default=200, help="at most this many trades per frame")
     simulate.add_argument("--require-token", action="store_true",
@@ -100,6 +102,17 @@ def _symbol_value(text: str) -> tuple[str, float]:
     return symbol.strip(), number
 
 
+def _read_yaml(path: Path) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--market {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--market {path}: not YAML: {str(exc).splitlines()[0]}") from None
+
+
 def _on_termination(callback: Any) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signum, _frame: callback())
@@ -117,9 +130,10 @@ def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
                 raise ConfigError("--require-token needs ALPACA_API_KEY and ALPACA_API_SECRET")
             key, secret = settings.alpaca_api_key.reveal(), settings.alpaca_api_secret.reveal()
     try:
-        models = market.override_models(dict(args.mu), dict(args.sigma), dict(args.start_price))
+        base = market.models_from_mapping(_read_yaml(args.market)) if args.market else {}
+        models = market.override_models(dict(args.mu), dict(args.sigma), dict(args.start_price), base)
     except ValueError as exc:
-        raise ConfigError(f"simulate: {exc}") from None
+        raise ConfigError(f"{f'--market {args.market}' if args.market else 'simulate'}: {exc}") from None
     simulator = Simulator(SimulatorConfig(
         host=args.host, port=args.port, protocol=args.protocol, rate=args.rate, seed=args.seed,
         start_ms=args.start_ms, time_scale=args.time_scale, models=models,
