@@ -172,14 +172,28 @@ def parse_history(symbol: str, lines: Iterable[str] | TextIO) -> ParsedHistory:
     return ParsedHistory(tuple(bars), tuple(bad))
 
 
+def open_text(path: Path) -> TextIO:
+    """The file as text; `.gz`, `.bz2` and `.xz` files (e.g. arch's `sp500.csv.bz2`) are decompressed."""
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower())
+    if opener is None:
+        return path.open(newline="", encoding="utf-8-sig")
+    return opener(path, "rt", newline="", encoding="utf-8-sig")
+
+
 def read_history(path: Path, symbol: str) -> ParsedHistory:
+    import lzma
+
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+        with open_text(path) as handle:
             return parse_history(symbol, handle)
-    except OSError as exc:
-        raise HistoryError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise HistoryError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except (OSError, EOFError, lzma.LZMAError) as exc:   # unreadable, or a corrupt compressed file
+        raise HistoryError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def chunks(bars: tuple[DailyBar, ...], size: int) -> Iterator[tuple[DailyBar, ...]]:

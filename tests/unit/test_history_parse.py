@@ -67,3 +67,29 @@ def test_header_without_a_required_column_is_refused():
                                                 ("2024-01-31 00:00:00-05:00", date(2024, 1, 31))])
 def test_parse_date_formats(text, expected):
     assert parse_date(text) == expected
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".csv.bz2", ".csv.xz"])
+def test_read_history_reads_plain_and_compressed_files(tmp_path, suffix):
+    import bz2
+    import gzip
+    import lzma
+
+    from gbm_analysis.history import read_history
+
+    text = "\ufeffDate,Open,High,Low,Close,Volume,Adj Close\n2024-01-02,1,2,0.5,1.5,7,1.25\n"
+    path = tmp_path / f"sp500{suffix}"
+    compress = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}.get(path.suffix, lambda b: b)
+    path.write_bytes(compress(text.encode()))
+    assert read_history(path, "^GSPC").bars == (DailyBar("^GSPC", date(2024, 1, 2), 1.0, 2.0, 0.5, 1.5, 1.25, 7.0),)
+
+
+def test_read_history_refuses_corrupt_and_non_utf8_files(tmp_path):
+    from gbm_analysis.history import read_history
+
+    for name, data, reason in (("x.csv.gz", b"not gzip", "cannot read"), ("x.csv.xz", b"not xz", "cannot read"),
+                               ("x.csv", b"Date,Open\n\xff\xfe\n", "not UTF-8")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(HistoryError, match=reason):
+            read_history(path, "S")
