@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 # copy-dependencies into var/jars/<module>/; re-runs only when a pom changes (then from clean dirs)
 $(JARS)/.resolved: $(POMS)
-	rm -rf $(JARS)/kafka $(JARS)/cassandra $(JARS)/spark
+	rm -rf $(JARS)/kafka $(JARS)/cassandra $(JARS)/spark $(JARS)/trino
 	mvn -B -q -f deploy/jars/pom.xml dependency:copy-dependencies
 	@touch $@
 
