@@ -9,6 +9,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -273,9 +274,18 @@ def sql_services(settings: Settings, options: SqlOptions | None = None) -> list[
     return [TrinoService(settings, options), SupersetService(settings, options)]
 
 
-def start_sql(settings: Settings, options: SqlOptions | None = None) -> list[ServiceStatus]:
-    """Start (or reach) the engine, then Superset with its provisioned content."""
-    return [service.start() for service in sql_services(settings, options)]
+def start_sql(settings: Settings, options: SqlOptions | None = None,
+              show: Callable[[str], None] | None = None) -> list[ServiceStatus]:
+    """Start (or reach) the engine, then Superset with its provisioned content. A generated admin
+    password is handed to `show` once, at creation (it is never logged)."""
+    statuses = []
+    for service in sql_services(settings, options):
+        statuses.append(service.start())
+        generated = getattr(service, "new_admin_password", None)
+        if generated is not None and show is not None:
+            show(f"Superset admin password (generated once, shown only now; kept owner-only in "
+                 f"{service.password_file}): {generated.reveal()}")
+    return statuses
 
 
 def stop_sql(settings: Settings, options: SqlOptions | None = None) -> dict[str, bool]:
@@ -284,3 +294,11 @@ def stop_sql(settings: Settings, options: SqlOptions | None = None) -> dict[str,
 
 def status_sql(settings: Settings, options: SqlOptions | None = None) -> list[ServiceStatus]:
     return [service.status() for service in sql_services(settings, options)]
+
+
+def status_sql_if_used(settings: Settings) -> list[ServiceStatus]:
+    """The SQL services' status for `tickplant status`, once `--sql` was ever used or PRESTO_URL is set."""
+    options = SqlOptions.from_env()
+    if not (options.presto_external or (settings.home / "trino").exists() or (settings.home / "superset").exists()):
+        return []
+    return status_sql(settings, options)

@@ -26,7 +26,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=services_status)
     for sub in (start, stop, status):
-        sub.add_argument("--sql", action="store_true", help="also Presto and Superset (not yet available)")
+        sub.add_argument("--sql", action="store_true",
+                         help="also the SQL engine (Trino, Presto lineage; not when PRESTO_URL is remote) and Superset")
 
     status_all = commands.add_parser("status", help="health of every part: offsets, lag, rows, last batch")
     status_all.add_argument("--json", action="store_true", help="machine-readable output")
@@ -37,6 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--rate", type=int, default=200, help="simulator trades/s when no token is set (default 200)")
     up.add_argument("--no-stream", action="store_true", help="do not start the Spark stream processor")
     up.add_argument("--keep-services", action="store_true", help="leave Kafka and Cassandra running on exit")
+    up.add_argument("--sql", action="store_true", help="also the SQL engine (Trino) and Superset on 8080/8088")
     up.add_argument("--duration", type=float, default=0, help="stop by itself after N seconds (0: run until Ctrl-C)")
     up.set_defaults(handler=up_command)
 
@@ -48,29 +50,51 @@ def _print_table(statuses: list[runtime.ServiceStatus]) -> None:
         print(f"  {s.name:<10} {s.state:<14} {s.address:<22} {where:<9} {pid:<10} {s.version or ''}")
 
 
-def _sql_unavailable(args: argparse.Namespace) -> None:
-    if getattr(args, "sql", False):
-        print("note: --sql (Presto, Superset) is not part of this release yet; ignoring it")
+def _sql_options(args: argparse.Namespace):
+    """The SQL engine / Superset options when --sql was given, else None (read before anything starts)."""
+    if not getattr(args, "sql", False):
+        return None
+    from tickplant.sql_services import SqlOptions
+
+    return SqlOptions.from_env()
+
+
+def _start_sql(settings: Settings, options) -> list[runtime.ServiceStatus]:
+    from tickplant.sql_services import start_sql
+
+    return start_sql(settings, options, show=lambda line: print(line, flush=True))
 
 
 def services_start(settings: Settings, args: argparse.Namespace) -> int:
-    _sql_unavailable(args)
+    sql = _sql_options(args)
     statuses = runtime.start_all(settings)
+    if sql is not None:
+        statuses += _start_sql(settings, sql)
     print("services up; topics and migrations applied:")
     _print_table(statuses)
     return 0
 
 
 def services_stop(settings: Settings, args: argparse.Namespace) -> int:
-    _sql_unavailable(args)
-    results = runtime.stop_all(settings)
+    sql = _sql_options(args)
+    results: dict[str, bool] = {}
+    if sql is not None:
+        from tickplant.sql_services import stop_sql
+
+        results.update(stop_sql(settings, sql))
+    results.update(runtime.stop_all(settings))
     for name, clean in results.items():
         print(f"  {name:<10} {'stopped' if clean else 'killed after timeout'}")
     return 0 if all(results.values()) else 1
 
 
 def services_status(settings: Settings, args: argparse.Namespace) -> int:
+    sql = _sql_options(args)
     statuses = runtime.status_all(settings)
+    if sql is not None:
+        from tickplant.sql_services import status_sql
+
+        statuses += status_sql(settings, sql)
     if args.json:
         print(json.dumps({"services": [s.as_dict() for s in statuses]}, indent=2))
     else:
@@ -95,7 +119,16 @@ def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Chil
 
 def up_command(settings: Settings, args: argparse.Namespace) -> int:
     before = {s.name: s.state for s in runtime.status_all(settings)}
+    sql = _sql_options(args)
+    sql_services = []
+    if sql is not None:
+        from tickplant.sql_services import sql_services as make_sql_services
+
+        sql_services = make_sql_services(settings, sql)
+        before.update({s.name: s.status().state for s in sql_services})
     statuses = runtime.start_all(settings)
+    if sql is not None:
+        statuses += _start_sql(settings, sql)
     supervisor = Supervisor(settings.home, pipeline_children(settings, args))
     supervisor.install_signal_handlers()
     supervisor.start()
@@ -108,6 +141,10 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
     print(f"  cassandra      keyspace {settings.cassandra_keyspace} (cqlsh-compatible on "
           f"{settings.cassandra_hosts[0]}:{settings.cassandra_port})")
     print(f"  logs           {settings.home / 'logs'}")
+    if sql is not None:
+        print(f"  superset       http://127.0.0.1:{sql.superset_port}/superset/dashboard/market-overview/ "
+              f"(user {sql.superset_admin_username})")
+        print(f"  sql engine     {sql.presto_url} (catalog cassandra, schema {settings.cassandra_keyspace})")
     print("  health         tickplant status")
     print("Ctrl-C stops everything cleanly.", flush=True)
     try:
@@ -117,7 +154,7 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
         supervisor.stop()
         started_here = [name for name, state in before.items() if state != "up"]
         if started_here and not args.keep_services:
-            for service in reversed(runtime.all_services(settings)):
+            for service in [*reversed(sql_services), *reversed(runtime.all_services(settings))]:
                 if service.name in started_here:
                     service.stop()
         print("stopped.")
