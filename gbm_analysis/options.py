@@ -25,6 +25,11 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
+def format_duration(seconds: float) -> str:
+    """The inverse of parse_duration, in seconds: 3600.0 -> '3600s'."""
+    return f"{int(seconds)}s" if float(seconds).is_integer() else f"{seconds:.3f}s"
+
+
 def parse_run_ts(text: str) -> datetime:
     """An ISO-8601 time (UTC when no offset is given), truncated to the millisecond; argparse `type=`."""
     try:

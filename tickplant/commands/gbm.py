@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from core.config import Settings
 from core.errors import ConfigError
 from core.logging import get_logger
-from gbm_analysis.options import GbmOptions, add_arguments, options_from_args, parse_duration
+from gbm_analysis.options import GbmOptions, add_arguments, format_duration, options_from_args, parse_duration
 
 log = get_logger(__name__)
 
@@ -41,8 +41,9 @@ def gbm_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def one_run_argv(options: GbmOptions) -> list[str]:
     """The `tickplant gbm` arguments of one run of the loop (the run time is the child's own now)."""
-    argv = ["gbm", "--interval", options.interval, "--lookback", f"{options.lookback_seconds:g}s",
-            "--horizon", f"{options.horizon_seconds:g}s", "--paths", str(options.paths), "--seed", str(options.seed),
+    argv = ["gbm", "--interval", options.interval, "--lookback", format_duration(options.lookback_seconds),
+            "--horizon", format_duration(options.horizon_seconds), "--paths", str(options.paths),
+            "--seed", str(options.seed),
             "--min-observations", str(options.min_observations), "--backtest-runs", str(options.backtest_runs),
             "--symbols", ",".join(options.symbols)]
     return argv + (["--antithetic"] if options.antithetic else []) + (["--float32"] if options.float32 else [])

@@ -7,6 +7,7 @@ import json
 import time
 
 from core.config import Settings
+from gbm_analysis.options import format_duration, parse_duration
 from tickplant import health
 from tickplant import services as runtime
 from tickplant.supervisor import Child, Supervisor
@@ -40,6 +41,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--keep-services", action="store_true", help="leave Kafka and Cassandra running on exit")
     up.add_argument("--sql", action="store_true", help="also the SQL engine (Trino) and Superset on 8080/8088")
     up.add_argument("--duration", type=float, default=0, help="stop by itself after N seconds (0: run until Ctrl-C)")
+    up.add_argument("--gbm-every", type=parse_duration, default="1h",
+                    help="a GBM forecast run once bars exist, then every interval (default 1h)")
+    up.add_argument("--no-gbm", action="store_true", help="do not run the hourly GBM forecast")
     up.set_defaults(handler=up_command)
 
 
@@ -114,6 +118,9 @@ def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Chil
                              stop_timeout_s=90))
     if not args.no_stream:
         children.append(Child("stream", ["stream"], stop_timeout_s=120))
+    if not getattr(args, "no_gbm", False):
+        every = format_duration(getattr(args, "gbm_every", 3600.0))
+        children.append(Child("gbm", ["gbm", "--every", every, "--wait-for-bars"], stop_timeout_s=30))
     return children
 
 
