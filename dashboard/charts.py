@@ -43,8 +43,9 @@ def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str) -> go.Figur
     figure.add_trace(go.Bar(x=x, y=lines["histogram"], name="MACD histogram", marker_color="#c9c9c9"), row=5, col=1)
     figure.add_trace(go.Scatter(x=x, y=lines["macd"], name="MACD", line={"width": 1.2}), row=5, col=1)
     figure.add_trace(go.Scatter(x=x, y=lines["signal"], name="signal", line={"width": 1.2}), row=5, col=1)
-    figure.update_layout(template=TEMPLATE, title=title, height=900, margin=MARGIN, xaxis_rangeslider_visible=False,
-                         legend={"orientation": "h", "y": 1.04})
+    figure.update_layout(template=TEMPLATE, title={"text": title, "y": 0.995, "yanchor": "top"}, height=900,
+                         margin={**MARGIN, "t": 90}, xaxis_rangeslider_visible=False,
+                         legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0})
     return figure
 
 

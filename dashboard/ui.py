@@ -56,13 +56,19 @@ def _cached(name: str, keyspace: str, args: tuple) -> Any:
     return function(store(), *args)
 
 
-def database_unavailable(reason: str) -> None:
-    """Show why, drop the session and retry every few seconds; rerun the page once Cassandra answers."""
+def unavailable_message(reason: str, every_s: int) -> None:
+    """The one "database unavailable" message (the session is dropped: the next run reconnects)."""
     drop_store()
     current = settings()
     where = f"{','.join(current.cassandra_hosts)}:{current.cassandra_port}"
-    st.error(f"Database unavailable: Cassandra at {where} is not answering ({reason}). "
-             f"This page retries every {RETRY_EVERY_S} s and recovers by itself.", icon="🚫")
+    st.error(f"Database unavailable: Cassandra at {where} is not answering. This page retries every "
+             f"{every_s} s and recovers by itself.", icon=":material/cloud_off:")
+    st.caption(f"cause: {reason}")
+
+
+def database_unavailable(reason: str) -> None:
+    """Show why and retry every few seconds; rerun the page once Cassandra answers."""
+    unavailable_message(reason, RETRY_EVERY_S)
     _retry()
 
 
@@ -87,7 +93,7 @@ def run_page(render: Callable[[], None]) -> None:
 
 def empty_database(what: str, command: str) -> None:
     st.info(f"No {what} in keyspace `{settings().cassandra_keyspace}` yet. To fill it, run:\n\n"
-            f"```\n{command}\n```", icon="ℹ️")
+            f"```\n{command}\n```", icon=":material/info:")
 
 
 def pick_symbol(choices: tuple[str, ...], has_data: Callable[[str], bool], key: str) -> str | None:
@@ -100,7 +106,7 @@ def pick_symbol(choices: tuple[str, ...], has_data: Callable[[str], bool], key: 
             options.append(wanted)
         else:
             st.error(f"Unknown symbol {wanted!r}: there is no data for it. "
-                     f"Known symbols: {', '.join(choices) or 'none'}. Pick one below.", icon="⚠️")
+                     f"Known symbols: {', '.join(choices) or 'none'}. Pick one below.", icon=":material/warning:")
             st.query_params.pop("symbol", None)
             st.selectbox("Symbol", options, index=None, key=f"{key}-unknown", placeholder="choose a symbol",
                          on_change=_symbol_chosen, args=(f"{key}-unknown",))

@@ -83,8 +83,7 @@ def health(window_label: str, factor: float) -> None:
         letters = ui.cached_read(data.dead_letters, start, end)
         gaps = gaps_table(settings.symbols, start, end, factor)
     except data.DatabaseUnavailable as exc:
-        ui.drop_store()
-        st.error(f"Database unavailable: {exc}. Retrying every {REFRESH_S} s.", icon="🚫")
+        ui.unavailable_message(str(exc), REFRESH_S)
         return
     queries, kafka_error = stream_report(settings.cassandra_keyspace, settings.kafka_topic)
     st.subheader("Services")

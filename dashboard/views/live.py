@@ -53,8 +53,7 @@ def live(symbol: str, label: str) -> None:
             return
         bars = timeframe_bars(symbol, label, newest["trade_timestamp"])
     except data.DatabaseUnavailable as exc:
-        ui.drop_store()
-        st.error(f"Database unavailable: {exc}. Retrying every {REFRESH_S} s.", icon="🚫")
+        ui.unavailable_message(str(exc), REFRESH_S)
         return
     age = pd.Timestamp.now(tz="UTC") - newest["trade_timestamp"]
     st.caption(f"{symbol}: last trade {newest['trade_timestamp']:%Y-%m-%d %H:%M:%S} UTC "

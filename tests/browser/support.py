@@ -82,8 +82,27 @@ def screenshot_page(page, url: str, name: str, ready_selector: str | None = None
     return save_screenshot(page, name, full_page=full_page)
 
 
-def save_screenshot(page, name: str, full_page: bool = True) -> Path:
+# Apps that scroll inside a container (Streamlit's stMain) are not "full page" for the browser:
+# the viewport is grown to the content's height before the shot, then put back.
+CONTENT_HEIGHT = """() => {
+    const inner = document.querySelector('[data-testid="stMain"]');
+    return Math.max(inner ? inner.scrollHeight : 0, document.documentElement.scrollHeight);
+}"""
+
+
+def save_screenshot(page, name: str, full_page: bool = True, max_height: int = 8000) -> Path:
+    """var/screenshots/<name>.png of the whole content (up to `max_height` px tall); returns its path."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    viewport = page.viewport_size
+    if full_page and viewport:
+        height = min(int(page.evaluate(CONTENT_HEIGHT)) + 40, max_height)
+        if height > viewport["height"]:
+            page.set_viewport_size({"width": viewport["width"], "height": height})
+            page.wait_for_timeout(700)  # charts re-layout to the new size
+    try:
+        page.screenshot(path=str(path), full_page=full_page)
+    finally:
+        if viewport:
+            page.set_viewport_size(viewport)
     return path
