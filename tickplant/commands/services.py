@@ -10,6 +10,7 @@ from core.config import Settings
 from gbm_analysis.options import format_duration, parse_duration
 from tickplant import health
 from tickplant import services as runtime
+from tickplant.commands import dashboard as dashboard_cmd
 from tickplant.supervisor import Child, Supervisor
 
 SIMULATOR_URL = "ws://127.0.0.1:8765"
@@ -44,6 +45,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--gbm-every", type=parse_duration, default="1h",
                     help="a GBM forecast run once bars exist, then every interval (default 1h)")
     up.add_argument("--no-gbm", action="store_true", help="do not run the hourly GBM forecast")
+    up.add_argument("--no-dashboard", action="store_true", help="do not serve the Streamlit dashboard")
+    up.add_argument("--dashboard-port", type=dashboard_cmd.port_number, default=None,
+                    help=f"dashboard port (default TICKPLANT_DASHBOARD_PORT or {dashboard_cmd.DEFAULT_PORT})")
     up.set_defaults(handler=up_command)
 
 
@@ -121,7 +125,13 @@ def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Chil
     if not getattr(args, "no_gbm", False):
         every = format_duration(getattr(args, "gbm_every", 3600.0))
         children.append(Child("gbm", ["gbm", "--every", every, "--wait-for-bars"], stop_timeout_s=30))
+    if not getattr(args, "no_dashboard", False):
+        children.append(Child("dashboard", ["dashboard", "--port", str(_dashboard_port(args))], stop_timeout_s=15))
     return children
+
+
+def _dashboard_port(args: argparse.Namespace) -> int:
+    return getattr(args, "dashboard_port", None) or dashboard_cmd.default_port()
 
 
 def up_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -152,6 +162,8 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  superset       http://127.0.0.1:{sql.superset_port}/superset/dashboard/market-overview/ "
               f"(user {sql.superset_admin_username})")
         print(f"  sql engine     {sql.presto_url} (catalog cassandra, schema {settings.cassandra_keyspace})")
+    if not getattr(args, "no_dashboard", False):
+        print(f"  dashboard      http://127.0.0.1:{_dashboard_port(args)}")
     print("  health         tickplant status")
     print("Ctrl-C stops everything cleanly.", flush=True)
     try:
