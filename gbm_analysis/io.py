@@ -110,7 +110,8 @@ def write_results(results: DataFrame, settings: Settings, options: GbmOptions) -
     _upsert(ok.select("symbol", run_ts.alias("run_ts"), "end_ms",
                       F.posexplode(F.arrays_zip(*FORECAST_FIELDS)).alias("k", "f"))
             .select("symbol", "run_ts",
-                    F.timestamp_millis(F.col("end_ms") + (F.col("k") + 1) * step_ms).alias("step_ts"),
+                    F.timestamp_millis(F.col("end_ms") + (F.col("k").cast("long") + 1) * F.lit(step_ms).cast("long"))
+                    .alias("step_ts"),
                     *(F.col(f"f.{name}").alias(name) for name in FORECAST_FIELDS)),
             settings, "gbm_forecasts")
     _upsert(ok.select("symbol", run_ts.alias("run_ts"), "sample", "bin_edges", "bin_counts"), settings, "gbm_terminal")
