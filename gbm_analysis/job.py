@@ -30,6 +30,7 @@ def run(settings: Settings, options: GbmOptions) -> int:
     """One GBM run over options.symbols; 0 when at least one symbol ran, 1 when none could."""
     started = time.perf_counter()
     spark = build_session(settings, "tickplant-gbm")
+    session_s = time.perf_counter() - started
     try:
         closes = io.read_closes(spark, settings, options)
         earlier = io.read_earlier_forecasts(spark, settings, options)
@@ -38,14 +39,18 @@ def run(settings: Settings, options: GbmOptions) -> int:
                                   analysis.RESULT_SCHEMA))
         results = results.persist()
         summary = results.select(*SUMMARY_COLUMNS).collect()
+        analysed_s = time.perf_counter() - started
         # A symbol without a single close in the window never reaches the pandas function.
         absent = sorted(set(options.symbols) - {row["symbol"] for row in summary})
         missing = spark.createDataFrame([analysis.skipped(s, "no closes in the window") for s in absent],
                                         analysis.RESULT_SCHEMA)
         summary += missing.select(*SUMMARY_COLUMNS).collect()
         io.write_results(results.unionByName(missing), settings, options)
+        written_s = time.perf_counter() - started
     finally:
         spark.stop()
+    log.info("gbm phases", session_s=round(session_s, 2), read_analyse_s=round(analysed_s - session_s, 2),
+             write_s=round(written_s - analysed_s, 2), total_s=round(time.perf_counter() - started, 2))
     return report(summary, options, time.perf_counter() - started)
 
 
