@@ -59,7 +59,7 @@ class Store:
 
 def open_store(settings: Settings, timeout_s: float = 4.0) -> Store:
     try:
-        session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace, timeout_s=timeout_s)
+        session = cassandra_db.connect(settings, timeout_s=timeout_s)  # statements name their keyspace
     except DATABASE_ERRORS as exc:
         raise DatabaseUnavailable(_reason(exc)) from None
     return Store(session=session, keyspace=settings.cassandra_keyspace)
