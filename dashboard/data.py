@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from cassandra import DriverException, OperationTimedOut, ReadTimeout, Unavailable
 from cassandra.cluster import NoHostAvailable, Session
+from cassandra.concurrent import execute_concurrent_with_args
 
 from core import cassandra as cassandra_db
 from core.config import Settings
@@ -47,6 +48,22 @@ class Store:
                     statement = self.session.prepare(cql.format(ks=self.keyspace))
                     self._prepared[cql] = statement
             return list(self.session.execute(statement, params, timeout=10))
+        except DATABASE_ERRORS as exc:
+            raise DatabaseUnavailable(_reason(exc)) from None
+
+    def rows_many(self, cql: str, params: list[tuple]) -> list[dict[str, Any]]:
+        """The rows of `cql` for every parameter tuple (e.g. one per day partition), read concurrently."""
+        if not params:
+            return []
+        try:
+            with self._lock:
+                statement = self._prepared.get(cql)
+                if statement is None:
+                    statement = self.session.prepare(cql.format(ks=self.keyspace))
+                    self._prepared[cql] = statement
+            results = execute_concurrent_with_args(self.session, statement, params, concurrency=16,
+                                                   raise_on_first_error=True)
+            return [row for _, rows in results for row in rows]
         except DATABASE_ERRORS as exc:
             raise DatabaseUnavailable(_reason(exc)) from None
 
@@ -97,30 +114,33 @@ def latest_price(store: Store, symbol: str) -> dict[str, Any] | None:
     return row
 
 
-def close_at_or_before(store: Store, symbol: str, moment: datetime, max_days: int = 2) -> float | None:
-    """The close of the newest 5 s window starting at or before `moment` (looking back `max_days` days)."""
-    for day in days(moment - timedelta(days=max_days - 1), moment):
-        rows = store.rows("SELECT close FROM {ks}.trades_5s WHERE symbol = ? AND trade_date = ? "
-                          "AND window_start <= ? LIMIT 1", (symbol, day, moment))
-        if rows:
-            return float(rows[0]["close"])
-    return None
-
-
 def latest_prices(store: Store, symbols: Iterable[str], change_minutes: int = 5) -> pd.DataFrame:
     """Per symbol with data: price, last trade time and the change against the close `change_minutes`
-    before that trade."""
+    before that trade (the newest 5 s window starting at or before that moment, today or the day before)."""
+    symbols = list(symbols)
+    latest = store.rows_many("SELECT symbol, price, volume, trade_timestamp FROM {ks}.latest_prices WHERE symbol = ?",
+                             [(symbol,) for symbol in symbols])
+    moments = {row["symbol"]: pd.Timestamp(row["trade_timestamp"], tz="UTC") for row in latest}
+    before: dict[str, tuple[datetime, float]] = {}
+    params = []
+    for symbol, moment in moments.items():
+        back = (moment - timedelta(minutes=change_minutes)).to_pydatetime()
+        params += [(symbol, day, back) for day in days(back - timedelta(days=1), back)]
+    for row in store.rows_many("SELECT symbol, window_start, close FROM {ks}.trades_5s WHERE symbol = ? "
+                               "AND trade_date = ? AND window_start <= ? LIMIT 1", params):
+        known = before.get(row["symbol"])
+        if known is None or row["window_start"] > known[0]:
+            before[row["symbol"]] = (row["window_start"], float(row["close"]))
     records = []
-    for symbol in symbols:
-        row = latest_price(store, symbol)
+    by_symbol = {row["symbol"]: row for row in latest}
+    for symbol in symbols:  # in the configured order
+        row = by_symbol.get(symbol)
         if row is None:
             continue
-        before = close_at_or_before(store, symbol,
-                                    row["trade_timestamp"].to_pydatetime() - timedelta(minutes=change_minutes))
-        change = None if before is None else row["price"] - before
-        records.append({"symbol": symbol, "price": row["price"], "trade_timestamp": row["trade_timestamp"],
-                        "change": change, "change_pct": None if change is None or not before else
-                        100.0 * change / before})
+        base = before.get(symbol, (None, None))[1]
+        change = None if base is None else row["price"] - base
+        records.append({"symbol": symbol, "price": row["price"], "trade_timestamp": moments[symbol],
+                        "change": change, "change_pct": None if change is None or not base else 100.0 * change / base})
     return pd.DataFrame(records, columns=["symbol", "price", "trade_timestamp", "change", "change_pct"])
 
 
@@ -134,10 +154,7 @@ _BAR_SELECT = {
 
 def bars(store: Store, table: str, symbol: str, start: datetime, end: datetime) -> pd.DataFrame:
     """OHLCV rows of `trades_5s` or `bars_1m` with start in [start, end), indexed by start, ascending."""
-    cql = _BAR_SELECT[table]
-    rows: list[dict[str, Any]] = []
-    for day in days(start, end):
-        rows.extend(store.rows(cql, (symbol, day, start, end)))
+    rows = store.rows_many(_BAR_SELECT[table], [(symbol, day, start, end) for day in days(start, end)])
     frame = pd.DataFrame(rows, columns=["start", "open", "high", "low", "close", "volume", "trade_count", "vwap"])
     frame = _utc(frame, ["start"]).set_index("start").sort_index()
     return frame
@@ -219,21 +236,17 @@ METRIC_COLUMNS = ["query_name", "batch_time", "batch_id", "input_rows", "late_ro
 
 
 def pipeline_metrics(store: Store, query_names: Iterable[str], start: datetime, end: datetime) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
     cql = ("SELECT " + ", ".join(METRIC_COLUMNS) + " FROM {ks}.pipeline_metrics "
            "WHERE query_name = ? AND day = ? AND batch_time >= ? AND batch_time < ?")
-    for name in query_names:
-        for day in days(start, end):
-            rows.extend(store.rows(cql, (name, day, start, end)))
+    rows = store.rows_many(cql, [(name, day, start, end) for name in query_names for day in days(start, end)])
     frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     return _utc(frame, ["batch_time"]).sort_values("batch_time")
 
 
 def dead_letters(store: Store, start: datetime, end: datetime) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
-    for day in days(start, end):
-        rows.extend(store.rows("SELECT received_at, id, source, reason FROM {ks}.dead_letters "
-                               "WHERE day = ? AND received_at >= ? AND received_at < ?", (day, start, end)))
+    rows = store.rows_many("SELECT received_at, id, source, reason FROM {ks}.dead_letters "
+                           "WHERE day = ? AND received_at >= ? AND received_at < ?",
+                           [(day, start, end) for day in days(start, end)])
     frame = pd.DataFrame(rows, columns=["received_at", "id", "source", "reason"])
     return _utc(frame, ["received_at"]).sort_values("received_at")
 

@@ -96,8 +96,12 @@ def adf_table(closes: pd.Series, min_observations: int = 20) -> pd.DataFrame:
 
     rows = []
     end = closes.index.max() if len(closes) else None
+    done: dict[int, dict[str, object]] = {}  # a period that holds the whole history is the same test
     for label, years in ADF_PERIODS:
         part = closes if years is None or end is None else closes[closes.index > end - pd.DateOffset(years=years)]
+        if len(part) in done:
+            rows.append({**done[len(part)], "period": label})
+            continue
         row: dict[str, object] = {"period": label, "observations": int(len(part))}
         if len(part) < min_observations or part.nunique() < 2:
             row["note"] = f"too few observations (need {min_observations})"
@@ -109,6 +113,7 @@ def adf_table(closes: pd.Series, min_observations: int = 20) -> pd.DataFrame:
                     "observations": int(nobs), "critical_1%": float(critical["1%"]),
                     "critical_5%": float(critical["5%"]), "critical_10%": float(critical["10%"]),
                     "note": "stationary at 5%" if p_value < 0.05 else "unit root not rejected"})
+        done[len(part)] = row
         rows.append(row)
     columns = ["period", "statistic", "p_value", "lags", "observations", "critical_1%", "critical_5%",
                "critical_10%", "note"]

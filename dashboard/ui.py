@@ -15,6 +15,7 @@ from dashboard import data
 
 RETRY_EVERY_S = 3
 CACHE_TTL_S = 2
+SLOW_TTL_S = 300
 
 
 @st.cache_resource(show_spinner=False)
@@ -45,9 +46,17 @@ def drop_store() -> None:
         old.close()
 
 
-def cached_read(function: Callable[..., Any], *args: Any) -> Any:
-    """`data.<function>(store, *args)` through a short st.cache_data keyed by keyspace, name and args."""
+def cached_read(function: Callable[..., Any], *args: Any, slow: bool = False) -> Any:
+    """`data.<function>(store, *args)` through st.cache_data keyed by keyspace, name and args: kept
+    CACHE_TTL_S seconds, or SLOW_TTL_S for data that changes at most daily (`slow=True`)."""
+    if slow:
+        return _cached_slow(function.__name__, settings().cassandra_keyspace, args)
     return _cached(function.__name__, settings().cassandra_keyspace, args)
+
+
+@st.cache_data(ttl=SLOW_TTL_S, show_spinner=False, max_entries=128)
+def _cached_slow(name: str, keyspace: str, args: tuple) -> Any:
+    return getattr(data, name)(store(), *args)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, show_spinner=False, max_entries=512)

@@ -10,15 +10,16 @@ import streamlit as st
 from dashboard import charts, data, indicators, ui
 
 
-@st.cache_data(ttl=60, show_spinner=False)
+@st.cache_data(ttl=3600, show_spinner=False, hash_funcs={pd.Series: lambda s: (len(s), s.index.max(), s.iloc[-1])})
 def adf(keyspace: str, symbol: str, closes: pd.Series) -> pd.DataFrame:
+    """The ADF table of a symbol's closes, recomputed when its history changes (or after an hour)."""
     return indicators.adf_table(closes)
 
 
 def render() -> None:
     st.title("History")
     settings = ui.settings()
-    with_history = [s for s in settings.symbols if ui.cached_read(data.has_daily_bars, s)]
+    with_history = [s for s in settings.symbols if ui.cached_read(data.has_daily_bars, s, slow=True)]
     if not with_history and not st.query_params.get("symbol"):
         ui.empty_database("daily history (daily_bars)",
                           "tickplant import-history AAPL.csv --symbol AAPL   # a Date,Open,High,Low,Close,"
@@ -27,7 +28,7 @@ def render() -> None:
     symbol = ui.pick_symbol(tuple(with_history), lambda s: data.has_daily_bars(ui.store(), s), key="history-symbol")
     if symbol is None:
         return
-    daily = ui.cached_read(data.daily_bars, symbol)
+    daily = ui.cached_read(data.daily_bars, symbol, slow=True)
     closes = daily["close"]
     stats = indicators.rolling_stats(closes)
     first, last = closes.index.min(), closes.index.max()
@@ -39,7 +40,7 @@ def render() -> None:
     chosen = st.multiselect("Symbols", with_history or [symbol], default=(with_history or [symbol])[:4],
                             key="history-compare")
     if chosen:
-        frame = indicators.normalised({s: ui.cached_read(data.daily_bars, s)["close"] for s in chosen})
+        frame = indicators.normalised({s: ui.cached_read(data.daily_bars, s, slow=True)["close"] for s in chosen})
         if frame.empty:
             st.info("These symbols have no date in common.")
         else:

@@ -52,5 +52,8 @@ def dashboard_command(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or default_port()
     print(f"dashboard: http://{args.address}:{port}  (keyspace {settings.cassandra_keyspace})", flush=True)
     argv = streamlit_argv(port, args.address)
+    # One BLAS thread per process: statsmodels' regressions oversubscribe a small shared machine otherwise.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
     os.execv(argv[0], argv)  # never returns: Streamlit takes over this process (and its signals)
     return 0
