@@ -45,7 +45,8 @@ def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str) -> go.Figur
     figure.add_trace(go.Scatter(x=x, y=lines["signal"], name="signal", line={"width": 1.2}), row=5, col=1)
     figure.update_layout(template=TEMPLATE, title={"text": title, "y": 0.995, "yanchor": "top"}, height=900,
                          margin={**MARGIN, "t": 90}, xaxis_rangeslider_visible=False,
-                         legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0})
+                         legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+                         uirevision=title)  # a refresh keeps the reader's zoom and hidden traces
     return figure
 
 
