@@ -16,35 +16,55 @@ TEMPLATE = "plotly_white"
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
 
+PANES = (("", 0.44), ("volume", 0.12), ("trades / s", 0.12), ("RSI 14", 0.14), ("MACD 12/26/9", 0.18))
+PANE_GAP = 0.025
+
+
+def _pane_domains() -> list[tuple[float, float]]:
+    """Vertical domains of the stacked panes, top first (what make_subplots would compute, without its cost)."""
+    usable, top, domains = 1.0 - PANE_GAP * (len(PANES) - 1), 1.0, []
+    for _, share in PANES:
+        size = share * usable
+        domains.append((max(0.0, round(top - size, 6)), round(top, 6)))
+        top -= size + PANE_GAP
+    return domains
+
+
 def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str) -> go.Figure:
-    """Candles with SMA/EMA 20, Bollinger(20, 2) and VWAP; volume; trades per second; RSI 14; MACD."""
-    figure = make_subplots(rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.025,
-                           row_heights=[0.44, 0.12, 0.12, 0.14, 0.18],
-                           subplot_titles=("", "volume", "trades / s", "RSI 14", "MACD 12/26/9"))
-    close = bars["close"]
-    band = indicators.bollinger(close)
-    x = bars.index
-    figure.add_trace(go.Candlestick(x=x, open=bars["open"], high=bars["high"], low=bars["low"], close=close,
-                                    name="OHLC"), row=1, col=1)
-    figure.add_trace(go.Scatter(x=x, y=band["upper"], name="Bollinger upper", line={"width": 1, "color": "#9aa"}),
-                     row=1, col=1)
-    figure.add_trace(go.Scatter(x=x, y=band["lower"], name="Bollinger lower", line={"width": 1, "color": "#9aa"},
-                                fill="tonexty", fillcolor="rgba(150,170,170,0.12)"), row=1, col=1)
-    figure.add_trace(go.Scatter(x=x, y=indicators.sma(close), name="SMA 20", line={"width": 1.3}), row=1, col=1)
-    figure.add_trace(go.Scatter(x=x, y=indicators.ema(close), name="EMA 20", line={"width": 1.3}), row=1, col=1)
-    figure.add_trace(go.Scatter(x=x, y=bars["vwap"], name="VWAP", line={"width": 1, "dash": "dot"}), row=1, col=1)
-    figure.add_trace(go.Bar(x=x, y=bars["volume"], name="volume", marker_color="#7f9fbf"), row=2, col=1)
-    figure.add_trace(go.Scatter(x=x, y=bars["trade_count"] / bar_seconds, name="trades/s",
-                                line={"width": 1, "color": "#555"}), row=3, col=1)
-    figure.add_trace(go.Scatter(x=x, y=indicators.rsi(close), name="RSI 14", line={"width": 1.2}), row=4, col=1)
+    """Candles with SMA/EMA 20, Bollinger(20, 2) and VWAP; volume; trades per second; RSI 14; MACD.
+    One shared x axis and one y axis per pane (y … y5), laid out by hand: make_subplots costs more
+    than the rest of the figure together, and this figure is rebuilt at every refresh."""
+    close, x = bars["close"], bars.index
+    band, lines = indicators.bollinger(close), indicators.macd(close)
+    traces = [
+        go.Candlestick(x=x, open=bars["open"], high=bars["high"], low=bars["low"], close=close, name="OHLC"),
+        go.Scatter(x=x, y=band["upper"], name="Bollinger upper", line={"width": 1, "color": "#9aa"}),
+        go.Scatter(x=x, y=band["lower"], name="Bollinger lower", line={"width": 1, "color": "#9aa"},
+                   fill="tonexty", fillcolor="rgba(150,170,170,0.12)"),
+        go.Scatter(x=x, y=indicators.sma(close), name="SMA 20", line={"width": 1.3}),
+        go.Scatter(x=x, y=indicators.ema(close), name="EMA 20", line={"width": 1.3}),
+        go.Scatter(x=x, y=bars["vwap"], name="VWAP", line={"width": 1, "dash": "dot"}),
+        go.Bar(x=x, y=bars["volume"], name="volume", marker_color="#7f9fbf", yaxis="y2"),
+        go.Scatter(x=x, y=bars["trade_count"] / bar_seconds, name="trades/s", line={"width": 1, "color": "#555"},
+                   yaxis="y3"),
+        go.Scatter(x=x, y=indicators.rsi(close), name="RSI 14", line={"width": 1.2}, yaxis="y4"),
+        go.Bar(x=x, y=lines["histogram"], name="MACD histogram", marker_color="#c9c9c9", yaxis="y5"),
+        go.Scatter(x=x, y=lines["macd"], name="MACD", line={"width": 1.2}, yaxis="y5"),
+        go.Scatter(x=x, y=lines["signal"], name="signal", line={"width": 1.2}, yaxis="y5"),
+    ]
+    layout: dict = {"xaxis": {"anchor": "y5", "rangeslider": {"visible": False}}, "annotations": [], "shapes": []}
+    for number, ((label, _), domain) in enumerate(zip(PANES, _pane_domains(), strict=True), start=1):
+        layout[f"yaxis{'' if number == 1 else number}"] = {"domain": domain, "anchor": "x"}
+        if label:
+            layout["annotations"].append({"text": label, "x": 0.5, "xref": "paper", "y": domain[1], "yref": "paper",
+                                          "xanchor": "center", "yanchor": "bottom", "showarrow": False,
+                                          "font": {"size": 12, "color": "#777"}})
     for level in (30, 70):
-        figure.add_hline(y=level, line={"dash": "dash", "width": 1, "color": "#bbb"}, row=4, col=1)
-    lines = indicators.macd(close)
-    figure.add_trace(go.Bar(x=x, y=lines["histogram"], name="MACD histogram", marker_color="#c9c9c9"), row=5, col=1)
-    figure.add_trace(go.Scatter(x=x, y=lines["macd"], name="MACD", line={"width": 1.2}), row=5, col=1)
-    figure.add_trace(go.Scatter(x=x, y=lines["signal"], name="signal", line={"width": 1.2}), row=5, col=1)
+        layout["shapes"].append({"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y4", "y0": level,
+                                 "y1": level, "line": {"dash": "dash", "width": 1, "color": "#bbb"}})
+    figure = go.Figure(traces, layout)
     figure.update_layout(template=TEMPLATE, title={"text": title, "y": 0.995, "yanchor": "top"}, height=900,
-                         margin={**MARGIN, "t": 90}, xaxis_rangeslider_visible=False,
+                         margin={**MARGIN, "t": 90},
                          legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
                          uirevision=title)  # a refresh keeps the reader's zoom and hidden traces
     return figure
