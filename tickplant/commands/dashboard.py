@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from core.config import Settings
+from core.errors import ConfigError
 
 DEFAULT_PORT = 8501
 
@@ -24,12 +25,12 @@ def port_number(text: str) -> int:
 
 
 def default_port() -> int:
-    # TICKPLANT_DASHBOARD_PORT until the settings model carries the field.
+    """TICKPLANT_DASHBOARD_PORT (until the settings model carries the field), else 8501."""
     text = os.environ.get("TICKPLANT_DASHBOARD_PORT", "").strip()
     try:
         return port_number(text) if text else DEFAULT_PORT
     except argparse.ArgumentTypeError:
-        return DEFAULT_PORT
+        raise ConfigError(f"TICKPLANT_DASHBOARD_PORT={text!r} is not a port number (expected 1-65535)") from None
 
 
 def register(commands: argparse._SubParsersAction) -> None:
