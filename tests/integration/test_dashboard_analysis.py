@@ -134,3 +134,24 @@ def test_health_page_metrics_dead_letters_and_feed_gaps(app_env, cassandra_sessi
     figures = charts(app)
     assert len(figures) == 2  # latency / rows per second, dead letters per hour
     assert decode(trace(figures[0], "trades p99")["y"]) == [b[3] for b in batches]
+
+
+def test_history_page_shows_a_csv_imported_with_tickplant_import_history(app_env, tmp_path):  # noqa: F811
+    from tests.helpers import run_cli
+
+    rng = np.random.default_rng(3)
+    dates = pd.bdate_range("2024-01-02", periods=300)
+    closes = np.round(100 * np.exp(np.cumsum(0.01 * rng.standard_normal(300))), 2)
+    lines = ["Date,Open,High,Low,Close,Adj Close,Volume"]
+    lines += [f"{d:%Y-%m-%d},{c},{c + 1},{c - 1},{c},{c},{1000 + i}" for i, (d, c) in enumerate(zip(dates, closes,
+                                                                                                     strict=True))]
+    csv = tmp_path / "aapl.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    done = run_cli("import-history", str(csv), "--symbol", "AAPL", "--no-progress",
+                   env={"CASSANDRA_KEYSPACE": app_env.cassandra_keyspace})
+    assert done.returncode == 0, done.stderr
+    app = page("history", symbol="AAPL")
+    assert not app.exception
+    history = charts(app)[0]
+    assert decode(trace(history, "close")["y"]) == closes.tolist()
+    assert app.caption[0].value == "300 daily closes from 2024-01-02 to 2025-02-24"
