@@ -54,22 +54,32 @@ def read_closes(spark: SparkSession, settings: Settings, options: GbmOptions) ->
             .where(F.col("close").isNotNull()))
 
 
+def earlier_runs(settings: Settings, options: GbmOptions) -> dict[str, list[datetime]]:
+    """Per symbol, the newest earlier comparable runs (ok, same bar interval) whose window can have
+    started within this run's data: a few rows of gbm_runs per symbol, read on the driver by partition key."""
+    from core import cassandra as cassandra_db
+
+    oldest_useful = _utc(options.window_start_ms - int(options.horizon_seconds * 1000))
+    session = cassandra_db.connect(settings)
+    try:
+        query = session.prepare(
+            f"SELECT run_ts, status, bar_interval FROM {settings.cassandra_keyspace}.gbm_runs "
+            "WHERE symbol = ? AND run_ts >= ? AND run_ts < ? LIMIT ?")
+        newest: dict[str, list[datetime]] = {}
+        for symbol in options.symbols:
+            # Clustering order is newest first: LIMIT keeps the newest runs.
+            rows = session.execute(query, (symbol, oldest_useful, _utc(options.run_ms), options.backtest_runs * 4))
+            kept = [row["run_ts"] for row in rows if row["status"] == "ok" and row["bar_interval"] == options.interval]
+            if kept:
+                newest[symbol] = kept[: options.backtest_runs]
+        return newest
+    finally:
+        cassandra_db.close(session)
+
+
 def read_earlier_forecasts(spark: SparkSession, settings: Settings, options: GbmOptions) -> DataFrame:
     """The forecasts of the newest earlier runs per symbol whose window has started, for the backtest."""
-    oldest_useful = options.window_start_ms - int(options.horizon_seconds * 1000)
-    runs = (table(spark, settings, "gbm_runs")
-            .where(F.col("symbol").isin(list(options.symbols))
-                   & (F.col("run_ts") >= F.lit(_utc(oldest_useful)))
-                   & (F.col("run_ts") < F.lit(_utc(options.run_ms))))
-            .where((F.col("status") == "ok") & (F.col("bar_interval") == options.interval)
-                   & (F.col("step_seconds") == float(options.step_seconds)))
-            .select("symbol", "run_ts")
-            .collect())
-    newest: dict[str, list[datetime]] = {}
-    for row in sorted(runs, key=lambda r: r["run_ts"], reverse=True):
-        kept = newest.setdefault(row["symbol"], [])
-        if len(kept) < options.backtest_runs:
-            kept.append(row["run_ts"])
+    newest = earlier_runs(settings, options)
     run_times = sorted({ts for kept in newest.values() for ts in kept})
     if not run_times:
         return spark.createDataFrame([], EARLIER_SCHEMA)

@@ -32,6 +32,7 @@ def run(settings: Settings, options: GbmOptions) -> int:
     spark = build_session(settings, "tickplant-gbm")
     session_s = time.perf_counter() - started
     try:
+        spread_symbols(spark, options)
         closes = io.read_closes(spark, settings, options)
         earlier = io.read_earlier_forecasts(spark, settings, options)
         results = (closes.groupBy("symbol").cogroup(earlier.groupBy("symbol"))
@@ -52,6 +53,14 @@ def run(settings: Settings, options: GbmOptions) -> int:
     log.info("gbm phases", session_s=round(session_s, 2), read_analyse_s=round(analysed_s - session_s, 2),
              write_s=round(written_s - analysed_s, 2), total_s=round(time.perf_counter() - started, 2))
     return report(summary, options, time.perf_counter() - started)
+
+
+def spread_symbols(spark, options: GbmOptions) -> None:
+    """The per-symbol stage is CPU-bound on a few MB of input: without this, adaptive execution
+    coalesces it into one partition and one core simulates every symbol."""
+    slots = spark.sparkContext.defaultParallelism
+    spark.conf.set("spark.sql.adaptive.coalescePartitions.enabled", "false")
+    spark.conf.set("spark.sql.shuffle.partitions", str(max(1, min(len(options.symbols), 4 * slots))))
 
 
 def report(summary: list, options: GbmOptions, elapsed_s: float) -> int:
