@@ -37,7 +37,10 @@ def analyse_symbol(closes: pd.DataFrame, earlier: pd.DataFrame, options: GbmOpti
     """Estimate, simulate and backtest one symbol; a symbol that cannot be run gets its skip reason."""
     started = time.perf_counter()
     symbol = str(closes["symbol"].iloc[0] if len(closes) else earlier["symbol"].iloc[0])
-    row = _analyse(symbol, closes.sort_values("t_ms"), earlier, options)
+    try:
+        row = _analyse(symbol, closes.sort_values("t_ms"), earlier, options)
+    except Exception as exc:  # one symbol's failure must not fail the other symbols' run
+        row = skipped(symbol, f"analysis failed: {type(exc).__name__}: {exc}"[:300], len(closes))
     row["duration_seconds"] = time.perf_counter() - started
     return pd.DataFrame({column: [row.get(column)] for column in RESULT_COLUMNS})
 
@@ -54,15 +57,20 @@ def _analyse(symbol: str, closes: pd.DataFrame, earlier: pd.DataFrame, options: 
     except model.ModelInputError as exc:
         return skipped(symbol, str(exc), n)
     rng = model.path_rng(options.seed, symbol, options.run_ms)
-    result = model.forecast(est.s0, est.mu, est.sigma, options.step_seconds / model.SECONDS_PER_YEAR,
-                            options.steps, options.paths, rng, options.antithetic,
-                            np.float32 if options.float32 else np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):   # overflow is caught below, as a skip reason
+        result = model.forecast(est.s0, est.mu, est.sigma, options.step_seconds / model.SECONDS_PER_YEAR,
+                                options.steps, options.paths, rng, options.antithetic,
+                                np.float32 if options.float32 else np.float64)
+    forecast = {name: getattr(result, name) for name in (*FORECAST_FIELDS, "terminal")}
+    bad = [name for name, values in forecast.items() if _non_finite(values)]
+    if bad:
+        return skipped(symbol, f"non-finite result in {', '.join(bad)} (sigma {est.sigma:g}, mu {est.mu:g})", n)
     sample, edges, counts = model.terminal_summary(result.terminal)
     row = {
         "symbol": symbol, "status": "ok", "skip_reason": None, "mu": est.mu, "sigma": est.sigma,
         "nu": est.nu, "se_mu": est.se_mu, "se_sigma": est.se_sigma, "se_nu": est.se_nu, "s0": est.s0,
         "observations": est.observations, "start_ms": int(times_ms[0]), "end_ms": int(times_ms[-1]),
-        **{name: getattr(result, name) for name in FORECAST_FIELDS},
+        **{name: forecast[name] for name in FORECAST_FIELDS},
         "sample": sample, "bin_edges": edges, "bin_counts": counts,
         **_backtests(earlier, times_ms, prices),
     }
