@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 JARS   := var/jars
 POMS   := deploy/jars/pom.xml $(wildcard deploy/jars/*/pom.xml)
 
-.PHONY: install run test test-unit lint check-tools clean-jars
+.PHONY: install run test test-unit lint check-tools clean-jars browser-deps
 
 install: check-tools $(VENV)/.installed $(JARS)/.resolved
 
@@ -26,14 +26,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 # copy-dependencies into var/jars/<module>/; re-runs only when a pom changes (then from clean dirs)
 $(JARS)/.resolved: $(POMS)
-	rm -rf $(JARS)/kafka $(JARS)/cassandra $(JARS)/spark
+	rm -rf $(JARS)/kafka $(JARS)/cassandra $(JARS)/spark $(JARS)/trino
 	mvn -B -q -f deploy/jars/pom.xml dependency:copy-dependencies
 	@touch $@
 
 run: install
 	$(BIN)/tickplant up
 
-test: install
+# the browser tier drives Debian's chromium (Playwright uses it; no browser download)
+browser-deps:
+	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+
+test: install browser-deps
 	$(BIN)/pytest -m "unit or integration or e2e or browser" tests
 
 test-unit: install

@@ -10,7 +10,9 @@ import os
 import random
 import re
 import threading
-from dataclasses import dataclass, field
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,9 @@ class SimulatorConfig:
     protocol: str = "finnhub"              # finnhub | alpaca
     rate: float = 1000.0                   # trades per second per connection, over its symbols
     seed: int | None = None
-    start_ms: int | None = None            # virtual clock start (default: now)
+    start_ms: int | None = None            # virtual clock start (default: now; see time_scale)
+    time_scale: float = 1.0                # virtual seconds per wall second; > 1 needs max_trades or start_ms
+    models: Mapping[str, market.SymbolModel] = field(default_factory=dict)   # per-symbol GBM overrides
     max_trades: int | None = None          # stop streaming after this many valid trades in total
     frame_trades: int = 200                # at most this many trades per frame
     token: str | None = None               # Finnhub: required ?token= when set
@@ -66,8 +70,17 @@ class Simulator:
         if not 1 <= config.rate <= 10_000_000:
             raise SimulatorError(f"--rate {config.rate}: expected 1 to 10,000,000 trades/s")
         self.config = config
+        if not 0 < config.time_scale <= 1_000_000:
+            raise SimulatorError(f"--time-scale {config.time_scale}: expected a number above 0, at most 1,000,000")
+        start_ms = config.start_ms
+        if start_ms is None and config.time_scale > 1:
+            if config.max_trades is None:
+                raise SimulatorError("--time-scale above 1 needs --max-trades (or --start-ms): otherwise trade "
+                                     "stamps run ahead of the wall clock without bound")
+            start_ms = market.catch_up_start_ms(int(time.time() * 1000), config.rate, config.time_scale,
+                                                config.max_trades)
         self.seed = config.seed if config.seed is not None else random.randrange(2**31)
-        self.market = market.Market(self.seed, config.rate, config.start_ms)
+        self.market = market.Market(self.seed, config.rate, start_ms, config.time_scale, config.models)
         self._faults = random.Random(self.seed + 1)
         self._connections: set[Connection] = set()
         self._reserved = 0
@@ -86,7 +99,8 @@ class Simulator:
         with self._lock:
             malformed, bad = dict(self._malformed), dict(self._bad_trades)
             return {**self._counts, "seed": self.seed, "rate": self.config.rate, "protocol": self.config.protocol,
-                    "start_ms": self.market.start_ms,
+                    "start_ms": self.market.start_ms, "time_scale": self.config.time_scale,
+                    "models": {s: asdict(self.market.model(s)) for s in self._symbols},
                     "symbols": {s: {"trades": int(v[0]), "volume": v[1]} for s, v in self._symbols.items()},
                     "malformed_frames": malformed, "bad_trades": bad,
                     "dead_letters_expected": sum(malformed.values()) + sum(bad.values()),

@@ -31,7 +31,7 @@ probability = _number(float, "a probability (0 to 1)", lambda v: 0 <= v <= 1)
 
 def symbol_list(text: str) -> tuple[str, ...]:
     """`--symbols AAPL,MSFT` -> ('AAPL', 'MSFT'), validated like TICKPLANT_SYMBOLS."""
-    from core.config import parse_symbols
+    from core.symbols import parse_symbols
 
     try:
         return parse_symbols(text)

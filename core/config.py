@@ -10,19 +10,20 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.symbols import parse_symbols
 
 DEFAULT_SYMBOLS = "AAPL,AMZN,MSFT,BINANCE:BTCUSDT,BINANCE:ETHUSDT,BINANCE:XRPUSDT,BINANCE:DOGEUSDT"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
-_SYMBOL = re.compile(r"^[A-Za-z0-9:._/^=-]{1,40}$")
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -80,7 +81,16 @@ class Settings(BaseSettings):
     dashboard_port: Port = _env("TICKPLANT_DASHBOARD_PORT", "Streamlit dashboard", 8501)
     presto_port: Port = _env("TICKPLANT_PRESTO_PORT", "local SQL engine (Presto/Trino)", 8080)
     superset_port: Port = _env("TICKPLANT_SUPERSET_PORT", "local Superset", 8088)
-    presto_url: str | None = _env("PRESTO_URL", "a remote SQL engine; unset: run one locally")
+    presto_url: str | None = _env("PRESTO_URL", "a remote SQL engine (http[s]://host:port); unset: run one "
+                                  "locally on TICKPLANT_PRESTO_PORT")
+    presto_heap_mb: int = _env("TICKPLANT_PRESTO_HEAP_MB", "local SQL engine heap (MB)", 1024, ge=256)
+    superset_admin_username: str = _env("SUPERSET_ADMIN_USERNAME", "Superset admin user", "admin")
+    superset_admin_password: SecretStr | None = _env("SUPERSET_ADMIN_PASSWORD", "Superset admin password "
+                                                     "(8+ characters); unset: generated once under TICKPLANT_HOME")
+    superset_secret_key: SecretStr | None = _env("SUPERSET_SECRET_KEY", "Superset's SECRET_KEY (32+ characters); "
+                                                 "unset: generated once under TICKPLANT_HOME")
+    superset_venv: Path = _env("TICKPLANT_SUPERSET_VENV", "Superset's own virtualenv",
+                               PROJECT_ROOT / "var" / "venvs" / "superset")
     # --- the local runtime
     home: Path = _env("TICKPLANT_HOME", "runtime state: data, logs, checkpoints", PROJECT_ROOT / "var")
     jars_dir: Path = _env("TICKPLANT_JARS", "JVM artifacts resolved by `make install`",
@@ -129,7 +139,35 @@ class Settings(BaseSettings):
             raise ValueError("is not a valid keyspace name (a letter, then letters, digits, _)")
         return value
 
-    @field_validator("home", "jars_dir")
+    @field_validator("superset_admin_password")
+    @classmethod
+    def _password_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("is shorter than 8 characters")
+        return value
+
+    @field_validator("superset_secret_key")
+    @classmethod
+    def _key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("is shorter than 32 characters")
+        return value
+
+    @field_validator("presto_url")
+    @classmethod
+    def _presto_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value if "://" in value else f"http://{value}")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("is not an http(s)://host:port address")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @field_validator("home", "jars_dir", "superset_venv")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
@@ -290,19 +328,3 @@ def split_host_port(address: str, default_port: int) -> tuple[str, int]:
 def _split(value: Any) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     return tuple(item.strip() for item in items if item.strip())
-
-
-def parse_symbols(text: str) -> tuple[str, ...]:
-    """`AAPL, BINANCE:BTCUSDT` -> ('AAPL', 'BINANCE:BTCUSDT'), validated, order kept, no duplicates."""
-    symbols: list[str] = []
-    for raw in text.split(","):
-        symbol = raw.strip()
-        if not symbol:
-            continue
-        if not _SYMBOL.match(symbol):
-            raise ConfigError(f"{symbol!r} is not a valid symbol")
-        if symbol not in symbols:
-            symbols.append(symbol)
-    if not symbols:
-        raise ConfigError("no symbols given (expected e.g. AAPL,BINANCE:BTCUSDT)")
-    return tuple(symbols)

@@ -130,6 +130,10 @@ class LocalService(ABC):
     def jars(self) -> Path:
         return self.settings.jars_dir / self.name
 
+    def installed(self) -> bool:
+        """The service's artifacts are in place (a subclass may install them itself)."""
+        return any(self.jars.glob("*.jar"))
+
     def running_pid(self) -> int | None:
         """Our live process id, or None (a stale pid file is ignored)."""
         pid = procs.read_pid(self.pid_file)
@@ -148,7 +152,7 @@ class LocalService(ABC):
             self.probe(self.settings.service_timeout_s)
             log.info("already running", service=self.name, pid=pid)
             return self.status()
-        if not any(self.jars.glob("*.jar")):
+        if not self.installed():
             raise ServiceError(f"{self.name} jars not found in {self.jars}; run `make install` first")
         for port in self.ports:
             if not procs.port_bindable(self.host, port):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument("--rate", type=positive_float, default=1000.0,
                           help="trades per second per connection, 1 to 10,000,000 (default 1000)")
     simulate.add_argument("--seed", type=int, help="same seed, rate and --start-ms give the same trades")
-    simulate.add_argument("--start-ms", type=int, help="virtual clock start, epoch ms (default now)")
+    simulate.add_argument("--start-ms", type=int, help="virtual clock start, epoch ms (default now, or with "
+                                                       "--time-scale so that the clock reaches now at the last trade)")
+    simulate.add_argument("--time-scale", type=positive_float, default=1.0,
+                          help="virtual seconds per wall second for trade stamps (default 1); above 1 needs "
+                               "--max-trades or --start-ms")
+    simulate.add_argument("--mu", type=_symbol_value, action="append", default=[], metavar="SYMBOL=MU",
+                          help="annual drift of SYMBOL's GBM, e.g. AAPL=0.1 (repeatable)")
+    simulate.add_argument("--sigma", type=_symbol_value, action="append", default=[], metavar="SYMBOL=SIGMA",
+                          help="annual volatility of SYMBOL's GBM, e.g. AAPL=0.3 (repeatable)")
+    simulate.add_argument("--start-price", type=_symbol_value, action="append", default=[],
+                          metavar="SYMBOL=PRICE", help="SYMBOL's price at the virtual clock start (repeatable)")
+    simulate.add_argument("--market", type=Path, metavar="FILE.yaml",
+                          help="per-symbol models, SYMBOL: {mu: .., sigma: .., start_price: ..}; flags win")
     simulate.add_argument("--max-trades", type=positive_int, help="stop streaming after this many valid trades")
     simulate.add_argument("--frame-trades", type=positive_int, default=200, help="at most this many trades per frame")
     simulate.add_argument("--require-token", action="store_true",
@@ -72,6 +85,28 @@ def register(commands: argparse._SubParsersAction) -> None:
     replay_parser.set_defaults(handler=replay_command)
 
 
+def _symbol_value(text: str) -> tuple[str, float]:
+    symbol, sep, value = text.rpartition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not sep or not symbol.strip() or not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected SYMBOL=NUMBER, e.g. AAPL=0.3")
+    return symbol.strip(), number
+
+
+def _read_yaml(path: Path) -> object:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--market {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--market {path}: not YAML: {str(exc).splitlines()[0]}") from None
+
+
 def _on_termination(callback: Any) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signum, _frame: callback())
@@ -80,6 +115,7 @@ def _on_termination(callback: Any) -> None:
 def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
+    from collector import market
     from collector.simulator import Simulator, SimulatorConfig
 
     token = key = secret = None
@@ -92,10 +128,16 @@ def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
             if settings.alpaca_api_key is None or settings.alpaca_api_secret is None:
                 raise ConfigError("--require-token needs ALPACA_API_KEY and ALPACA_API_SECRET")
             key, secret = settings.alpaca_api_key.get_secret_value(), settings.alpaca_api_secret.get_secret_value()
+    try:
+        base = market.models_from_mapping(_read_yaml(args.market)) if args.market else {}
+        models = market.override_models(dict(args.mu), dict(args.sigma), dict(args.start_price), base)
+    except ValueError as exc:
+        raise ConfigError(f"{f'--market {args.market}' if args.market else 'simulate'}: {exc}") from None
     simulator = Simulator(SimulatorConfig(
         host=args.host, port=settings.simulator_port if args.port is None else args.port,
         protocol=args.protocol, rate=args.rate, seed=args.seed,
-        start_ms=args.start_ms, max_trades=args.max_trades, frame_trades=args.frame_trades, token=token,
+        start_ms=args.start_ms, time_scale=args.time_scale, models=models, max_trades=args.max_trades,
+        frame_trades=args.frame_trades, token=token,
         alpaca_key=key, alpaca_secret=secret, max_symbols=args.max_symbols, ping_interval_s=args.ping_interval,
         faults=args.faults, fault_rate=args.fault_rate, drop_every_s=args.drop_every, report_file=args.report))
 

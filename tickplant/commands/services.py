@@ -7,11 +7,13 @@ import json
 import time
 from typing import TYPE_CHECKING
 
-from core.arguments import non_negative_float, positive_float
+from core.arguments import non_negative_float, port, positive_float
+from gbm_analysis.options import format_duration, parse_duration
 
 if TYPE_CHECKING:
     from core.config import Settings
     from tickplant import services as runtime
+    from tickplant.sql_services import SqlOptions
     from tickplant.supervisor import Child
 
 
@@ -26,7 +28,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(handler=services_status)
     for sub in (start, stop, status):
-        sub.add_argument("--sql", action="store_true", help="also Presto and Superset (not yet available)")
+        sub.add_argument("--sql", action="store_true",
+                         help="also the SQL engine (Trino, Presto lineage; not when PRESTO_URL is remote) and Superset")
 
     status_all = commands.add_parser("status", help="health of every part: offsets, lag, rows, last batch")
     status_all.add_argument("--json", action="store_true", help="machine-readable output")
@@ -38,8 +41,15 @@ def register(commands: argparse._SubParsersAction) -> None:
                     help="simulator trades/s when no token is set (default 200)")
     up.add_argument("--no-stream", action="store_true", help="do not start the Spark stream processor")
     up.add_argument("--keep-services", action="store_true", help="leave Kafka and Cassandra running on exit")
+    up.add_argument("--sql", action="store_true", help="also the SQL engine (Trino) and Superset on 8080/8088")
     up.add_argument("--duration", type=non_negative_float, default=0,
                     help="stop by itself after N seconds (0: run until Ctrl-C)")
+    up.add_argument("--gbm-every", type=parse_duration, default="1h",
+                    help="a GBM forecast run once bars exist, then every interval (default 1h)")
+    up.add_argument("--no-gbm", action="store_true", help="do not run the hourly GBM forecast")
+    up.add_argument("--no-dashboard", action="store_true", help="do not serve the Streamlit dashboard")
+    up.add_argument("--dashboard-port", type=port, default=None,
+                    help="dashboard port (default TICKPLANT_DASHBOARD_PORT, 8501)")
     up.set_defaults(handler=up_command)
 
 
@@ -50,16 +60,28 @@ def _print_table(statuses: list[runtime.ServiceStatus]) -> None:
         print(f"  {s.name:<10} {s.state:<14} {s.address:<22} {where:<9} {pid:<10} {s.version or ''}")
 
 
-def _sql_unavailable(args: argparse.Namespace) -> None:
-    if getattr(args, "sql", False):
-        print("note: --sql (Presto, Superset) is not part of this release yet; ignoring it")
+def _sql_options(settings: Settings, args: argparse.Namespace) -> SqlOptions | None:
+    """The SQL engine / Superset options when --sql was given, else None (read before anything starts)."""
+    if not getattr(args, "sql", False):
+        return None
+    from tickplant.sql_services import SqlOptions
+
+    return SqlOptions.from_settings(settings)
+
+
+def _start_sql(settings: Settings, options: SqlOptions) -> list[runtime.ServiceStatus]:
+    from tickplant.sql_services import start_sql
+
+    return start_sql(settings, options, show=lambda line: print(line, flush=True))
 
 
 def services_start(settings: Settings, args: argparse.Namespace) -> int:
     from tickplant import services as runtime
 
-    _sql_unavailable(args)
+    sql = _sql_options(settings, args)
     statuses = runtime.start_all(settings)
+    if sql is not None:
+        statuses += _start_sql(settings, sql)
     print("services up; topics and migrations applied:")
     _print_table(statuses)
     return 0
@@ -68,8 +90,13 @@ def services_start(settings: Settings, args: argparse.Namespace) -> int:
 def services_stop(settings: Settings, args: argparse.Namespace) -> int:
     from tickplant import services as runtime
 
-    _sql_unavailable(args)
-    results = runtime.stop_all(settings)
+    sql = _sql_options(settings, args)
+    results: dict[str, bool] = {}
+    if sql is not None:
+        from tickplant.sql_services import stop_sql
+
+        results.update(stop_sql(settings, sql))
+    results.update(runtime.stop_all(settings))
     for name, clean in results.items():
         print(f"  {name:<10} {'stopped' if clean else 'killed after timeout'}")
     return 0 if all(results.values()) else 1
@@ -78,16 +105,17 @@ def services_stop(settings: Settings, args: argparse.Namespace) -> int:
 def services_status(settings: Settings, args: argparse.Namespace) -> int:
     from tickplant import services as runtime
 
+    sql = _sql_options(settings, args)
     statuses = runtime.status_all(settings)
+    if sql is not None:
+        from tickplant.sql_services import status_sql
+
+        statuses += status_sql(settings, sql)
     if args.json:
         print(json.dumps({"services": [s.as_dict() for s in statuses]}, indent=2))
     else:
         _print_table(statuses)
     return 0 if all(s.state in ("up", "external-up") for s in statuses) else 3
-
-
-def simulator_url(settings: Settings) -> str:
-    return f"ws://127.0.0.1:{settings.simulator_port}"
 
 
 def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Child]:
@@ -106,7 +134,21 @@ def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Chil
                              stop_timeout_s=90))
     if not args.no_stream:
         children.append(Child("stream", ["stream"], stop_timeout_s=120))
+    if not getattr(args, "no_gbm", False):
+        every = format_duration(getattr(args, "gbm_every", 3600.0))
+        children.append(Child("gbm", ["gbm", "--every", every, "--wait-for-bars"], stop_timeout_s=30))
+    if not getattr(args, "no_dashboard", False):
+        children.append(Child("dashboard", ["dashboard", "--port", str(_dashboard_port(settings, args))],
+                              stop_timeout_s=15))
     return children
+
+
+def simulator_url(settings: Settings) -> str:
+    return f"ws://127.0.0.1:{settings.simulator_port}"
+
+
+def _dashboard_port(settings: Settings, args: argparse.Namespace) -> int:
+    return args.dashboard_port or settings.dashboard_port
 
 
 def up_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -114,7 +156,16 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
     from tickplant.supervisor import Supervisor
 
     before = {s.name: s.state for s in runtime.status_all(settings)}
+    sql = _sql_options(settings, args)
+    sql_services = []
+    if sql is not None:
+        from tickplant.sql_services import sql_services as make_sql_services
+
+        sql_services = make_sql_services(settings, sql)
+        before.update({s.name: s.status().state for s in sql_services})
     statuses = runtime.start_all(settings)
+    if sql is not None:
+        statuses += _start_sql(settings, sql)
     supervisor = Supervisor(settings.home, pipeline_children(settings, args))
     supervisor.install_signal_handlers()
     supervisor.start()
@@ -128,6 +179,12 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
     print(f"  cassandra      keyspace {settings.cassandra_keyspace} (cqlsh-compatible on "
           f"{settings.cassandra_hosts[0]}:{settings.cassandra_port})")
     print(f"  logs           {settings.home / 'logs'}")
+    if sql is not None:
+        print(f"  superset       http://127.0.0.1:{sql.superset_port}/superset/dashboard/market-overview/ "
+              f"(user {sql.superset_admin_username})")
+        print(f"  sql engine     {sql.presto_url} (catalog cassandra, schema {settings.cassandra_keyspace})")
+    if not getattr(args, "no_dashboard", False):
+        print(f"  dashboard      http://127.0.0.1:{_dashboard_port(settings, args)}")
     print("  health         tickplant status")
     print("Ctrl-C stops everything cleanly.", flush=True)
     try:
@@ -137,7 +194,7 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
         supervisor.stop()
         started_here = [name for name, state in before.items() if state != "up"]
         if started_here and not args.keep_services:
-            for service in reversed(runtime.all_services(settings)):
+            for service in [*reversed(sql_services), *reversed(runtime.all_services(settings))]:
                 if service.name in started_here:
                     service.stop()
         print("stopped.")

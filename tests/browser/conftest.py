@@ -1,0 +1,42 @@
+"""Fixtures of the browser tier: `chromium` (Debian's package, installed with apt when missing;
+under CI=true a failure fails the test), `browser` (one headless Playwright Chromium per session)
+and `browser_page` (a fresh 1400×1000 page per test). Helpers: tests/browser/support.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser.support import CHROMIUM_ARGS, ensure_chromium
+from tests.helpers import service_unavailable
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    try:
+        return ensure_chromium()
+    except (RuntimeError, OSError) as exc:
+        service_unavailable(f"no chromium for the browser tests: {exc}")
+        raise  # service_unavailable fails or skips; never reached
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: Path):
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        service_unavailable(f"playwright is not installed: {exc}")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def browser_page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    yield page
+    context.close()

@@ -1,0 +1,170 @@
+"""Session fixtures of the SQL tests (a pytest plugin: `pytest_plugins = ["tests.helpers_sql"]`):
+`sql_market` — a keyspace and topic of their own filled by the real stream processor (plus GBM rows
+written with cassandra-driver), `sql_stack` — Trino and Superset on free ports with a private home,
+and a small Superset REST client.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+import requests
+
+from core import cassandra as cassandra_db
+from core import kafka as kafka_clients
+from core.config import Settings
+from core.errors import TickplantError
+from tests.helpers import service_unavailable
+from tests.helpers_stream import StreamJob, caught_up, expected_trades, produce, synthetic_records, wait_until
+from tickplant.procs import free_port
+
+SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT")
+
+
+@dataclass(frozen=True)
+class SqlMarket:
+    settings: Settings          # own keyspace and topic, symbols = SYMBOLS
+    trades: pd.DataFrame        # every trade sent through the pipeline
+    gbm_run_ts: datetime        # the run written to gbm_runs / gbm_forecasts
+    forecast_steps: int
+
+
+@dataclass
+class SqlStack:
+    market: SqlMarket
+    settings: Settings          # the market's settings with a private home
+    options: object             # tickplant.sql_services.SqlOptions
+    trino: object               # TrinoService
+    superset: object            # SupersetService
+    first_password: str | None  # what the first start generated (printed once)
+
+
+def _drop(settings: Settings) -> None:
+    session = cassandra_db.connect(settings)
+    try:
+        session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)
+    finally:
+        cassandra_db.close(session)
+    kafka_clients.delete_topics(settings, [settings.kafka_topic, settings.dead_letter_topic])
+
+
+def _write_gbm(settings: Settings, run_ts: datetime, first_bar: datetime, steps: int) -> None:
+    """One GBM run per symbol and its forecast band, minute by minute from the first bar on."""
+    session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
+    try:
+        run = session.prepare("INSERT INTO gbm_runs (symbol, run_ts, mu, sigma, s0, paths, steps, horizon_seconds, "
+                              "step_seconds, observations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        band = session.prepare("INSERT INTO gbm_forecasts (symbol, run_ts, step_ts, mean, p05, p25, p50, p75, p95) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        for n, symbol in enumerate(SYMBOLS):
+            session.execute(run, (symbol, run_ts, 0.01, 0.2, 100.0 + n, 1000, steps, 60.0 * steps, 60.0, 50))
+            for step in range(steps):
+                width = 0.5 * (step + 1)
+                session.execute(band, (symbol, run_ts, first_bar + timedelta(minutes=step), 100.0,
+                                       100.0 - 2 * width, 100.0 - width, 100.0, 100.0 + width, 100.0 + 2 * width))
+    finally:
+        cassandra_db.close(session)
+
+
+def _bars(settings: Settings) -> int:
+    from cassandra.util import Date
+
+    session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
+    try:
+        statement = session.prepare("SELECT COUNT(*) AS n FROM bars_1m WHERE symbol = ? AND trade_date = ?")
+        today = Date(datetime.now(UTC).date())
+        return sum(session.execute(statement, (s, today)).one()["n"] for s in SYMBOLS)
+    finally:
+        cassandra_db.close(session)
+
+
+@pytest.fixture(scope="session")
+def sql_market(services: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """Trades of three symbols over ~5 minutes ending 2 minutes ago, written by `tickplant stream`."""
+    suffix = uuid.uuid4().hex[:10]
+    settings = services.replace(kafka_topic=f"sql{suffix}", cassandra_keyspace=f"sql{suffix}",
+                                   symbols=SYMBOLS)
+    kafka_clients.ensure_topics(settings)
+    session = cassandra_db.connect(settings)
+    try:
+        cassandra_db.apply_migrations(session, settings)
+    finally:
+        cassandra_db.close(session)
+    try:
+        now_ms = int(time.time() * 1000)
+        start_ms = max(now_ms - 420_000, now_ms // 86_400_000 * 86_400_000 + 1)  # stays inside today (UTC)
+        records = synthetic_records(SYMBOLS, 240, start_ms, step_ms=1_000, seed=11)
+        produce(settings, records)
+        home = tmp_path_factory.mktemp("sql-stream")
+        job = StreamJob(settings, home, "--trigger", "1 second", "--window-trigger", "2 seconds")
+        try:
+            wait_until(lambda: caught_up(settings, home) and _bars(settings) > 0, 300, "the pipeline's tables", job)
+        finally:
+            assert job.stop() == 0, job.tail()
+        trades = expected_trades(records)
+        first_bar = datetime.fromtimestamp(int(trades["t_ms"].min()) // 60_000 * 60, UTC)
+        run_ts = datetime.fromtimestamp(int(trades["t_ms"].max()) // 1000, UTC)
+        _write_gbm(settings, run_ts, first_bar, steps=12)
+        yield SqlMarket(settings=settings, trades=trades, gbm_run_ts=run_ts, forecast_steps=12)
+    finally:
+        _drop(settings)
+
+
+@pytest.fixture(scope="session")
+def sql_stack(sql_market: SqlMarket, tmp_path_factory: pytest.TempPathFactory):
+    """Trino and Superset for the market's keyspace, each on a free port, state in a private home."""
+    from tickplant.sql_services import SqlOptions, TrinoService
+    from tickplant.superset_service import SupersetService
+
+    home = tmp_path_factory.mktemp("sql-home")
+    settings = sql_market.settings.replace(home=home)
+    options = SqlOptions.from_settings(settings.replace(presto_url=f"http://127.0.0.1:{free_port()}",
+                                                        superset_port=free_port()))
+    trino, superset = TrinoService(settings, options), SupersetService(settings, options)
+    try:
+        trino.start()
+        superset.start()
+    except TickplantError as exc:
+        trino.stop()
+        superset.stop()
+        service_unavailable(f"the SQL services could not start: {exc}")
+    generated = superset.new_admin_password.get_secret_value() if superset.new_admin_password else None
+    yield SqlStack(market=sql_market, settings=settings, options=options, trino=trino, superset=superset,
+                   first_password=generated)
+    superset.stop()
+    trino.stop()
+
+
+class SupersetClient:
+    """Logged-in REST calls (JWT) against one Superset."""
+
+    def __init__(self, url: str, username: str, password: str) -> None:
+        self.url = url
+        self.http = requests.Session()
+        answer = self.http.post(f"{url}/api/v1/security/login", timeout=30,
+                                json={"username": username, "password": password, "provider": "db"})
+        if answer.status_code != 200:
+            raise PermissionError(f"login refused: HTTP {answer.status_code}")
+        self.http.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+
+    def get(self, path: str, **params: str) -> dict:
+        answer = self.http.get(f"{self.url}{path}", params=params, timeout=120)
+        answer.raise_for_status()
+        return answer.json()
+
+    def listing(self, what: str) -> list[dict]:
+        return self.get(f"/api/v1/{what}/", q="(page_size:100)")["result"]
+
+    def chart_data(self, chart_id: int) -> dict:
+        answer = self.http.get(f"{self.url}/api/v1/chart/{chart_id}/data/", timeout=120)
+        return {"status": answer.status_code, **answer.json()}
+
+
+def admin_client(stack: SqlStack) -> SupersetClient:
+    return SupersetClient(stack.superset.url, stack.options.superset_admin_username,
+                          stack.superset.admin_password().get_secret_value())

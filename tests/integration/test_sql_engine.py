@@ -1,0 +1,134 @@
+"""The SQL engine (Trino over Cassandra) returns exactly what cassandra-driver reads, on data the
+real stream processor wrote: per-symbol counts, volume sums, latest prices and a partition-key
+plus date filter; it is ready only when a real query answers, and is not started for a remote URL."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from core import cassandra as cassandra_db
+from core.config import Settings
+from core.errors import ConfigError
+from tests.helpers_sql import SYMBOLS, SqlStack
+
+pytest_plugins = ["tests.helpers_sql"]
+
+
+def _sql(stack: SqlStack, statement: str, params: list | None = None) -> list[list]:
+    from tickplant.sql_services import trino_connection
+
+    connection = trino_connection(stack.options, schema=stack.settings.cassandra_keyspace)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(statement, params)
+        return cursor.fetchall()
+    finally:
+        connection.close()
+
+
+def _cql(stack: SqlStack, statement: str, params: tuple) -> list[dict]:
+    session = cassandra_db.connect(stack.settings, keyspace=stack.settings.cassandra_keyspace)
+    try:
+        return list(session.execute(session.prepare(statement), params))
+    finally:
+        cassandra_db.close(session)
+
+
+def _days(stack: SqlStack) -> list:
+    t_ms = stack.market.trades["t_ms"]
+    first = datetime.fromtimestamp(int(t_ms.min()) / 1000, UTC).date()
+    last = datetime.fromtimestamp(int(t_ms.max()) / 1000, UTC).date()
+    return sorted({first, last})
+
+
+def test_per_symbol_counts_and_volume_sums_through_sql_equal_cassandra(sql_stack: SqlStack):
+    sent = sql_stack.market.trades
+    for symbol in SYMBOLS:
+        for day in _days(sql_stack):
+            rows = _cql(sql_stack, "SELECT volume FROM trades WHERE symbol = ? AND trade_date = ?", (symbol, day))
+            (count, volume), = _sql(sql_stack, "SELECT count(*), sum(volume) FROM trades "
+                                               "WHERE symbol = ? AND trade_date = ?", [symbol, day])
+            assert count == len(rows)
+            assert math.isclose(volume or 0.0, sum(r["volume"] for r in rows), rel_tol=1e-12, abs_tol=1e-9)
+        assert sum(_sql(sql_stack, "SELECT count(*) FROM trades WHERE symbol = ? AND trade_date = ?",
+                        [symbol, day])[0][0] for day in _days(sql_stack)) == int((sent["symbol"] == symbol).sum())
+    for table, column in (("trades_5s", "trade_count"), ("bars_1m", "trade_count")):
+        for symbol in SYMBOLS:
+            day = _days(sql_stack)[-1]
+            rows = _cql(sql_stack, f"SELECT {column}, volume FROM {table} WHERE symbol = ? AND trade_date = ?",
+                        (symbol, day))
+            (count, trades, volume), = _sql(sql_stack, f"SELECT count(*), sum({column}), sum(volume) FROM {table} "
+                                                       "WHERE symbol = ? AND trade_date = ?", [symbol, day])
+            assert rows, f"{table} has no row for {symbol}"
+            assert (count, trades) == (len(rows), sum(r[column] for r in rows))
+            assert math.isclose(volume, sum(r["volume"] for r in rows), rel_tol=1e-12)
+
+
+def test_latest_price_per_symbol_through_sql_equals_cassandra_and_the_newest_trade(sql_stack: SqlStack):
+    sent = sql_stack.market.trades
+    for symbol in SYMBOLS:
+        (row,) = _cql(sql_stack, "SELECT price, volume, trade_timestamp FROM latest_prices WHERE symbol = ?",
+                      (symbol,))
+        ((price, volume, stamp),) = _sql(sql_stack, "SELECT price, volume, trade_timestamp FROM latest_prices "
+                                                    "WHERE symbol = ?", [symbol])
+        assert (price, volume) == (row["price"], row["volume"])
+        assert stamp.astimezone(UTC).replace(tzinfo=None) == row["trade_timestamp"]
+        newest = sent[sent["symbol"] == symbol]
+        newest = newest[newest["t_ms"] == newest["t_ms"].max()]
+        assert price in set(newest["price"])
+
+
+def test_filter_on_partition_key_and_date_returns_the_rows_cql_returns(sql_stack: SqlStack):
+    day = _days(sql_stack)[-1]
+    for symbol in SYMBOLS:
+        cql = _cql(sql_stack, "SELECT trade_id, price, volume FROM trades WHERE symbol = ? AND trade_date = ?",
+                   (symbol, day))
+        sql = _sql(sql_stack, "SELECT trade_id, price, volume FROM trades WHERE symbol = ? AND trade_date = ?",
+                   [symbol, day])
+        assert len(cql) > 0
+        assert sorted(tuple(r) for r in sql) == sorted((r["trade_id"], r["price"], r["volume"]) for r in cql)
+        # a clustering-key range inside the partition: the newest 30 s of that symbol's trades
+        newest = max(r["trade_timestamp"] for r in _cql(
+            sql_stack, "SELECT trade_timestamp FROM trades WHERE symbol = ? AND trade_date = ?", (symbol, day)))
+        since = newest.replace(tzinfo=UTC) - timedelta(seconds=30)
+        cql_recent = _cql(sql_stack, "SELECT trade_id FROM trades WHERE symbol = ? AND trade_date = ? "
+                                     "AND trade_timestamp >= ?", (symbol, day, since))
+        sql_recent = _sql(sql_stack, "SELECT trade_id FROM trades WHERE symbol = ? AND trade_date = ? "
+                                     "AND trade_timestamp >= ?", [symbol, day, since])
+        assert 0 < len(cql_recent) < len(cql)
+        assert sorted(r[0] for r in sql_recent) == sorted(r["trade_id"] for r in cql_recent)
+    # a day without data: no rows either way
+    empty = day - timedelta(days=30)
+    assert _sql(sql_stack, "SELECT count(*) FROM trades WHERE symbol = ? AND trade_date = ?", ["AAPL", empty]) == [[0]]
+
+
+def test_partition_key_queries_are_pushed_down_to_cassandra(sql_stack: SqlStack):
+    plan = "\n".join(r[0] for r in _sql(sql_stack, "EXPLAIN SELECT count(*) FROM trades "
+                                                   "WHERE symbol = 'AAPL' AND trade_date = current_date"))
+    assert "1 partitions [<UNPARTITIONED>]" not in plan and "partitions [" in plan
+
+
+def test_engine_reports_its_version_and_a_remote_presto_url_is_never_started(sql_stack: SqlStack):
+    from tickplant.sql_services import SqlOptions, TrinoService
+
+    status = sql_stack.trino.status()
+    assert (status.state, status.version, status.managed) == ("up", "Trino 476", True)
+    remote = SqlOptions.from_settings(sql_stack.settings.replace(presto_url="http://presto.example.invalid:8080"))
+    assert remote.presto_external
+    service = TrinoService(sql_stack.settings, remote)
+    assert not service.is_local and service.stop() is True and service.status().state == "external-down"
+
+
+def test_bad_sql_settings_are_refused_with_one_line():
+    for env, message in (({"PRESTO_URL": "ftp://x:1"}, "PRESTO_URL"),
+                         ({"TICKPLANT_SUPERSET_PORT": "99999"}, "TICKPLANT_SUPERSET_PORT"),
+                         ({"SUPERSET_ADMIN_PASSWORD": "short"}, "SUPERSET_ADMIN_PASSWORD"),
+                         ({"TICKPLANT_PRESTO_HEAP_MB": "lots"}, "TICKPLANT_PRESTO_HEAP_MB")):
+        try:
+            Settings.from_env(env, dotenv=Path("/nonexistent"))
+        except ConfigError as exc:
+            assert message in str(exc) and "\n" not in str(exc)
+        else:
+            raise AssertionError(f"{env} was accepted")

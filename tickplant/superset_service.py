@@ -1,0 +1,228 @@
+"""Superset in its own virtualenv (var/venvs/superset): created on first use from pinned
+requirements, metadata in SQLite under TICKPLANT_HOME/superset, served by gunicorn, and the
+YAML bundle of dashboard/superset/ imported idempotently (by UUID) on every start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from core.config import PROJECT_ROOT, Settings
+from core.errors import ServiceError
+from core.logging import get_logger
+from tickplant import procs
+from tickplant.services import LocalService, ServiceStatus
+from tickplant.sql_services import CATALOG, TRINO_USER, SqlOptions, write_private
+
+log = get_logger(__name__)
+
+BUNDLE_DIR = PROJECT_ROOT / "dashboard" / "superset"
+REQUIREMENTS = ["apache-superset[trino]==6.1.0", "flask-caching==2.3.1", "rich", "cachetools"]
+DATABASE_NAME = "tickplant (Trino over Cassandra)"
+
+
+def ensure_venv(venv: Path) -> float:
+    """Create or update Superset's own virtualenv from the pinned set; returns the seconds it took."""
+    constraints = BUNDLE_DIR / "constraints.txt"
+    wanted = hashlib.sha256(constraints.read_bytes() + " ".join(REQUIREMENTS).encode()).hexdigest()
+    marker = venv / ".tickplant-installed"
+    if marker.exists() and marker.read_text(encoding="utf-8").strip() == wanted:
+        return 0.0
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with (venv.parent / f".{venv.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two starts at once: the second waits, then finds it done
+        if marker.exists() and marker.read_text(encoding="utf-8").strip() == wanted:
+            return 0.0
+        log.info("creating the Superset virtualenv (once, ~1 min)", venv=str(venv))
+        steps = [[sys.executable, "-m", "venv", str(venv)],
+                 [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+                  "-c", str(constraints), *REQUIREMENTS]]
+        for step in steps:
+            result = subprocess.run(step, capture_output=True, text=True, timeout=1800)
+            if result.returncode != 0:
+                raise ServiceError(f"installing Superset into {venv} failed: "
+                                   f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+        marker.write_text(wanted + "\n", encoding="utf-8")
+    seconds = time.monotonic() - started
+    log.info("Superset virtualenv ready", seconds=round(seconds, 1))
+    return seconds
+
+
+class SupersetService(LocalService):
+    """Superset on 127.0.0.1:<TICKPLANT_SUPERSET_PORT>, reading through the Trino engine."""
+
+    name = "superset"
+    main_class = "superset.app:create_app()"
+
+    def __init__(self, settings: Settings, options: SqlOptions) -> None:
+        super().__init__(settings)
+        self.options = options
+        self.venv = options.superset_venv
+        self.new_admin_password: SecretStr | None = None  # set when start() generated one
+
+    @property
+    def host(self) -> str:
+        return "127.0.0.1"
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.options.superset_port]
+
+    @property
+    def is_local(self) -> bool:
+        return True
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.options.superset_port}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.dir / "superset_config.py"
+
+    @property
+    def password_file(self) -> Path:
+        return self.dir / "admin-password"
+
+    def installed(self) -> bool:
+        return (self.venv / ".tickplant-installed").exists()
+
+    def admin_password(self) -> SecretStr:
+        """From SUPERSET_ADMIN_PASSWORD, else the one generated at creation (var/superset/admin-password)."""
+        if self.options.superset_admin_password:
+            return self.options.superset_admin_password
+        if self.password_file.exists():
+            return SecretStr(self.password_file.read_text(encoding="utf-8").strip())
+        password = SecretStr(secrets.token_urlsafe(18))
+        write_private(self.password_file, password.get_secret_value() + "\n")
+        self.new_admin_password = password
+        return password
+
+    def secret_key(self) -> str:
+        if self.options.superset_secret_key:
+            return self.options.superset_secret_key.get_secret_value()
+        key_file = self.dir / "secret-key"
+        if not key_file.exists():
+            write_private(key_file, secrets.token_urlsafe(48) + "\n")
+        return key_file.read_text(encoding="utf-8").strip()
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPERSET_", "FLASK_"))}
+        env.update({"SUPERSET_CONFIG_PATH": str(self.config_file), "FLASK_APP": "superset",
+                    "PYTHONUNBUFFERED": "1"})
+        return env
+
+    def superset(self, *args: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+        """Run the `superset` CLI of the venv; ServiceError with its last line if it fails."""
+        result = subprocess.run([str(self.venv / "bin" / "superset"), *args], capture_output=True, text=True,
+                                env={**self.environment(), **(env or {})}, cwd=self.dir, timeout=timeout)
+        if result.returncode != 0:
+            lines = (result.stderr or result.stdout).strip().splitlines()
+            raise ServiceError(f"`superset {args[0]}` failed: {lines[-1] if lines else result.returncode}")
+        return result.stdout
+
+    def sqlalchemy_uri(self) -> str:
+        o = self.options
+        return f"trino://{TRINO_USER}@{o.presto_host}:{o.presto_port}/{CATALOG}" + (
+            "?protocol=https" if o.presto_scheme == "https" else "")
+
+    def bundle(self) -> Path:
+        """Zip dashboard/superset/bundle with this installation's engine address, keyspace and symbols."""
+        source = BUNDLE_DIR / "bundle"
+        symbols = ", ".join("'" + s.replace("'", "''") + "'" for s in self.settings.symbols)
+        replacements = {"@TRINO_URI@": self.sqlalchemy_uri(), "@KEYSPACE@": self.settings.cassandra_keyspace,
+                        "@SYMBOLS@": symbols}
+        target = self.dir / "bundle.zip"
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(source.rglob("*.yaml")):
+                text = path.read_text(encoding="utf-8")
+                for marker, value in replacements.items():
+                    text = text.replace(marker, value)
+                archive.writestr(f"tickplant/{path.relative_to(source)}", text)
+        return target
+
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        database = self.dir / "superset.db"
+        write_private(self.config_file, "\n".join([
+            "# written by tickplant on every start; edit tickplant/superset_service.py instead",
+            f"SECRET_KEY = {self.secret_key()!r}",
+            f"SQLALCHEMY_DATABASE_URI = 'sqlite:///{database}?check_same_thread=false'",
+            "WTF_CSRF_ENABLED = True",
+            "TALISMAN_ENABLED = False",
+            "SUPERSET_WEBSERVER_TIMEOUT = 120",
+            "SQLLAB_TIMEOUT = 120",
+            "FEATURE_FLAGS = {'DASHBOARD_NATIVE_FILTERS': True}",
+            "DATA_CACHE_CONFIG = {'CACHE_TYPE': 'NullCache'}",
+            "",
+        ]))
+        password = self.admin_password()
+        user = self.options.superset_admin_username
+        first = not (self.dir / ".initialized").exists()
+        if first:
+            started = time.monotonic()
+            self.superset("db", "upgrade")
+            self.superset("fab", "create-admin", "--username", user, "--firstname", "tickplant",
+                          "--lastname", "admin", "--email", f"{user}@localhost",
+                          "--password", password.get_secret_value())
+            self.superset("init")
+            (self.dir / ".initialized").write_text("", encoding="utf-8")
+            log.info("Superset metadata initialised", seconds=round(time.monotonic() - started, 1))
+        else:
+            self.superset("db", "upgrade")
+        self.provision()
+
+    def provision(self) -> None:
+        """Import the bundle (overwrite by UUID: no duplicates), keep the admin password as configured."""
+        started = time.monotonic()
+        env = {"TICKPLANT_SUPERSET_ADMIN": self.options.superset_admin_username,
+               "TICKPLANT_SUPERSET_PASSWORD": self.admin_password().get_secret_value()}
+        out = self.superset_python(str(BUNDLE_DIR / "provision.py"), str(self.bundle()), env=env)
+        log.info("Superset content imported", seconds=round(time.monotonic() - started, 1), result=out.strip()[-200:])
+
+    def superset_python(self, *args: str, env: dict[str, str] | None = None) -> str:
+        result = subprocess.run([str(self.venv / "bin" / "python"), *args], capture_output=True, text=True,
+                                env={**self.environment(), **(env or {})}, cwd=self.dir, timeout=600)
+        if result.returncode != 0:
+            lines = (result.stderr or result.stdout).strip().splitlines()
+            raise ServiceError(f"provisioning Superset failed: {lines[-1] if lines else result.returncode}")
+        return result.stdout
+
+    def start(self) -> ServiceStatus:
+        ensure_venv(self.venv)
+        if self.running_pid() is not None:
+            self.prepare()  # re-import: picks up bundle changes, creates nothing twice
+        return super().start()
+
+    def command(self) -> list[str]:
+        # `env` execs gunicorn (same pid) with Superset's config path; nothing secret on the command line
+        return ["env", f"SUPERSET_CONFIG_PATH={self.config_file}", str(self.venv / "bin" / "gunicorn"),
+                "--bind", f"{self.host}:{self.options.superset_port}", "--workers", "1",
+                "--worker-class", "gthread", "--threads", "8", "--timeout", "120",
+                "--limit-request-line", "0", "--limit-request-field_size", "0", self.main_class]
+
+    def probe(self, timeout_s: float) -> str:
+        if not procs.port_open(self.host, self.options.superset_port):
+            raise ServiceError(f"nothing listens on {self.address}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=timeout_s) as response:
+                body = response.read().decode(errors="replace").strip()
+        except (urllib.error.URLError, OSError) as exc:
+            raise ServiceError(f"Superset at {self.url} did not answer /health: {exc}") from None
+        if body != "OK":
+            raise ServiceError(f"Superset at {self.url} answered /health with {body[:80]!r}")
+        found = sorted(self.venv.glob("lib/python*/site-packages/apache_superset-*.dist-info"))
+        return "Superset " + (found[-1].name.removesuffix(".dist-info").split("-")[1] if found else "?")
