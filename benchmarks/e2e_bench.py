@@ -145,7 +145,7 @@ def _stream_job(settings: Settings, home: Path, flags: list[str]) -> Any:
 
 
 def _lag(settings: Settings) -> int | None:
-    from stream_processor.status import stream_status
+    from core.stream_status import stream_status
 
     rows = stream_status(settings)
     if any(r["lag"] is None or r["committed_batch"] is None for r in rows):

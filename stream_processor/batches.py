@@ -12,11 +12,11 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from core.checkpoints import batch_watermark_ms, files_for
 from core.config import Settings
 from core.logging import get_logger
 from stream_processor import transforms
 from stream_processor.cassandra_io import LatestPrices, upsert
-from stream_processor.checkpoint import batch_watermark_ms, files_for
 from stream_processor.metrics import BatchStash, summary_values
 
 log = get_logger(__name__)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.arguments import non_negative_int, positive_float
-from stream_processor.checkpoint import QUERY_NAMES
+from core.checkpoints import QUERY_NAMES
 
 _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(millisecond|second|minute|hour)s?\s*$")
 

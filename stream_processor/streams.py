@@ -12,11 +12,11 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from core.checkpoints import checkpoint_base, query_checkpoint
 from core.config import Settings
 from core.logging import get_logger
 from stream_processor import transforms
 from stream_processor.batches import TradesBatch, WindowBatch
-from stream_processor.checkpoint import checkpoint_base, query_checkpoint
 from stream_processor.metrics import BatchStash, MetricsListener
 from stream_processor.options import StreamOptions
 

@@ -220,7 +220,7 @@ def python() -> str:
 
 
 def status_of(settings: Settings, home: Path) -> list[dict]:
-    from stream_processor.status import stream_status
+    from core.stream_status import stream_status
 
     return stream_status(settings.replace(home=home))
 

@@ -12,7 +12,7 @@ from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
 from core.config import Settings
 from core.errors import TickplantError
-from stream_processor.status import stream_status
+from core.stream_status import stream_status
 from tickplant import services as runtime
 
 WINDOWS_PER_DAY_BOUND = 17_280  # 5-second windows in a day: the most a trades_5s partition holds

@@ -15,21 +15,25 @@ from dashboard import charts, data, indicators, ui
 
 REFRESH_S = 10
 STALE_BATCH_S = 120
-COLLECTOR_METRICS = "http://127.0.0.1:9108/metrics"
 WINDOWS = {"1 h": timedelta(hours=1), "6 h": timedelta(hours=6), "24 h": timedelta(hours=24)}
 
 
 @st.cache_data(ttl=5, show_spinner=False)
 def stream_report(keyspace: str, topic: str) -> tuple[list[dict[str, Any]], str | None]:
     """The stream processor's per-query committed offsets against the topic's end offsets."""
-    from stream_processor.status import stream_status, topic_end_offsets
+    from core import kafka as kafka_clients
+    from core.stream_status import stream_status
 
     settings = ui.settings()
     try:
-        ends = topic_end_offsets(settings, timeout_s=3)
+        ends = kafka_clients.end_offsets(settings, settings.kafka_topic, timeout_s=3)
     except Exception as exc:  # Kafka away: the page says so and shows the rest
         return stream_status(settings, end_offsets={}), f"{type(exc).__name__}: {exc}"
     return stream_status(settings, end_offsets=ends), None
+
+
+def collector_metrics(settings: Any) -> str:
+    return f"http://127.0.0.1:{settings.metrics_port}/metrics"
 
 
 def http_up(url: str) -> bool:
@@ -53,8 +57,8 @@ def services(metrics: pd.DataFrame, kafka_error: str | None) -> pd.DataFrame:
         {"service": "kafka", "state": "down" if kafka_error else "up",
          "detail": kafka_error or ",".join(settings.kafka_bootstrap_servers)},
         {"service": "stream processor", "state": stream.split(" ")[0], "detail": stream},
-        {"service": "collector", "state": "up" if http_up(COLLECTOR_METRICS) else "down",
-         "detail": COLLECTOR_METRICS},
+        {"service": "collector", "state": "up" if http_up(collector_metrics(settings)) else "down",
+         "detail": collector_metrics(settings)},
     ])
 
 
@@ -77,7 +81,7 @@ def health(window_label: str, factor: float) -> None:
     start = end - WINDOWS[window_label]
     try:
         data.ping(ui.store())
-        from stream_processor.checkpoint import QUERY_NAMES
+        from core.checkpoints import QUERY_NAMES
 
         metrics = ui.cached_read(data.pipeline_metrics, QUERY_NAMES, start, end)
         letters = ui.cached_read(data.dead_letters, start, end)

@@ -17,10 +17,11 @@ from tickplant import procs
 
 
 def _own_ports() -> tuple[dict[str, str], int, int]:
-    """Simulator and metrics ports of this test's own (not 8765/9108), so a second run beside it
+    """Simulator, metrics and dashboard ports of this test's own (not 8765/9108/8501), so a second run beside it
     never collides; as environment variables and as numbers."""
     simulator_port, metrics_port = procs.free_port(), procs.free_port()
-    return ({"TICKPLANT_SIMULATOR_PORT": str(simulator_port), "TICKPLANT_METRICS_PORT": str(metrics_port)},
+    return ({"TICKPLANT_SIMULATOR_PORT": str(simulator_port), "TICKPLANT_METRICS_PORT": str(metrics_port),
+             "TICKPLANT_DASHBOARD_PORT": str(procs.free_port())},
             simulator_port, metrics_port)
 
 

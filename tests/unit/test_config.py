@@ -66,7 +66,12 @@ GOOD = {
     "TICKPLANT_DASHBOARD_PORT": ("18501", "dashboard_port", 18501),
     "TICKPLANT_PRESTO_PORT": ("18080", "presto_port", 18080),
     "TICKPLANT_SUPERSET_PORT": ("18088", "superset_port", 18088),
-    "PRESTO_URL": ("http://presto:8080", "presto_url", "http://presto:8080"),
+    "PRESTO_URL": ("presto:8080", "presto_url", "http://presto:8080"),
+    "TICKPLANT_PRESTO_HEAP_MB": ("768", "presto_heap_mb", 768),
+    "SUPERSET_ADMIN_USERNAME": ("boss", "superset_admin_username", "boss"),
+    "SUPERSET_ADMIN_PASSWORD": ("longenough", "superset_admin_password", SecretStr("longenough")),
+    "SUPERSET_SECRET_KEY": ("k" * 32, "superset_secret_key", SecretStr("k" * 32)),
+    "TICKPLANT_SUPERSET_VENV": ("/tmp/ss-venv", "superset_venv", Path("/tmp/ss-venv")),
     "TICKPLANT_HOME": ("/tmp/tp-home", "home", Path("/tmp/tp-home")),
     "TICKPLANT_JARS": ("/tmp/tp-jars", "jars_dir", Path("/tmp/tp-jars")),
     "TICKPLANT_KAFKA_CONTROLLER_PORT": ("19093", "kafka_controller_port", 19093),
@@ -112,6 +117,11 @@ BAD = [
     ({"TICKPLANT_SPARK_PARALLELISM": "0"}, "TICKPLANT_SPARK_PARALLELISM='0': Input should be greater than"),
     ({"TICKPLANT_KAFKA_HEAP_MB": "10"}, "TICKPLANT_KAFKA_HEAP_MB='10': Input should be greater than or equal to 64"),
     ({"TICKPLANT_SERVICE_TIMEOUT": "-1"}, "TICKPLANT_SERVICE_TIMEOUT='-1': Input should be greater than"),
+    ({"PRESTO_URL": "ftp://x:1"}, "PRESTO_URL='ftp://x:1': is not an http(s)://host:port address"),
+    ({"PRESTO_URL": "http://h:port"}, "PRESTO_URL='http://h:port': has an invalid port"),
+    ({"TICKPLANT_PRESTO_HEAP_MB": "lots"}, "TICKPLANT_PRESTO_HEAP_MB='lots': Input should be a valid integer"),
+    ({"SUPERSET_ADMIN_PASSWORD": "short"}, "SUPERSET_ADMIN_PASSWORD: is shorter than 8 characters"),
+    ({"SUPERSET_SECRET_KEY": "short"}, "SUPERSET_SECRET_KEY: is shorter than 32 characters"),
 ]
 
 
@@ -145,8 +155,10 @@ def test_empty_values_count_as_unset():
 SECRETS = dict(FINNHUB_API_TOKEN="tok-SECRET-123", CASSANDRA_USERNAME="u", CASSANDRA_PASSWORD="pw-SECRET-456",
                ALPACA_API_KEY="ak-SECRET-7", ALPACA_API_SECRET="as-SECRET-8",
                KAFKA_SECURITY_PROTOCOL="SASL_SSL", KAFKA_SASL_MECHANISM="PLAIN", KAFKA_SASL_USERNAME="k",
-               KAFKA_SASL_PASSWORD="kp-SECRET-9")
-SECRET_VALUES = ("tok-SECRET-123", "pw-SECRET-456", "ak-SECRET-7", "as-SECRET-8", "kp-SECRET-9")
+               KAFKA_SASL_PASSWORD="kp-SECRET-9", SUPERSET_ADMIN_PASSWORD="sp-SECRET-10",
+               SUPERSET_SECRET_KEY="sk-SECRET-11" + "x" * 32)
+SECRET_VALUES = ("tok-SECRET-123", "pw-SECRET-456", "ak-SECRET-7", "as-SECRET-8", "kp-SECRET-9", "sp-SECRET-10",
+                 "sk-SECRET-11")
 
 
 def test_secrets_never_appear_in_repr_str_json_or_describe():
@@ -156,10 +168,11 @@ def test_secrets_never_appear_in_repr_str_json_or_describe():
     for text in texts:
         assert not any(secret in text for secret in SECRET_VALUES), text
     assert s.finnhub_api_token.get_secret_value() == "tok-SECRET-123"
-    assert sorted(s.secret_values()) == sorted(SECRET_VALUES)
+    assert sorted(s.secret_values()) == sorted([*SECRET_VALUES[:-1], "sk-SECRET-11" + "x" * 32])
     view = s.describe()
     assert [view[name] for name in ("FINNHUB_API_TOKEN", "CASSANDRA_PASSWORD", "ALPACA_API_KEY",
-                                    "ALPACA_API_SECRET", "KAFKA_SASL_PASSWORD")] == ["set"] * 5
+                                    "ALPACA_API_SECRET", "KAFKA_SASL_PASSWORD", "SUPERSET_ADMIN_PASSWORD",
+                                    "SUPERSET_SECRET_KEY")] == ["set"] * 7
     assert settings().describe()["ALPACA_API_KEY"] == "unset"
 
 

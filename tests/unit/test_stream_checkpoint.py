@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stream_processor.checkpoint import LocalFiles, batch_watermark_ms, last_committed, last_planned
+from core.checkpoints import LocalFiles, batch_watermark_ms, last_committed, last_planned
 
 
 def write_batch(checkpoint: Path, batch_id: int, offsets: dict, watermark_ms: int, commit: bool) -> None:

@@ -10,8 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core import kafka as kafka_clients
-from core.config import Settings
-from stream_processor.checkpoint import (
+from core.checkpoints import (
     QUERY_NAMES,
     CheckpointFiles,
     LocalFiles,
@@ -22,6 +21,7 @@ from stream_processor.checkpoint import (
     last_planned,
     query_checkpoint,
 )
+from core.config import Settings
 
 
 def _iso(ms: int | None) -> str | None:
