@@ -21,6 +21,8 @@ from core.errors import TickplantError
 from tests.helpers import service_unavailable
 from tests.helpers_collector import simulated_feed
 
+pytest_plugins = ["tests.helpers_sql"]   # the SQL engine / Superset fixtures
+
 TIERS = ("unit", "integration", "e2e", "browser")
 
 

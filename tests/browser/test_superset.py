@@ -9,8 +9,6 @@ import time
 from tests.browser.support import save_screenshot
 from tests.helpers_sql import SqlStack
 
-pytest_plugins = ["tests.helpers_sql"]
-
 CHARTS = 5
 # per chart holder: its title, whether it drew (canvas/svg/table rows), whether it shows an error
 CHART_STATE = """() => [...document.querySelectorAll('[data-test="dashboard-component-chart-holder"]')].map(h => ({

@@ -13,8 +13,6 @@ from core.config import Settings
 from core.errors import ConfigError
 from tests.helpers_sql import SYMBOLS, SqlStack
 
-pytest_plugins = ["tests.helpers_sql"]
-
 
 def _sql(stack: SqlStack, statement: str, params: list | None = None) -> list[list]:
     from tickplant.sql_services import trino_connection

@@ -16,8 +16,6 @@ from core import cassandra as cassandra_db
 from tests.helpers import run_cli
 from tests.helpers_sql import SYMBOLS, SqlStack, SupersetClient, admin_client
 
-pytest_plugins = ["tests.helpers_sql"]
-
 DATASETS = ["bars_1m", "gbm_forecasts", "gbm_runs", "latest_prices", "trades", "trades_5s"]
 CHARTS = ["GBM forecast bands vs actual close", "Latest prices", "Price by symbol", "Trades per interval",
           "Volume by symbol"]
