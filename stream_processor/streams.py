@@ -14,6 +14,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from core.config import Settings
 from core.logging import get_logger
+from core.security import kafka_source_options
 from stream_processor import transforms
 from stream_processor.batches import TradesBatch, WindowBatch
 from stream_processor.checkpoint import checkpoint_base, query_checkpoint
@@ -32,7 +33,9 @@ def kafka_records(spark: SparkSession, settings: Settings, options: StreamOption
               .option("failOnDataLoss", "true")
               # Each task seeks its consumer to the batch's range; a fetch still parked at the log end
               # would hold that seek for the broker's full wait (500 ms by default) in every task.
-              .option("kafka.fetch.max.wait.ms", str(options.kafka_fetch_wait_ms)))
+              .option("kafka.fetch.max.wait.ms", str(options.kafka_fetch_wait_ms))
+              # SASL (a JAAS line built here) and TLS as source options: never in the Spark conf
+              .options(**kafka_source_options(settings)))
     if options.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
     return reader.load()
