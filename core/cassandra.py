@@ -35,35 +35,36 @@ def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 
     profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc),
                                row_factory=dict_factory, request_timeout=30.0)
     extra = {"protocol_version": settings.cassandra_protocol_version} if settings.cassandra_protocol_version else {}
-    cluster = Cluster(
-        **extra,
-        contact_points=list(settings.cassandra_hosts),
-        port=settings.cassandra_port,
-        auth_provider=auth,
-        ssl_context=ssl_context,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        reconnection_policy=ExponentialReconnectionPolicy(0.5, 10.0),
-        connect_timeout=min(10.0, timeout_s),
-        control_connection_timeout=min(10.0, timeout_s),
-    )
     address = f"{','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"
 
     def attempt() -> Session:
+        # a Cluster whose control connection failed is shut down for good: each attempt gets a new one
+        cluster = Cluster(
+            **extra,
+            contact_points=list(settings.cassandra_hosts),
+            port=settings.cassandra_port,
+            auth_provider=auth,
+            ssl_context=ssl_context,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            reconnection_policy=ExponentialReconnectionPolicy(0.5, 10.0),
+            connect_timeout=min(10.0, timeout_s),
+            control_connection_timeout=min(10.0, timeout_s),
+        )
         try:
             return cluster.connect(keyspace)
         except NoHostAvailable as exc:
+            cluster.shutdown()
             refusal = access_refusal(settings, exc)
             if refusal:
                 raise AccessError(refusal) from None
             raise
+        except Exception:
+            cluster.shutdown()
+            raise
 
     try:
         return retry_call(attempt, f"cassandra {address}", timeout_s, retry_on=(NoHostAvailable,), initial_s=0.5)
-    except AccessError:
-        cluster.shutdown()
-        raise
     except NoHostAvailable as exc:
-        cluster.shutdown()
         raise ServiceError(f"Cassandra at {address} did not answer within {timeout_s:.0f}s: "
                            f"{_first_error(exc)}") from None
 

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # --- ports of the parts tickplant serves
     simulator_port: Port = _env("TICKPLANT_SIMULATOR_PORT", "local Finnhub-compatible simulator", 8765)
     metrics_port: Port = _env("TICKPLANT_METRICS_PORT", "collector's Prometheus metrics", 9108)
+    stream_metrics_port: int = _env("TICKPLANT_STREAM_METRICS_PORT", "stream processor's Prometheus metrics "
+                                    "(0: off)", 9109, ge=0, le=65535)
+    stream_metrics_host: str = _env("TICKPLANT_STREAM_METRICS_HOST", "address the stream processor's metrics "
+                                    "bind", "127.0.0.1")
     dashboard_port: Port = _env("TICKPLANT_DASHBOARD_PORT", "Streamlit dashboard", 8501)
     presto_port: Port = _env("TICKPLANT_PRESTO_PORT", "local SQL engine (Presto/Trino)", 8080)
     superset_port: Port = _env("TICKPLANT_SUPERSET_PORT", "local Superset", 8088)

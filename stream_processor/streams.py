@@ -20,6 +20,7 @@ from stream_processor.batches import TradesBatch, WindowBatch
 from stream_processor.checkpoint import checkpoint_base, query_checkpoint
 from stream_processor.metrics import BatchStash, MetricsListener
 from stream_processor.options import StreamOptions
+from stream_processor.prometheus import StreamMetrics
 
 log = get_logger(__name__)
 
@@ -47,7 +48,9 @@ def start_queries(spark: SparkSession, settings: Settings, rows: DataFrame,
     wanted = options.queries
     base = checkpoint_base(settings, options.checkpoint_dir)
     stash = BatchStash()
-    spark.streams.addListener(MetricsListener(settings, stash, set(wanted)))
+    exporter = StreamMetrics()
+    exporter.serve(settings.stream_metrics_port, settings.stream_metrics_host)
+    spark.streams.addListener(MetricsListener(settings, stash, set(wanted), exporter))
     watermarked = rows.withWatermark("event_time", options.watermark)
     valid = transforms.valid_trades(rows).withWatermark("trade_timestamp", options.watermark)
     plans: dict[str, tuple[DataFrame, Any, str, str]] = {
