@@ -167,7 +167,11 @@ class Publisher:
             return True
         except (KafkaError, OSError) as exc:
             delay = self._backoff.next_delay()
-            log.warning("kafka unreachable; retrying", error=type(exc).__name__, retry_in_s=round(delay, 2))
+            # wrong credentials or an untrusted certificate: say so (records stay spooled; retried, since
+            # credentials can be fixed or rotated without restarting the collector)
+            refusal = kafka_clients.access_refusal(self.settings, exc)
+            log.warning("kafka refused the collector; retrying" if refusal else "kafka unreachable; retrying",
+                        error=refusal or type(exc).__name__, retry_in_s=round(delay, 2))
             self._closing.wait(delay)
             return False
 

@@ -87,5 +87,5 @@ def test_trades_flow_collector_to_dashboard_read_over_sasl_ssl_and_cassandra_tls
     leaks = files_containing(tmp_path, secured_services.secrets)
     leaks.update(files_containing(secured_services.root / "var" / "logs", secured_services.secrets))
     assert leaks == {}, f"secrets found in {leaks}"
-    spark_log = job.log_path.read_text(errors="replace")
-    assert "sasl.jaas.config = [hidden]" in spark_log or "INFO" in spark_log  # the JVM did log at INFO
+    # the Spark-side Kafka consumers did get the JAAS line, and logged it masked (the log is at INFO)
+    assert "sasl.jaas.config = [hidden]" in job.log_path.read_text(errors="replace")

@@ -122,3 +122,36 @@ def test_spark_reads_secured_kafka_and_cassandra_with_no_secret_in_conf_or_ui(se
     for text in (conf_dump, environment, environment_page, sql_plans):
         assert not any(secret in text for secret in secured_services.secrets)
     assert files_containing(secured_services.root / "var" / "logs", secured_services.secrets) == {}
+
+
+def test_collector_with_a_wrong_password_says_why_in_its_log_and_never_logs_the_password(secured_services,
+                                                                                          tmp_path):
+    import signal
+    import subprocess
+
+    from collector.simulator import SimulatorConfig, SimulatorThread
+    from core.retry import wait_until
+    from tests.helpers import ROOT
+    from tests.helpers_stream import TICKPLANT
+
+    wrong = "wrong-password-3"
+    env = {**subprocess.os.environ, **secured_services.env, "KAFKA_SASL_PASSWORD": wrong,
+           "TICKPLANT_HOME": str(tmp_path)}
+    log_path = tmp_path / "collector.log"
+    simulator = SimulatorThread(SimulatorConfig(port=0, rate=200, seed=3, max_trades=500)).start()
+    try:
+        with log_path.open("ab") as handle:
+            collector = subprocess.Popen([TICKPLANT, "collect", "--url", simulator.url, "--metrics-port", "0",
+                                          "--symbols", "AAPL", "--spool-dir", str(tmp_path / "spool")],
+                                         cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: "kafka refused the collector" in log_path.read_text(errors="replace"), 60,
+                       what="the collector's refusal line")
+        finally:
+            collector.send_signal(signal.SIGTERM)
+            collector.wait(90)
+    finally:
+        simulator.stop()
+    text = log_path.read_text(errors="replace")
+    assert "refused SASL SCRAM-SHA-512 authentication of user 'tickplant'" in text
+    assert wrong not in text and not any(secret in text for secret in secured_services.secrets)
