@@ -24,6 +24,14 @@ class Pki:
     keystore: Path      # PKCS12: the servers' key and certificate (SAN 127.0.0.1, localhost)
     keystore_password: str
 
+    @property
+    def client_cert(self) -> Path:
+        return self.ca.parent / "client.pem"
+
+    @property
+    def client_key(self) -> Path:
+        return self.ca.parent / "client.key"
+
 
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
@@ -40,6 +48,11 @@ def make_pki(directory: Path) -> Pki:
              "-subj", "/CN=localhost", cwd=directory)
     _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", "server.pem", "-days", "3", "-extfile", "server.ext", cwd=directory)
+    (directory / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr",
+             "-subj", "/CN=tickplant-client", cwd=directory)
+    _openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "client.pem", "-days", "3", "-extfile", "client.ext", cwd=directory)
     password = "ks-" + secrets.token_hex(8)
     _openssl("pkcs12", "-export", "-in", "server.pem", "-inkey", "server.key", "-certfile", "ca.pem",
              "-name", "server", "-out", "server.p12", "-passout", f"pass:{password}", cwd=directory)
