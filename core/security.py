@@ -83,7 +83,36 @@ def cassandra_connector_options(settings: Settings) -> dict[str, str]:
                         "spark.cassandra.connection.ssl.trustStore.path": str(store),
                         "spark.cassandra.connection.ssl.trustStore.password": password,
                         "spark.cassandra.connection.ssl.trustStore.type": "PKCS12"})
+        if settings.cassandra_ssl_certfile and settings.cassandra_ssl_keyfile:
+            keystore, key_password = connector_keystore(settings)
+            options.update({"spark.cassandra.connection.ssl.clientAuth.enabled": "true",
+                            "spark.cassandra.connection.ssl.keyStore.path": str(keystore),
+                            "spark.cassandra.connection.ssl.keyStore.password": key_password,
+                            "spark.cassandra.connection.ssl.keyStore.type": "PKCS12"})
     return options
+
+
+_keystores: dict[str, tuple[Path, str]] = {}
+
+
+def connector_keystore(settings: Settings) -> tuple[Path, str]:
+    """A PKCS12 keystore of CASSANDRA_SSL_CERTFILE + CASSANDRA_SSL_KEYFILE (openssl) under TICKPLANT_HOME,
+    with a password made for this process: the client certificate the connector presents."""
+    cert, key = Path(settings.cassandra_ssl_certfile or ""), Path(settings.cassandra_ssl_keyfile or "")
+    digest = hashlib.sha256(cert.read_bytes() + key.read_bytes()).hexdigest()[:12]
+    if digest not in _keystores:
+        password = secrets.token_urlsafe(18)
+        path = _tls_dir(settings) / f"cassandra-client-{digest}-{secrets.token_hex(4)}.p12"
+        path.touch(mode=0o600)
+        result = subprocess.run(["openssl", "pkcs12", "-export", "-in", str(cert), "-inkey", str(key),
+                                 "-name", "client", "-out", str(path), "-passout", "env:TICKPLANT_STOREPASS"],
+                                capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "TICKPLANT_STOREPASS": password})
+        if result.returncode != 0:
+            raise ConfigError(f"could not build a keystore from {cert} and {key}: "
+                              f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+        _keystores[digest] = (path, password)
+    return _keystores[digest]
 
 
 _truststores: dict[str, tuple[Path, str]] = {}
