@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 JARS   := var/jars
 POMS   := deploy/jars/pom.xml $(wildcard deploy/jars/*/pom.xml)
 
-.PHONY: install run test test-unit lint check-tools clean-jars browser-deps
+.PHONY: install run test test-unit lint check-tools clean-jars test-deps
 
 install: check-tools $(VENV)/.installed $(JARS)/.resolved
 
@@ -33,11 +33,15 @@ $(JARS)/.resolved: $(POMS)
 run: install
 	$(BIN)/tickplant up
 
-# the browser tier drives Debian's chromium (Playwright uses it; no browser download)
-browser-deps:
-	command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+# Debian tools the tests drive: chromium (the browser tier, through Playwright; no browser download),
+# systemd-analyze (unit files), docker-compose (the compose file), promtool (alert rules).
+TEST_TOOLS := chromium:chromium systemd-analyze:systemd docker-compose:docker-compose promtool:prometheus
 
-test: install browser-deps
+test-deps:
+	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
+
+test: install test-deps
 	$(BIN)/pytest -m "unit or integration or e2e or browser" tests
 
 test-unit: install

@@ -91,12 +91,12 @@ def fill(settings: Settings, trades_total: int, days: float) -> dict[str, Any]:
                 .withColumn("ingest_timestamp", F.current_timestamp())
                 .withColumn("source", F.lit("bench"))).cache()
         keyspace = settings.cassandra_keyspace
-        upsert(rows.select(*transforms.TRADE_COLUMNS), keyspace, "trades")
+        upsert(rows.select(*transforms.TRADE_COLUMNS), settings, "trades")
         timings["write_trades_s"] = time.monotonic() - started
         started = time.monotonic()
-        upsert(transforms.window_aggregates(rows, "5 seconds").select(*transforms.WINDOW_COLUMNS), keyspace,
+        upsert(transforms.window_aggregates(rows, "5 seconds").select(*transforms.WINDOW_COLUMNS), settings,
                "trades_5s")
-        upsert(transforms.as_bars(transforms.window_aggregates(rows, "1 minute")), keyspace, "bars_1m")
+        upsert(transforms.as_bars(transforms.window_aggregates(rows, "1 minute")), settings, "bars_1m")
         timings["write_aggregates_s"] = time.monotonic() - started
         newest = trades.sort_values("trade_timestamp").groupby("symbol").tail(1)
         LatestPrices(settings).write(newest.to_dict("records"))

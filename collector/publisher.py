@@ -17,6 +17,7 @@ from collector.metrics import CollectorMetrics
 from collector.spool import Spool
 from core import kafka as kafka_clients
 from core.config import Settings
+from core.errors import AccessError
 from core.logging import get_logger
 from core.retry import Backoff
 from core.schemas import HEADER_RECEIVED_AT
@@ -161,10 +162,21 @@ class Publisher:
 
     def _connect(self) -> bool:
         try:
+            # kafka-python builds a producer even when the broker refuses our credentials or we refuse its
+            # certificate, then fails every send: ask once first, so the refusal is reported with its cause
+            refusal = kafka_clients.access_refusal(self.settings)
+            if refusal:
+                raise AccessError(refusal)
             self._producer = kafka_clients.producer(self.settings, **self._overrides)
             self._backoff.reset()
             log.info("kafka producer connected", servers=",".join(self.settings.kafka_bootstrap_servers))
             return True
+        except AccessError as exc:
+            # records stay spooled; retried, since credentials can be fixed or rotated without a restart
+            delay = self._backoff.next_delay()
+            log.warning("kafka refused the collector; retrying", error=str(exc), retry_in_s=round(delay, 2))
+            self._closing.wait(delay)
+            return False
         except (KafkaError, OSError) as exc:
             delay = self._backoff.next_delay()
             log.warning("kafka unreachable; retrying", error=type(exc).__name__, retry_in_s=round(delay, 2))

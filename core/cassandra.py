@@ -15,7 +15,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionP
 from cassandra.query import dict_factory
 
 from core.config import Settings
-from core.errors import SchemaError, ServiceError
+from core.errors import AccessError, SchemaError, ServiceError
 from core.logging import get_logger
 from core.retry import retry_call
 from core.schemas import migrations
@@ -31,29 +31,70 @@ def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 
     if settings.cassandra_username:
         password = settings.cassandra_password.get_secret_value() if settings.cassandra_password else ""
         auth = PlainTextAuthProvider(username=settings.cassandra_username, password=password)
-    ssl_context = None
-    if settings.cassandra_ssl_cafile:
-        ssl_context = ssl.create_default_context(cafile=str(settings.cassandra_ssl_cafile))
+    ssl_context = tls_context(settings)
     profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc),
                                row_factory=dict_factory, request_timeout=30.0)
-    cluster = Cluster(
-        contact_points=list(settings.cassandra_hosts),
-        port=settings.cassandra_port,
-        auth_provider=auth,
-        ssl_context=ssl_context,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-        reconnection_policy=ExponentialReconnectionPolicy(0.5, 10.0),
-        connect_timeout=min(10.0, timeout_s),
-        control_connection_timeout=min(10.0, timeout_s),
-    )
+    extra = {"protocol_version": settings.cassandra_protocol_version} if settings.cassandra_protocol_version else {}
     address = f"{','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"
+
+    def attempt() -> Session:
+        # a Cluster whose control connection failed is shut down for good: each attempt gets a new one
+        cluster = Cluster(
+            **extra,
+            contact_points=list(settings.cassandra_hosts),
+            port=settings.cassandra_port,
+            auth_provider=auth,
+            ssl_context=ssl_context,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            reconnection_policy=ExponentialReconnectionPolicy(0.5, 10.0),
+            connect_timeout=min(10.0, timeout_s),
+            control_connection_timeout=min(10.0, timeout_s),
+        )
+        try:
+            return cluster.connect(keyspace)
+        except NoHostAvailable as exc:
+            cluster.shutdown()
+            refusal = access_refusal(settings, exc)
+            if refusal:
+                raise AccessError(refusal) from None
+            raise
+        except Exception:
+            cluster.shutdown()
+            raise
+
     try:
-        return retry_call(lambda: cluster.connect(keyspace), f"cassandra {address}", timeout_s,
-                          retry_on=(NoHostAvailable,), initial_s=0.5)
+        return retry_call(attempt, f"cassandra {address}", timeout_s, retry_on=(NoHostAvailable,), initial_s=0.5)
     except NoHostAvailable as exc:
-        cluster.shutdown()
         raise ServiceError(f"Cassandra at {address} did not answer within {timeout_s:.0f}s: "
                            f"{_first_error(exc)}") from None
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The driver's TLS context: the CA of CASSANDRA_SSL_CAFILE, hostname check, optional client cert."""
+    if not settings.cassandra_ssl_cafile:
+        return None
+    context = ssl.create_default_context(cafile=str(settings.cassandra_ssl_cafile))
+    context.check_hostname = settings.cassandra_ssl_check_hostname
+    if settings.cassandra_ssl_certfile and settings.cassandra_ssl_keyfile:
+        context.load_cert_chain(str(settings.cassandra_ssl_certfile), str(settings.cassandra_ssl_keyfile))
+    return context
+
+
+def access_refusal(settings: Settings, exc: NoHostAvailable) -> str | None:
+    """One line naming the cause when Cassandra refused our credentials or we refused its certificate."""
+    address = f"{','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"
+    for error in (getattr(exc, "errors", None) or {}).values():
+        text = f"{type(error).__name__}: {error}"
+        if "AuthenticationFailed" in text or "Bad credentials" in text:
+            return (f"Cassandra at {address} refused the credentials of user {settings.cassandra_username!r} "
+                    "(check CASSANDRA_USERNAME and CASSANDRA_PASSWORD)")
+        if "requires authentication" in text or "AuthenticationRequired" in text:
+            return (f"Cassandra at {address} requires authentication but CASSANDRA_USERNAME is not set")
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+            reason = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"") or "not trusted"
+            return (f"Cassandra at {address} presented a TLS certificate that CASSANDRA_SSL_CAFILE="
+                    f"{settings.cassandra_ssl_cafile} does not trust ({reason})")
+    return None
 
 
 def _first_error(exc: NoHostAvailable) -> str:

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = _env("KAFKA_SASL_USERNAME", "SASL user name")
     kafka_sasl_password: SecretStr | None = _env("KAFKA_SASL_PASSWORD", "SASL password")
     kafka_ssl_cafile: Path | None = _env("KAFKA_SSL_CAFILE", "CA bundle that signed the brokers' certificates")
+    kafka_ssl_certfile: Path | None = _env("KAFKA_SSL_CERTFILE", "client certificate (PEM) for brokers that "
+                                           "require one (mutual TLS)")
+    kafka_ssl_keyfile: Path | None = _env("KAFKA_SSL_KEYFILE", "private key (PEM, PKCS#8) of KAFKA_SSL_CERTFILE")
+    kafka_ssl_check_hostname: bool = _env("KAFKA_SSL_CHECK_HOSTNAME", "verify that the broker's certificate "
+                                          "names its host (true/false)", True)
     # --- Cassandra
     cassandra_hosts: CommaList = _env("CASSANDRA_HOSTS", "contact points, comma-separated", "127.0.0.1")
     cassandra_port: Port = _env("CASSANDRA_PORT", "native protocol port", 9042)
@@ -64,6 +69,13 @@ class Settings(BaseSettings):
     cassandra_username: str | None = _env("CASSANDRA_USERNAME", "user name (PasswordAuthenticator)")
     cassandra_password: SecretStr | None = _env("CASSANDRA_PASSWORD", "password of CASSANDRA_USERNAME")
     cassandra_ssl_cafile: Path | None = _env("CASSANDRA_SSL_CAFILE", "CA bundle: connect with TLS")
+    cassandra_ssl_certfile: Path | None = _env("CASSANDRA_SSL_CERTFILE", "client certificate (PEM) for nodes "
+                                               "that require one")
+    cassandra_ssl_keyfile: Path | None = _env("CASSANDRA_SSL_KEYFILE", "private key (PEM) of CASSANDRA_SSL_CERTFILE")
+    cassandra_ssl_check_hostname: bool = _env("CASSANDRA_SSL_CHECK_HOSTNAME", "verify that a node's certificate "
+                                              "names its host (true/false; the Spark connector never does)", True)
+    cassandra_protocol_version: int | None = _env("CASSANDRA_PROTOCOL_VERSION", "native protocol version to "
+                                                  "use; unset: negotiated with the server", ge=3, le=6)
     cassandra_local_dc: str | None = _env("CASSANDRA_LOCAL_DC", "data centre the driver prefers")
     cassandra_replication: str = _env("CASSANDRA_REPLICATION", "replication map used when the keyspace "
                                       "is created", "{'class': 'SimpleStrategy', 'replication_factor': 1}")
@@ -78,6 +90,10 @@ class Settings(BaseSettings):
     # --- ports of the parts tickplant serves
     simulator_port: Port = _env("TICKPLANT_SIMULATOR_PORT", "local Finnhub-compatible simulator", 8765)
     metrics_port: Port = _env("TICKPLANT_METRICS_PORT", "collector's Prometheus metrics", 9108)
+    stream_metrics_port: int = _env("TICKPLANT_STREAM_METRICS_PORT", "stream processor's Prometheus metrics "
+                                    "(0: off)", 9109, ge=0, le=65535)
+    stream_metrics_host: str = _env("TICKPLANT_STREAM_METRICS_HOST", "address the stream processor's metrics "
+                                    "bind", "127.0.0.1")
     dashboard_port: Port = _env("TICKPLANT_DASHBOARD_PORT", "Streamlit dashboard", 8501)
     presto_port: Port = _env("TICKPLANT_PRESTO_PORT", "local SQL engine (Presto/Trino)", 8080)
     superset_port: Port = _env("TICKPLANT_SUPERSET_PORT", "local Superset", 8088)
@@ -99,6 +115,10 @@ class Settings(BaseSettings):
     cassandra_storage_port: Port = _env("TICKPLANT_CASSANDRA_STORAGE_PORT", "local Cassandra gossip", 7000)
     kafka_heap_mb: int = _env("TICKPLANT_KAFKA_HEAP_MB", "local Kafka heap (MB)", 512, ge=64)
     cassandra_heap_mb: int = _env("TICKPLANT_CASSANDRA_HEAP_MB", "local Cassandra heap (MB)", 1024, ge=256)
+    tls_keystore: Path | None = _env("TICKPLANT_TLS_KEYSTORE", "PKCS12 keystore (key + certificate) the "
+                                     "local Kafka and Cassandra serve TLS with")
+    tls_keystore_password: SecretStr | None = _env("TICKPLANT_TLS_KEYSTORE_PASSWORD",
+                                                   "password of TICKPLANT_TLS_KEYSTORE")
     service_timeout_s: int = _env("TICKPLANT_SERVICE_TIMEOUT", "seconds a local service may take to "
                                   "answer", 180, ge=1)
 
@@ -180,7 +200,20 @@ class Settings(BaseSettings):
                 self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password):
             raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
                              "KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together: set both or neither")
+        if bool(self.cassandra_ssl_certfile) != bool(self.cassandra_ssl_keyfile):
+            raise ValueError("CASSANDRA_SSL_CERTFILE and CASSANDRA_SSL_KEYFILE go together: set both or neither")
+        if self.kafka_ssl_cafile and self.kafka_security_protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
+            raise ValueError(f"KAFKA_SSL_CAFILE is set but KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} "
+                             "does not use TLS (use SSL or SASL_SSL)")
+        if self.tls_keystore_password is not None and not self.tls_keystore:
+            raise ValueError("TICKPLANT_TLS_KEYSTORE_PASSWORD is set but TICKPLANT_TLS_KEYSTORE is not")
         return self
+
+    @property
+    def kafka_uses_tls(self) -> bool:
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
 
     @property
     def dead_letter_topic(self) -> str:

@@ -23,3 +23,8 @@ class StateError(TickplantError):
 
 class SchemaError(TickplantError):
     """A schema file (Avro, topics, CQL migration) is invalid or could not be applied."""
+
+
+class AccessError(ServiceError):
+    """A service answered but refused us: wrong credentials or a certificate we do not trust.
+    Retrying cannot help, so callers fail at once with the cause."""

@@ -3,16 +3,25 @@ from `schemas/topics.yaml`."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 import time
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.conn import BrokerConnection
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaError,
+    NoBrokersAvailable,
+    SaslAuthenticationFailedError,
+    TopicAlreadyExistsError,
+    UnsupportedSaslMechanismError,
+)
 
-from core.config import Settings
-from core.errors import ServiceError
+from core.config import Settings, split_host_port
+from core.errors import AccessError, ServiceError
 from core.logging import get_logger
 from core.retry import retry_call
 from core.schemas import topic_specs
@@ -45,8 +54,13 @@ def client_config(settings: Settings) -> dict[str, Any]:
         config["sasl_plain_username"] = settings.kafka_sasl_username
         config["sasl_plain_password"] = (settings.kafka_sasl_password.get_secret_value()
                                          if settings.kafka_sasl_password else None)
-    if settings.kafka_ssl_cafile:
-        config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+    if settings.kafka_uses_tls:
+        config["ssl_check_hostname"] = settings.kafka_ssl_check_hostname
+        if settings.kafka_ssl_cafile:
+            config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+        if settings.kafka_ssl_certfile and settings.kafka_ssl_keyfile:
+            config["ssl_certfile"] = str(settings.kafka_ssl_certfile)
+            config["ssl_keyfile"] = str(settings.kafka_ssl_keyfile)
     return config
 
 
@@ -64,15 +78,72 @@ def admin(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
     try:
         return KafkaAdminClient(**client_config(settings), request_timeout_ms=int(timeout_s * 1000),
                                 client_id="tickplant-admin")
-    except (NoBrokersAvailable, KafkaError) as exc:
+    except (NoBrokersAvailable, KafkaError, ssl.SSLError) as exc:
+        refusal = access_refusal(settings, exc)
+        if refusal:
+            raise AccessError(refusal) from None
         raise ServiceError(f"Kafka at {','.join(settings.kafka_bootstrap_servers)} is not reachable: "
                            f"{type(exc).__name__}") from None
+
+
+def access_refusal(settings: Settings, exc: BaseException | None = None) -> str | None:
+    """One line naming the cause when the broker refused our SASL credentials or we refused its TLS
+    certificate; None when neither is the cause. kafka-python often reports both only as
+    NoBrokersAvailable, so the first broker is asked once more over a bare connection."""
+    servers = ",".join(settings.kafka_bootstrap_servers)
+    if not isinstance(exc, ssl.SSLError | SaslAuthenticationFailedError | UnsupportedSaslMechanismError):
+        exc = _handshake_error(settings)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"Kafka at {servers} presented a TLS certificate that KAFKA_SSL_CAFILE="
+                f"{settings.kafka_ssl_cafile or '(system CAs)'} does not trust ({exc.verify_message})")
+    if isinstance(exc, SaslAuthenticationFailedError):
+        return (f"Kafka at {servers} refused SASL {settings.kafka_sasl_mechanism} authentication of user "
+                f"{settings.kafka_sasl_username!r} (check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)")
+    if isinstance(exc, UnsupportedSaslMechanismError):
+        return f"Kafka at {servers} does not offer SASL {settings.kafka_sasl_mechanism} (KAFKA_SASL_MECHANISM)"
+    return None
+
+
+def _handshake_error(settings: Settings, timeout_s: float = 5.0) -> BaseException | None:
+    """The error of one blocking connection (TLS handshake, SASL) to the first bootstrap server."""
+    host, port = split_host_port(settings.kafka_bootstrap_servers[0], 9092)
+    config = {key: value for key, value in client_config(settings).items() if key != "bootstrap_servers"}
+    errors: list[BaseException] = []
+    connection = BrokerConnection(host, port, socket.AF_UNSPEC, **config,
+                                  state_change_callback=lambda *_: None)
+    original_close = connection.close
+
+    def close(error: BaseException | None = None) -> None:
+        if error is not None:
+            errors.append(error)
+        original_close(error)
+
+    connection.close = close  # type: ignore[method-assign]
+    try:
+        connection.connect_blocking(timeout_s)
+    except Exception as exc:  # the handshake's own error is the answer
+        return exc
+    finally:
+        original_close()
+    for error in errors:
+        if isinstance(error, ssl.SSLError | SaslAuthenticationFailedError | UnsupportedSaslMechanismError):
+            return error
+    return None
+
+
+class _Unanswered(Exception):
+    """No answer yet (retried); a refusal (AccessError) is not retried."""
 
 
 def wait_for_kafka(settings: Settings, timeout_s: float) -> dict[str, Any]:
     """Block until a metadata request answers; returns the cluster description."""
     def describe() -> dict[str, Any]:
-        client = admin(settings, timeout_s=5)
+        try:
+            client = admin(settings, timeout_s=5)
+        except AccessError:
+            raise
+        except ServiceError as exc:
+            raise _Unanswered(str(exc)) from None
         try:
             return client.describe_cluster()
         finally:
@@ -80,8 +151,10 @@ def wait_for_kafka(settings: Settings, timeout_s: float) -> dict[str, Any]:
 
     servers = ",".join(settings.kafka_bootstrap_servers)
     try:
-        return retry_call(describe, f"kafka {servers}", timeout_s, retry_on=(ServiceError, KafkaError, OSError))
-    except (ServiceError, KafkaError, OSError) as exc:
+        return retry_call(describe, f"kafka {servers}", timeout_s, retry_on=(_Unanswered, KafkaError, OSError))
+    except AccessError:
+        raise
+    except (_Unanswered, KafkaError, OSError) as exc:
         raise ServiceError(f"Kafka at {servers} did not answer a metadata request within {timeout_s:.0f}s "
                            f"({str(exc) or type(exc).__name__})") from None
 

@@ -1,6 +1,6 @@
 """The SparkSession every tickplant Spark job starts from: master, connector jars, Cassandra
-connection and small-machine defaults, all from Settings. Flags given to `spark-submit`
-(`--master`, `--jars`, `--conf`) win over these defaults.
+contact points and small-machine defaults, all from Settings (secrets never: see core.security).
+Flags given to `spark-submit` (`--master`, `--jars`, `--conf`) win over these defaults.
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | Non
         "spark.cassandra.output.batch.size.bytes": "65536",
         "spark.cassandra.output.concurrent.writes": "16",
     }
-    if settings.cassandra_username:
-        conf["spark.cassandra.auth.username"] = settings.cassandra_username
-        conf["spark.cassandra.auth.password"] = (settings.cassandra_password.get_secret_value()
-                                                 if settings.cassandra_password else "")
+    if settings.cassandra_local_dc:
+        conf["spark.cassandra.connection.localDC"] = settings.cassandra_local_dc
+    # Credentials and TLS are not here: every read and write passes them as options
+    # (core.security.cassandra_connector_options), so the conf, the UI and event logs never hold them.
     if with_jars:
         conf["spark.jars"] = ",".join(str(p) for p in spark_jars(settings))
     conf.update(extra or {})

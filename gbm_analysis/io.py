@@ -11,6 +11,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from core.config import Settings
+from core.security import cassandra_connector_options
 from gbm_analysis.analysis import BACKTEST_FIELDS, EARLIER_SCHEMA, FORECAST_FIELDS
 from gbm_analysis.options import GbmOptions
 
@@ -18,7 +19,9 @@ CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
 
 
 def table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
-    return spark.read.format(CASSANDRA_FORMAT).options(keyspace=settings.cassandra_keyspace, table=name).load()
+    return (spark.read.format(CASSANDRA_FORMAT)
+            .options(**cassandra_connector_options(settings), keyspace=settings.cassandra_keyspace, table=name)
+            .load())
 
 
 def _utc(ms: int) -> datetime:
@@ -96,7 +99,7 @@ def read_earlier_forecasts(spark: SparkSession, settings: Settings, options: Gbm
 
 def _upsert(frame: DataFrame, settings: Settings, name: str) -> None:
     frame.write.format(CASSANDRA_FORMAT).mode("append").options(
-        keyspace=settings.cassandra_keyspace, table=name).save()
+        **cassandra_connector_options(settings), keyspace=settings.cassandra_keyspace, table=name).save()
 
 
 def write_results(results: DataFrame, settings: Settings, options: GbmOptions) -> None:

@@ -64,7 +64,7 @@ class TradesBatch:
         # batch's offsets are fixed, so it is the same data). That job gives counts, the newest trade per
         # symbol and time percentiles (latency p99 = write time - p01 of the trade times).
         clock = _PhaseClock()
-        upsert(transforms.valid_trades(rows).select(*transforms.TRADE_COLUMNS), keyspace, "trades")
+        upsert(transforms.valid_trades(rows).select(*transforms.TRADE_COLUMNS), self._settings, "trades")
         written_ms = _now_ms()
         clock.lap("write_trades")
         watermark_ms = batch_watermark_ms(self._files, self._checkpoint, batch_id)
@@ -75,7 +75,7 @@ class TradesBatch:
         # topic, or the first trigger of a fresh job).
         times = next((row.asDict() for row in summary_rows if row["is_total"]), EMPTY_BATCH_TIMES)
         if times["refused_rows"]:
-            upsert(transforms.dead_letters(rows), keyspace, "dead_letters")
+            upsert(transforms.dead_letters(rows), self._settings, "dead_letters")
             clock.lap("write_dead_letters")
         self._latest.write([{"symbol": row["symbol"], **row["newest"].asDict()}
                             for row in summary_rows if not row["is_total"] and row["newest"]])
@@ -106,7 +106,7 @@ class WindowBatch:
             times = transforms.time_summary(windows, F.unix_millis(F.col("last_trade_timestamp"))).first()
             clock.lap("read_aggregate_summary")
             if times["valid_rows"]:
-                upsert(self._shape(windows), self._settings.cassandra_keyspace, self._table)
+                upsert(self._shape(windows), self._settings, self._table)
                 clock.lap("write_windows")
             summary = transforms.latency_from_times(times, _now_ms())
         finally:

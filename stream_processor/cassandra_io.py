@@ -15,6 +15,7 @@ from pyspark.sql import DataFrame
 
 from core import cassandra as cassandra_db
 from core.config import Settings
+from core.security import cassandra_connector_options
 
 CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
 INSERT_LATEST = ("INSERT INTO {keyspace}.latest_prices (symbol, price, volume, trade_timestamp) "
@@ -42,9 +43,11 @@ def close_driver_sessions() -> None:
         _sessions.clear()
 
 
-def upsert(frame: DataFrame, keyspace: str, table: str) -> None:
-    """Write every row of `frame` (columns named as the table's); INSERT is an upsert by key."""
-    frame.write.format(CASSANDRA_FORMAT).mode("append").options(keyspace=keyspace, table=table).save()
+def upsert(frame: DataFrame, settings: Settings, table: str) -> None:
+    """Write every row of `frame` (columns named as the table's) to `table` of CASSANDRA_KEYSPACE;
+    INSERT is an upsert by key. Credentials and TLS travel as options of this write only."""
+    (frame.write.format(CASSANDRA_FORMAT).mode("append")
+     .options(**cassandra_connector_options(settings), keyspace=settings.cassandra_keyspace, table=table).save())
 
 
 class LatestPrices:

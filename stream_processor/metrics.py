@@ -14,6 +14,7 @@ from pyspark.sql.streaming import StreamingQueryListener
 from core.config import Settings
 from core.logging import get_logger
 from stream_processor.cassandra_io import driver_session
+from stream_processor.prometheus import StreamMetrics
 
 log = get_logger(__name__)
 
@@ -60,11 +61,13 @@ def summary_values(summary: Any) -> dict[str, Any]:
 class MetricsListener(StreamingQueryListener):
     """Writes a pipeline_metrics row for every progress event of our queries that read data."""
 
-    def __init__(self, settings: Settings, stash: BatchStash, queries: set[str]) -> None:
+    def __init__(self, settings: Settings, stash: BatchStash, queries: set[str],
+                 exporter: StreamMetrics | None = None) -> None:
         self._settings = settings
         self._stash = stash
         self._queries = queries
         self._insert: Any = None
+        self._exporter = exporter
 
     def onQueryStarted(self, event: Any) -> None:
         log.info("query started", query=event.name, id=str(event.id))
@@ -95,6 +98,8 @@ class MetricsListener(StreamingQueryListener):
         late_rows = measured.get("late_rows", dropped) if progress.name == "trades" else dropped
         batch_time = datetime.strptime(progress.timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         duration_ms = int(progress.batchDuration or progress.durationMs.get("triggerExecution", 0))
+        if self._exporter is not None:
+            self._exporter.observe(progress, measured, batch_time.timestamp())
         session = driver_session(self._settings)
         if self._insert is None:
             self._insert = session.prepare(INSERT_METRICS.format(keyspace=self._settings.cassandra_keyspace))

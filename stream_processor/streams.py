@@ -15,10 +15,12 @@ from pyspark.sql.streaming import StreamingQuery
 from core.checkpoints import checkpoint_base, query_checkpoint
 from core.config import Settings
 from core.logging import get_logger
+from core.security import kafka_source_options
 from stream_processor import transforms
 from stream_processor.batches import TradesBatch, WindowBatch
 from stream_processor.metrics import BatchStash, MetricsListener
 from stream_processor.options import StreamOptions
+from stream_processor.prometheus import StreamMetrics
 
 log = get_logger(__name__)
 
@@ -32,7 +34,9 @@ def kafka_records(spark: SparkSession, settings: Settings, options: StreamOption
               .option("failOnDataLoss", "true")
               # Each task seeks its consumer to the batch's range; a fetch still parked at the log end
               # would hold that seek for the broker's full wait (500 ms by default) in every task.
-              .option("kafka.fetch.max.wait.ms", str(options.kafka_fetch_wait_ms)))
+              .option("kafka.fetch.max.wait.ms", str(options.kafka_fetch_wait_ms))
+              # SASL (a JAAS line built here) and TLS as source options: never in the Spark conf
+              .options(**kafka_source_options(settings)))
     if options.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
     return reader.load()
@@ -44,7 +48,9 @@ def start_queries(spark: SparkSession, settings: Settings, rows: DataFrame,
     wanted = options.queries
     base = checkpoint_base(settings, options.checkpoint_dir)
     stash = BatchStash()
-    spark.streams.addListener(MetricsListener(settings, stash, set(wanted)))
+    exporter = StreamMetrics()
+    exporter.serve(settings.stream_metrics_port, settings.stream_metrics_host)
+    spark.streams.addListener(MetricsListener(settings, stash, set(wanted), exporter))
     watermarked = rows.withWatermark("event_time", options.watermark)
     valid = transforms.valid_trades(rows).withWatermark("trade_timestamp", options.watermark)
     plans: dict[str, tuple[DataFrame, Any, str, str]] = {

@@ -89,3 +89,32 @@ def feed(request: pytest.FixtureRequest, tmp_path: Path):
         settings = settings if settings is not None else request.getfixturevalue("isolated")
         return simulated_feed(settings, config, tmp_path / "spool", **collector_options)
     return start
+
+
+@pytest.fixture(scope="session")
+def secured_services(tmp_path_factory: pytest.TempPathFactory):
+    """A private Kafka (SASL_SSL listener) + Cassandra (PasswordAuthenticator, client TLS) pair with a
+    throw-away CA, on free ports, started once for the session and stopped at its end."""
+    from tests.helpers_secured import SecuredPair, make_pki, secured_env, settings_of
+    from tickplant import services as runtime
+
+    root = tmp_path_factory.mktemp("secured")
+    pki = make_pki(root / "pki")
+    env = secured_env(root / "var", pki)
+    settings = settings_of(env)
+    try:
+        runtime.start_all(settings)
+    except TickplantError as exc:
+        runtime.stop_all(settings)
+        service_unavailable(f"the secured services could not start: {exc}")
+    yield SecuredPair(settings, env, pki, root)
+    runtime.stop_all(settings)
+
+
+@pytest.fixture
+def secured_isolated(secured_services):
+    """Settings of the secured pair with a topic and keyspace of this test's own."""
+    from tests.helpers_secured import own_topic_and_keyspace
+
+    with own_topic_and_keyspace(secured_services.settings) as settings:
+        yield settings

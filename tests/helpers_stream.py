@@ -150,8 +150,8 @@ def day_keys(trades: pd.DataFrame) -> set[tuple[str, object]]:
     return {(s, Date(int(t // 86_400_000))) for s, t in zip(trades["symbol"], trades["t_ms"], strict=True)}
 
 
-def stream_env(settings: Settings, home: Path) -> dict[str, str]:
-    env = dict(os.environ)
+def stream_env(settings: Settings, home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
     env.update({"KAFKA_TOPIC": settings.kafka_topic, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
                 "TICKPLANT_HOME": str(home), "SPARK_MASTER": "local[2]", "PYTHONUNBUFFERED": "1"})
     return env
@@ -160,11 +160,12 @@ def stream_env(settings: Settings, home: Path) -> dict[str, str]:
 class StreamJob:
     """`tickplant stream` as a subprocess with its log in a file; stop with SIGTERM or kill -9."""
 
-    def __init__(self, settings: Settings, home: Path, *flags: str, log_name: str = "stream.log") -> None:
+    def __init__(self, settings: Settings, home: Path, *flags: str, log_name: str = "stream.log",
+                 env: dict[str, str] | None = None) -> None:
         self.log_path = home / log_name
         home.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
-        self.process = subprocess.Popen([TICKPLANT, "stream", *flags], cwd=ROOT, env=stream_env(settings, home),
+        self.process = subprocess.Popen([TICKPLANT, "stream", *flags], cwd=ROOT, env=stream_env(settings, home, env),
                                         stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def alive(self) -> bool:

@@ -20,9 +20,12 @@ import yaml
 from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
 from core.config import Settings
-from core.errors import ServiceError, StateError
+from core.errors import AccessError, ServiceError, StateError
 from core.logging import get_logger
 from core.retry import retry_call
+from core.security import jaas_quote as _jaas_quote
+from core.security import pkcs12_truststore
+from core.security import secret as _secret
 from tickplant import procs
 
 log = get_logger(__name__)
@@ -74,6 +77,7 @@ class ServiceStatus:
     version: str | None = None
     managed: bool = True  # False: the address is not local, tickplant does not run it
     log: str | None = None
+    error: str | None = None   # why it refused us (credentials, certificate), when it did
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -174,6 +178,8 @@ class LocalService(ABC):
                                    f"last lines of {self.log_file}:\n{procs.tail(self.log_file)}")
             try:
                 return self.probe(timeout_s=3)
+            except AccessError:
+                raise   # it answers, and refuses us: waiting longer cannot help
             except ServiceError as exc:
                 raise _NotReady(str(exc)) from None
 
@@ -206,18 +212,23 @@ class LocalService(ABC):
 
     def status(self) -> ServiceStatus:
         pid = self.running_pid() if self.is_local else None
+        error = None
         try:
             version: str | None = self.probe(timeout_s=5)
+        except AccessError as exc:
+            version, error = None, str(exc)
         except ServiceError:
             version = None
         answering = version is not None
-        if self.is_local:
+        if error:
+            state = "refused"
+        elif self.is_local:
             state = "up" if answering else ("starting" if pid else "down")
         else:
             state = "external-up" if answering else "external-down"
         return ServiceStatus(name=self.name, state=state, address=self.address, pid=pid,
                              version=version, managed=self.is_local,
-                             log=str(self.log_file) if self.is_local else None)
+                             log=str(self.log_file) if self.is_local else None, error=error)
 
     def java(self) -> str:
         return "java"
@@ -278,20 +289,73 @@ class KafkaService(LocalService):
         id_file.write_text(cluster_id + "\n", encoding="utf-8")
         return cluster_id
 
+    def security_lines(self) -> list[str]:
+        """The client listener's SASL and TLS settings, from the same variables the clients read: the
+        broker accepts the configured user (PLAIN from the JAAS line, SCRAM from the credentials
+        added when the storage is formatted) and serves TLS from TICKPLANT_TLS_KEYSTORE."""
+        settings, protocol = self.settings, self.settings.kafka_security_protocol
+        listener = protocol.lower()
+        lines: list[str] = []
+        if protocol.startswith("SASL"):
+            user, password = settings.kafka_sasl_username, _secret(settings.kafka_sasl_password)
+            lines += [
+                "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+                "sasl.mechanism.inter.broker.protocol=PLAIN",
+                f"listener.name.{listener}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain."
+                f"PlainLoginModule required username={_jaas_quote(user)} password={_jaas_quote(password)} "
+                f"user_{user}={_jaas_quote(password)};",
+                f"listener.name.{listener}.scram-sha-256.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                f"listener.name.{listener}.scram-sha-512.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            ]
+        if settings.kafka_uses_tls:
+            if not settings.tls_keystore:
+                raise ServiceError(f"KAFKA_SECURITY_PROTOCOL={protocol} for the local Kafka needs "
+                                   "TICKPLANT_TLS_KEYSTORE (a PKCS12 keystore with the broker's key and certificate)")
+            store_password = _secret(settings.tls_keystore_password)
+            lines += [
+                f"ssl.keystore.location={settings.tls_keystore}",
+                "ssl.keystore.type=PKCS12",
+                f"ssl.keystore.password={store_password}",
+                f"ssl.key.password={store_password}",
+                # the broker is its own inter-broker client: it checks its certificate like any client
+                "ssl.endpoint.identification.algorithm=" + ("https" if settings.kafka_ssl_check_hostname else ""),
+            ]
+            if settings.kafka_ssl_cafile:
+                lines += [f"ssl.truststore.location={settings.kafka_ssl_cafile}", "ssl.truststore.type=PEM"]
+            if settings.kafka_ssl_certfile:
+                lines.append("ssl.client.auth=required")
+        return lines
+
+    def scram_arguments(self) -> list[str]:
+        """`--add-scram` arguments for the storage format: the configured user under both SCRAM hashes."""
+        settings = self.settings
+        if not settings.kafka_security_protocol.startswith("SASL"):
+            return []
+        user, password = settings.kafka_sasl_username, _secret(settings.kafka_sasl_password)
+        return [argument for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+                for argument in ("--add-scram", f"{mechanism}=[name={user},password={password}]")]
+
     def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         cluster_id = self.cluster_id()
         host, port, controller = self.host, self.settings.kafka_port, self.settings.kafka_controller_port
+        listener = self.settings.kafka_security_protocol
+        # the file may hold the SASL user's password and the keystore's: readable by us only
+        self.config_file.touch(mode=0o600, exist_ok=True)
+        self.config_file.chmod(0o600)
         self.config_file.write_text("\n".join([
             "# written by tickplant on every start; edit tickplant/services.py instead",
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{host}:{controller}",
-            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
-            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            f"listeners={listener}://{host}:{port},CONTROLLER://{host}:{controller}",
+            f"advertised.listeners={listener}://{host}:{port}",
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"inter.broker.listener.name={listener}",
+            f"listener.security.protocol.map=CONTROLLER:PLAINTEXT,{listener}:{listener}",
+            *self.security_lines(),
             f"log.dirs={self.data_dir}",
             "num.partitions=3",
             "num.network.threads=2",
@@ -321,7 +385,8 @@ class KafkaService(LocalService):
         if not (self.data_dir / "meta.properties").exists():
             result = subprocess.run(
                 [self.java(), "-cp", f"{self.jars}/*", f"-Dlog4j.configuration=file:{self.dir}/log4j.properties",
-                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file)],
+                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file),
+                 *self.scram_arguments()],
                 capture_output=True, text=True, timeout=120)
             if result.returncode != 0:
                 raise ServiceError(f"formatting Kafka storage failed: "
@@ -412,7 +477,10 @@ class CassandraService(LocalService):
             "commit_failure_policy": "stop",
             "auto_snapshot": False,
             "dynamic_snitch": False,
+            **self.security_config(),
         }
+        self.config_file.touch(mode=0o600, exist_ok=True)   # may hold the keystore password
+        self.config_file.chmod(0o600)
         self.config_file.write_text("# written by tickplant on every start; edit tickplant/services.py instead\n"
                                     + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         (d / "conf" / "logback.xml").write_text(f"""<configuration scan="false">
@@ -424,6 +492,58 @@ class CassandraService(LocalService):
   <root level="WARN"><appender-ref ref="FILE"/></root>
 </configuration>
 """, encoding="utf-8")
+
+    def security_config(self) -> dict[str, object]:
+        """PasswordAuthenticator when CASSANDRA_USERNAME is set (the role itself is created on the first
+        start, see `ensure_role`); client TLS from TICKPLANT_TLS_KEYSTORE when CASSANDRA_SSL_CAFILE is set."""
+        settings = self.settings
+        config: dict[str, object] = {}
+        if settings.cassandra_username:
+            config.update(authenticator="PasswordAuthenticator", authorizer="CassandraAuthorizer",
+                          role_manager="CassandraRoleManager")
+        if settings.cassandra_ssl_cafile:
+            if not settings.tls_keystore:
+                raise ServiceError("CASSANDRA_SSL_CAFILE for the local Cassandra needs TICKPLANT_TLS_KEYSTORE "
+                                   "(a PKCS12 keystore with the node's key and certificate)")
+            config["client_encryption_options"] = {
+                "enabled": True, "optional": False, "keystore": str(settings.tls_keystore),
+                "keystore_password": _secret(settings.tls_keystore_password), "store_type": "PKCS12",
+                "require_client_auth": bool(settings.cassandra_ssl_certfile),
+                **({"truststore": str(self.truststore()), "truststore_password": _secret(
+                    settings.tls_keystore_password)} if settings.cassandra_ssl_certfile else {}),
+            }
+        return config
+
+    def truststore(self) -> Path:
+                return pkcs12_truststore(self.settings.cassandra_ssl_cafile, self.dir / "conf" / "truststore.p12",
+                                 _secret(self.settings.tls_keystore_password))
+
+    def ensure_role(self, timeout_s: float) -> None:
+        """The configured login role, created as a superuser through the default `cassandra` role on a
+        fresh local node, whose login is then disabled (its password is public knowledge)."""
+        settings = self.settings
+        marker = self.dir / "role.created"
+        if not settings.cassandra_username or settings.cassandra_username == "cassandra" or marker.exists():
+            return
+        bootstrap = settings.replace(cassandra_username="cassandra", cassandra_password="cassandra")
+        # the default role appears a moment after the port opens; later, its login is disabled and
+        # the configured password was simply wrong: the caller reports that refusal
+        session = retry_call(lambda: cassandra_db.connect(bootstrap, timeout_s=timeout_s), "cassandra default role",
+                             min(timeout_s, 20), retry_on=(AccessError,), initial_s=0.5, maximum_s=2)
+        try:
+            # role DDL takes no bind markers: the name and password are quoted as CQL literals
+            password = _secret(settings.cassandra_password).replace("'", "''")
+            session.execute(f"CREATE ROLE IF NOT EXISTS {_cql_name(settings.cassandra_username)} "
+                            f"WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = '{password}'")
+        finally:
+            cassandra_db.close(session)
+        session = cassandra_db.connect(settings, timeout_s=timeout_s)
+        try:
+            session.execute("ALTER ROLE cassandra WITH LOGIN = false")
+        finally:
+            cassandra_db.close(session)
+        marker.write_text(settings.cassandra_username + "\n", encoding="utf-8")
+        log.info("cassandra role created", role=settings.cassandra_username)
 
     def command(self) -> list[str]:
         heap = self.settings.cassandra_heap_mb
@@ -439,11 +559,25 @@ class CassandraService(LocalService):
         host, port = self.host, self.settings.cassandra_port
         if self.is_local and not procs.port_open(host, port):
             raise ServiceError(f"nothing listens on {host}:{port}")
-        session = cassandra_db.connect(self.settings, timeout_s=timeout_s)
+        try:
+            session = cassandra_db.connect(self.settings, timeout_s=timeout_s)
+        except AccessError as exc:
+            if not (self.is_local and self.running_pid() and "refused the credentials" in str(exc)):
+                raise
+            try:
+                self.ensure_role(timeout_s)   # our own fresh node: the role may not exist yet
+            except AccessError:
+                raise exc from None
+            session = cassandra_db.connect(self.settings, timeout_s=timeout_s)
         try:
             return session.execute("SELECT release_version FROM system.local").one()["release_version"]
         finally:
             cassandra_db.close(session)
+
+
+def _cql_name(name: str) -> str:
+    """A role name as a quoted CQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 def all_services(settings: Settings) -> list[LocalService]:

@@ -47,12 +47,19 @@ GOOD = {
     "KAFKA_SASL_USERNAME": ("alice", "kafka_sasl_username", "alice"),
     "KAFKA_SASL_PASSWORD": ("pw", "kafka_sasl_password", SecretStr("pw")),
     "KAFKA_SSL_CAFILE": ("/etc/ca.pem", "kafka_ssl_cafile", Path("/etc/ca.pem")),
+    "KAFKA_SSL_CERTFILE": ("/etc/client.pem", "kafka_ssl_certfile", Path("/etc/client.pem")),
+    "KAFKA_SSL_KEYFILE": ("/etc/client.key", "kafka_ssl_keyfile", Path("/etc/client.key")),
+    "KAFKA_SSL_CHECK_HOSTNAME": ("false", "kafka_ssl_check_hostname", False),
     "CASSANDRA_HOSTS": ("c1, c2", "cassandra_hosts", ("c1", "c2")),
     "CASSANDRA_PORT": ("19042", "cassandra_port", 19042),
     "CASSANDRA_KEYSPACE": ("ks_1", "cassandra_keyspace", "ks_1"),
     "CASSANDRA_USERNAME": ("bob", "cassandra_username", "bob"),
     "CASSANDRA_PASSWORD": ("pw", "cassandra_password", SecretStr("pw")),
     "CASSANDRA_SSL_CAFILE": ("/etc/cas.pem", "cassandra_ssl_cafile", Path("/etc/cas.pem")),
+    "CASSANDRA_SSL_CERTFILE": ("/etc/c.pem", "cassandra_ssl_certfile", Path("/etc/c.pem")),
+    "CASSANDRA_SSL_KEYFILE": ("/etc/c.key", "cassandra_ssl_keyfile", Path("/etc/c.key")),
+    "CASSANDRA_SSL_CHECK_HOSTNAME": ("no", "cassandra_ssl_check_hostname", False),
+    "CASSANDRA_PROTOCOL_VERSION": ("4", "cassandra_protocol_version", 4),
     "CASSANDRA_LOCAL_DC": ("dc1", "cassandra_local_dc", "dc1"),
     "CASSANDRA_REPLICATION": ("{'class': 'NetworkTopologyStrategy', 'dc1': 3}", "cassandra_replication",
                               "{'class': 'NetworkTopologyStrategy', 'dc1': 3}"),
@@ -64,6 +71,8 @@ GOOD = {
     "TICKPLANT_SIMULATOR_PORT": ("18765", "simulator_port", 18765),
     "TICKPLANT_METRICS_PORT": ("19108", "metrics_port", 19108),
     "TICKPLANT_DASHBOARD_PORT": ("18501", "dashboard_port", 18501),
+    "TICKPLANT_STREAM_METRICS_PORT": ("0", "stream_metrics_port", 0),
+    "TICKPLANT_STREAM_METRICS_HOST": ("0.0.0.0", "stream_metrics_host", "0.0.0.0"),
     "TICKPLANT_PRESTO_PORT": ("18080", "presto_port", 18080),
     "TICKPLANT_SUPERSET_PORT": ("18088", "superset_port", 18088),
     "PRESTO_URL": ("presto:8080", "presto_url", "http://presto:8080"),
@@ -79,10 +88,18 @@ GOOD = {
     "TICKPLANT_KAFKA_HEAP_MB": ("384", "kafka_heap_mb", 384),
     "TICKPLANT_CASSANDRA_HEAP_MB": ("768", "cassandra_heap_mb", 768),
     "TICKPLANT_SERVICE_TIMEOUT": ("60", "service_timeout_s", 60),
+    "TICKPLANT_TLS_KEYSTORE": ("/etc/server.p12", "tls_keystore", Path("/etc/server.p12")),
+    "TICKPLANT_TLS_KEYSTORE_PASSWORD": ("ks", "tls_keystore_password", SecretStr("ks")),
 }
 # Variables that only make sense with a partner: what the good value needs beside it.
 PARTNERS = {
     "CASSANDRA_PASSWORD": {"CASSANDRA_USERNAME": "bob"},
+    "KAFKA_SSL_CAFILE": {"KAFKA_SECURITY_PROTOCOL": "SSL"},
+    "KAFKA_SSL_CERTFILE": {"KAFKA_SSL_KEYFILE": "/etc/client.key"},
+    "KAFKA_SSL_KEYFILE": {"KAFKA_SSL_CERTFILE": "/etc/client.pem"},
+    "CASSANDRA_SSL_CERTFILE": {"CASSANDRA_SSL_KEYFILE": "/etc/c.key"},
+    "CASSANDRA_SSL_KEYFILE": {"CASSANDRA_SSL_CERTFILE": "/etc/c.pem"},
+    "TICKPLANT_TLS_KEYSTORE_PASSWORD": {"TICKPLANT_TLS_KEYSTORE": "/etc/server.p12"},
 }
 
 
@@ -122,6 +139,17 @@ BAD = [
     ({"TICKPLANT_PRESTO_HEAP_MB": "lots"}, "TICKPLANT_PRESTO_HEAP_MB='lots': Input should be a valid integer"),
     ({"SUPERSET_ADMIN_PASSWORD": "short"}, "SUPERSET_ADMIN_PASSWORD: is shorter than 8 characters"),
     ({"SUPERSET_SECRET_KEY": "short"}, "SUPERSET_SECRET_KEY: is shorter than 32 characters"),
+    ({"KAFKA_SSL_CERTFILE": "/c.pem"}, "KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together"),
+    ({"KAFKA_SSL_KEYFILE": "/c.key"}, "KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together"),
+    ({"KAFKA_SSL_CHECK_HOSTNAME": "sometimes"}, "KAFKA_SSL_CHECK_HOSTNAME='sometimes': Input should be a valid"),
+    ({"KAFKA_SSL_CAFILE": "/ca.pem"}, "KAFKA_SSL_CAFILE is set but KAFKA_SECURITY_PROTOCOL=PLAINTEXT does not use TLS"),
+    ({"CASSANDRA_SSL_CERTFILE": "/c.pem"}, "CASSANDRA_SSL_CERTFILE and CASSANDRA_SSL_KEYFILE go together"),
+    ({"CASSANDRA_SSL_KEYFILE": "/c.key"}, "CASSANDRA_SSL_CERTFILE and CASSANDRA_SSL_KEYFILE go together"),
+    ({"CASSANDRA_SSL_CHECK_HOSTNAME": "2"}, "CASSANDRA_SSL_CHECK_HOSTNAME='2': Input should be a valid boolean"),
+    ({"CASSANDRA_PROTOCOL_VERSION": "7"}, "CASSANDRA_PROTOCOL_VERSION='7': Input should be less than or equal to 6"),
+    ({"TICKPLANT_STREAM_METRICS_PORT": "-1"}, "TICKPLANT_STREAM_METRICS_PORT='-1': Input should be greater than"),
+    ({"CASSANDRA_PROTOCOL_VERSION": "v4"}, "CASSANDRA_PROTOCOL_VERSION='v4': Input should be a valid integer"),
+    ({"TICKPLANT_TLS_KEYSTORE_PASSWORD": "pw"}, "TICKPLANT_TLS_KEYSTORE_PASSWORD is set but TICKPLANT_TLS_KEYSTORE"),
 ]
 
 
@@ -155,10 +183,11 @@ def test_empty_values_count_as_unset():
 SECRETS = dict(FINNHUB_API_TOKEN="tok-SECRET-123", CASSANDRA_USERNAME="u", CASSANDRA_PASSWORD="pw-SECRET-456",
                ALPACA_API_KEY="ak-SECRET-7", ALPACA_API_SECRET="as-SECRET-8",
                KAFKA_SECURITY_PROTOCOL="SASL_SSL", KAFKA_SASL_MECHANISM="PLAIN", KAFKA_SASL_USERNAME="k",
-               KAFKA_SASL_PASSWORD="kp-SECRET-9", SUPERSET_ADMIN_PASSWORD="sp-SECRET-10",
+               KAFKA_SASL_PASSWORD="kp-SECRET-9", TICKPLANT_TLS_KEYSTORE="/ks.p12",
+               TICKPLANT_TLS_KEYSTORE_PASSWORD="ks-SECRET-10", SUPERSET_ADMIN_PASSWORD="sp-SECRET-12",
                SUPERSET_SECRET_KEY="sk-SECRET-11" + "x" * 32)
-SECRET_VALUES = ("tok-SECRET-123", "pw-SECRET-456", "ak-SECRET-7", "as-SECRET-8", "kp-SECRET-9", "sp-SECRET-10",
-                 "sk-SECRET-11")
+SECRET_VALUES = ("tok-SECRET-123", "pw-SECRET-456", "ak-SECRET-7", "as-SECRET-8", "kp-SECRET-9", "ks-SECRET-10",
+                 "sp-SECRET-12", "sk-SECRET-11")
 
 
 def test_secrets_never_appear_in_repr_str_json_or_describe():
@@ -247,3 +276,18 @@ def test_replace_validates_and_keeps_the_rest():
     assert s.replace(cassandra_keyspace="k2").kafka_topic == "a"
     with pytest.raises(ConfigError, match="CASSANDRA_KEYSPACE='bad-ks'"):
         s.replace(cassandra_keyspace="bad-ks")
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"KAFKA_SSL_CHECK_HOSTNAME": "sometimes"},
+     "KAFKA_SSL_CHECK_HOSTNAME='sometimes': Input should be a valid boolean, unable to interpret input"),
+    ({"CASSANDRA_PROTOCOL_VERSION": "9"}, "CASSANDRA_PROTOCOL_VERSION='9': Input should be less than or equal to 6"),
+    ({"KAFKA_SSL_CERTFILE": "/c.pem"}, "KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together: set both or neither"),
+    ({"TICKPLANT_TLS_KEYSTORE_PASSWORD": "ks-SECRET-x"},
+     "TICKPLANT_TLS_KEYSTORE_PASSWORD is set but TICKPLANT_TLS_KEYSTORE is not"),
+])
+def test_a_bad_security_variable_stops_the_cli_with_one_line_and_exit_2(env, message):
+    result = run_cli("config", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"tickplant: error: {message}"]
+    assert "ks-SECRET-x" not in result.stdout + result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -115,6 +116,8 @@ def services_status(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps({"services": [s.as_dict() for s in statuses]}, indent=2))
     else:
         _print_table(statuses)
+    for refused in (s for s in statuses if s.error):
+        print(f"tickplant: error: {refused.error}", file=sys.stderr)
     return 0 if all(s.state in ("up", "external-up") for s in statuses) else 3
 
 
