@@ -8,17 +8,15 @@ Under CI=true a service that cannot start fails the run; elsewhere the tests tha
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pytest
 
 from collector.simulator import SimulatorConfig
 from core import cassandra as cassandra_db
-from core import kafka as kafka_clients
 from core.config import Settings
 from core.errors import TickplantError
-from tests.helpers import service_unavailable
+from tests.helpers import own_topic_and_keyspace, service_unavailable
 from tests.helpers_collector import simulated_feed
 
 pytest_plugins = ["tests.helpers_sql"]   # the SQL engine / Superset fixtures
@@ -57,21 +55,8 @@ def services(base_settings: Settings):
 @pytest.fixture
 def isolated(services: Settings) -> Settings:
     """Settings with a topic and keyspace of this test's own, created and migrated."""
-    suffix = uuid.uuid4().hex[:10]
-    settings = services.replace(kafka_topic=f"t{suffix}", cassandra_keyspace=f"t{suffix}")
-    kafka_clients.ensure_topics(settings)
-    session = cassandra_db.connect(settings)
-    try:
-        cassandra_db.apply_migrations(session, settings)
-    finally:
-        cassandra_db.close(session)
-    yield settings
-    session = cassandra_db.connect(settings)
-    try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)
-    finally:
-        cassandra_db.close(session)
-    kafka_clients.delete_topics(settings, [settings.kafka_topic, settings.dead_letter_topic])
+    with own_topic_and_keyspace(services) as settings:
+        yield settings
 
 
 @pytest.fixture

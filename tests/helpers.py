@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from kafka import TopicPartition
@@ -61,3 +64,28 @@ def record_at(settings: Settings, topic: str, partition: int, offset: int, timeo
         return consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=1)[position][0]
     finally:
         consumer.close()
+
+
+@contextlib.contextmanager
+def own_topic_and_keyspace(settings: Settings, prefix: str = "t", **changes: object) -> Iterator[Settings]:
+    """`settings` (with `changes`) and a Kafka topic and Cassandra keyspace of their own, created and
+    migrated; both dropped afterwards."""
+    from core import cassandra as cassandra_db
+
+    suffix = uuid.uuid4().hex[:10]
+    own = settings.replace(kafka_topic=f"{prefix}{suffix}", cassandra_keyspace=f"{prefix}{suffix}", **changes)
+    kafka_clients.ensure_topics(own)
+    session = cassandra_db.connect(own)
+    try:
+        cassandra_db.apply_migrations(session, own)
+    finally:
+        cassandra_db.close(session)
+    try:
+        yield own
+    finally:
+        session = cassandra_db.connect(own)
+        try:
+            session.execute(f"DROP KEYSPACE IF EXISTS {own.cassandra_keyspace}", timeout=60)
+        finally:
+            cassandra_db.close(session)
+        kafka_clients.delete_topics(own, [own.kafka_topic, own.dead_letter_topic])

@@ -4,12 +4,9 @@ and client TLS, each on free ports under its own TICKPLANT_HOME."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import subprocess
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,24 +110,3 @@ class SecuredPair:
                 self.env["TICKPLANT_TLS_KEYSTORE_PASSWORD"]]
 
 
-@contextlib.contextmanager
-def own_topic_and_keyspace(settings: Settings) -> Iterator[Settings]:
-    """`settings` with a topic and keyspace of their own, created and migrated, dropped afterwards."""
-    from core import cassandra as cassandra_db
-    from core import kafka as kafka_clients
-
-    suffix = uuid.uuid4().hex[:10]
-    own = settings.replace(kafka_topic=f"s{suffix}", cassandra_keyspace=f"s{suffix}")
-    kafka_clients.ensure_topics(own)
-    session = cassandra_db.connect(own)
-    try:
-        cassandra_db.apply_migrations(session, own)
-    finally:
-        cassandra_db.close(session)
-    yield own
-    session = cassandra_db.connect(own)
-    try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {own.cassandra_keyspace}", timeout=60)
-    finally:
-        cassandra_db.close(session)
-    kafka_clients.delete_topics(own, [own.kafka_topic, own.dead_letter_topic])

@@ -7,7 +7,6 @@ and a small Superset REST client.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,10 +15,9 @@ import pytest
 import requests
 
 from core import cassandra as cassandra_db
-from core import kafka as kafka_clients
 from core.config import Settings
 from core.errors import TickplantError
-from tests.helpers import service_unavailable
+from tests.helpers import own_topic_and_keyspace, service_unavailable
 from tests.helpers_stream import StreamJob, caught_up, expected_trades, produce, synthetic_records, wait_until
 from tickplant.procs import free_port
 
@@ -42,15 +40,6 @@ class SqlStack:
     trino: object               # TrinoService
     superset: object            # SupersetService
     first_password: str | None  # what the first start generated (printed once)
-
-
-def _drop(settings: Settings) -> None:
-    session = cassandra_db.connect(settings)
-    try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)
-    finally:
-        cassandra_db.close(session)
-    kafka_clients.delete_topics(settings, [settings.kafka_topic, settings.dead_letter_topic])
 
 
 def _write_gbm(settings: Settings, run_ts: datetime, first_bar: datetime, steps: int) -> None:
@@ -86,16 +75,7 @@ def _bars(settings: Settings) -> int:
 @pytest.fixture(scope="session")
 def sql_market(services: Settings, tmp_path_factory: pytest.TempPathFactory):
     """Trades of three symbols over ~5 minutes ending 2 minutes ago, written by `tickplant stream`."""
-    suffix = uuid.uuid4().hex[:10]
-    settings = services.replace(kafka_topic=f"sql{suffix}", cassandra_keyspace=f"sql{suffix}",
-                                   symbols=SYMBOLS)
-    kafka_clients.ensure_topics(settings)
-    session = cassandra_db.connect(settings)
-    try:
-        cassandra_db.apply_migrations(session, settings)
-    finally:
-        cassandra_db.close(session)
-    try:
+    with own_topic_and_keyspace(services, "sql", symbols=SYMBOLS) as settings:
         now_ms = int(time.time() * 1000)
         start_ms = max(now_ms - 420_000, now_ms // 86_400_000 * 86_400_000 + 1)  # stays inside today (UTC)
         records = synthetic_records(SYMBOLS, 240, start_ms, step_ms=1_000, seed=11)
@@ -111,8 +91,6 @@ def sql_market(services: Settings, tmp_path_factory: pytest.TempPathFactory):
         run_ts = datetime.fromtimestamp(int(trades["t_ms"].max()) // 1000, UTC)
         _write_gbm(settings, run_ts, first_bar, steps=12)
         yield SqlMarket(settings=settings, trades=trades, gbm_run_ts=run_ts, forecast_steps=12)
-    finally:
-        _drop(settings)
 
 
 @pytest.fixture(scope="session")

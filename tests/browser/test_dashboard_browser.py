@@ -10,17 +10,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core import cassandra as cassandra_db
-from core import kafka as kafka_clients
 from dashboard import sample_data
 from tests.browser.dashboard_support import TcpProxy, dashboard_env
 from tests.browser.support import save_screenshot, screenshot_page, wait_streamlit_ready
-from tests.helpers import ROOT
+from tests.helpers import ROOT, own_topic_and_keyspace
 from tickplant.procs import free_port
 
 SYMBOLS = "AAPL,MSFT,BINANCE:BTCUSDT"
@@ -72,22 +70,9 @@ def fill(settings) -> None:
 
 @pytest.fixture(scope="module")
 def dashboard_keyspace(services):
-    suffix = uuid.uuid4().hex[:10]
-    settings = services.replace(kafka_topic=f"b{suffix}", cassandra_keyspace=f"b{suffix}")
-    kafka_clients.ensure_topics(settings)
-    session = cassandra_db.connect(settings)
-    try:
-        cassandra_db.apply_migrations(session, settings)
-    finally:
-        cassandra_db.close(session)
-    fill(settings)
-    yield settings
-    session = cassandra_db.connect(settings)
-    try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra_keyspace}", timeout=60)
-    finally:
-        cassandra_db.close(session)
-    kafka_clients.delete_topics(settings, [settings.kafka_topic, settings.dead_letter_topic])
+    with own_topic_and_keyspace(services, "b") as settings:
+        fill(settings)
+        yield settings
 
 
 def start_dashboard(settings, log_path, cassandra_port: int | None = None) -> tuple[subprocess.Popen, str]:
