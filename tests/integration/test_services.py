@@ -58,8 +58,7 @@ def test_migrations_applied_twice_change_nothing_the_second_time(isolated, cassa
     assert _schema_snapshot(cassandra_session, isolated.cassandra_keyspace) == before
     assert list(cassandra_session.execute("SELECT version, name, checksum, applied_at FROM schema_migrations")) \
         == recorded
-    assert [r["name"] for r in recorded] == [m.name for m in migrations(isolated.cassandra_keyspace, "{}")]
-    assert [r["name"] for r in recorded][0] == "001_initial"
+    assert sorted(r["name"] for r in recorded) == [m.name for m in migrations(isolated.cassandra_keyspace, "{}")]
     assert {t for t, *_ in before} >= {"trades", "trades_5s", "bars_1m", "latest_prices", "dead_letters",
                                         "pipeline_metrics", "gbm_runs", "gbm_forecasts", "schema_migrations"}
 
