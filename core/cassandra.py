@@ -6,6 +6,7 @@ Migrations in `schemas/cassandra/` run in version order; each applied one is rec
 
 from __future__ import annotations
 
+import logging
 import ssl
 from datetime import UTC, datetime
 
@@ -21,6 +22,21 @@ from core.retry import retry_call
 from core.schemas import migrations
 
 log = get_logger(__name__)
+
+
+class _NegotiationNotice(logging.Filter):
+    """The driver warns on every connect while it negotiates the protocol version down to what the
+    server speaks; negotiating is what tickplant wants (CASSANDRA_PROTOCOL_VERSION pins it), so the
+    notice is logged at debug level instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and "Downgrading core protocol version" in record.getMessage():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("cassandra.cluster").addFilter(_NegotiationNotice())
 
 
 def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 30.0) -> Session:
