@@ -99,7 +99,6 @@ def secured_services(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def secured_isolated(secured_services):
     """Settings of the secured pair with a topic and keyspace of this test's own."""
-    from tests.helpers_secured import own_topic_and_keyspace
 
     with own_topic_and_keyspace(secured_services.settings) as settings:
         yield settings
