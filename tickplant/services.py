@@ -234,6 +234,15 @@ class LocalService(ABC):
         return "java"
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 22 url-safe base64 characters, never starting with "-" (as Kafka's
+    own Uuid.randomUuid avoids, since command lines would read it as a flag)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class KafkaService(LocalService):
     name = "kafka"
     main_class = "kafka.Kafka"
@@ -284,7 +293,7 @@ class KafkaService(LocalService):
         if self.data_dir.exists() and any(self.data_dir.iterdir()):
             raise StateError(f"{self.data_dir} holds data but no meta.properties; nothing was deleted: "
                              "move the directory aside to start a new Kafka")
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         self.dir.mkdir(parents=True, exist_ok=True)
         id_file.write_text(cluster_id + "\n", encoding="utf-8")
         return cluster_id
@@ -385,7 +394,8 @@ class KafkaService(LocalService):
         if not (self.data_dir / "meta.properties").exists():
             result = subprocess.run(
                 [self.java(), "-cp", f"{self.jars}/*", f"-Dlog4j.configuration=file:{self.dir}/log4j.properties",
-                 "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_file),
+                 # `=` form: a base64 id may begin with "-", which the tool's parser would take for a flag
+                 "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file),
                  *self.scram_arguments()],
                 capture_output=True, text=True, timeout=120)
             if result.returncode != 0:

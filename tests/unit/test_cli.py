@@ -97,3 +97,4 @@ def test_an_expected_error_is_one_line_with_its_exit_code(no_jvm_env, tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"tickplant: error: archive file(s) not found: {tmp_path / 'missing.jsonl.gz'}"]
+
