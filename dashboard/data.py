@@ -39,15 +39,19 @@ class Store:
     _prepared: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def _statement(self, cql: str) -> Any:
+        """`cql` prepared once per session ({ks} = keyspace)."""
+        with self._lock:
+            statement = self._prepared.get(cql)
+            if statement is None:
+                statement = self.session.prepare(cql.format(ks=self.keyspace))
+                self._prepared[cql] = statement
+            return statement
+
     def rows(self, cql: str, params: tuple) -> list[dict[str, Any]]:
         """Run the statement `cql` ({ks} = keyspace) with `params`; DatabaseUnavailable if Cassandra fails."""
         try:
-            with self._lock:
-                statement = self._prepared.get(cql)
-                if statement is None:
-                    statement = self.session.prepare(cql.format(ks=self.keyspace))
-                    self._prepared[cql] = statement
-            return list(self.session.execute(statement, params, timeout=10))
+            return list(self.session.execute(self._statement(cql), params, timeout=10))
         except DATABASE_ERRORS as exc:
             raise DatabaseUnavailable(_reason(exc)) from None
 
@@ -56,12 +60,7 @@ class Store:
         if not params:
             return []
         try:
-            with self._lock:
-                statement = self._prepared.get(cql)
-                if statement is None:
-                    statement = self.session.prepare(cql.format(ks=self.keyspace))
-                    self._prepared[cql] = statement
-            results = execute_concurrent_with_args(self.session, statement, params, concurrency=16,
+            results = execute_concurrent_with_args(self.session, self._statement(cql), params, concurrency=16,
                                                    raise_on_first_error=True)
             return [row for _, rows in results for row in rows]
         except DATABASE_ERRORS as exc:

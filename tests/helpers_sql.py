@@ -146,3 +146,13 @@ class SupersetClient:
 def admin_client(stack: SqlStack) -> SupersetClient:
     return SupersetClient(stack.superset.url, stack.options.superset_admin_username,
                           stack.superset.admin_password().get_secret_value())
+
+
+def cql_rows(stack: SqlStack, statement: str, params: tuple) -> list[dict]:
+    """What cassandra-driver returns for `statement` in the stack's keyspace: the reference the SQL
+    results are compared with."""
+    session = cassandra_db.connect(stack.settings, keyspace=stack.settings.cassandra_keyspace)
+    try:
+        return list(session.execute(session.prepare(statement), params))
+    finally:
+        cassandra_db.close(session)

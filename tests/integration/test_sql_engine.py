@@ -8,10 +8,9 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core import cassandra as cassandra_db
 from core.config import Settings
 from core.errors import ConfigError
-from tests.helpers_sql import SYMBOLS, SqlStack
+from tests.helpers_sql import SYMBOLS, SqlStack, cql_rows
 
 
 def _sql(stack: SqlStack, statement: str, params: list | None = None) -> list[list]:
@@ -26,14 +25,6 @@ def _sql(stack: SqlStack, statement: str, params: list | None = None) -> list[li
         connection.close()
 
 
-def _cql(stack: SqlStack, statement: str, params: tuple) -> list[dict]:
-    session = cassandra_db.connect(stack.settings, keyspace=stack.settings.cassandra_keyspace)
-    try:
-        return list(session.execute(session.prepare(statement), params))
-    finally:
-        cassandra_db.close(session)
-
-
 def _days(stack: SqlStack) -> list:
     t_ms = stack.market.trades["t_ms"]
     first = datetime.fromtimestamp(int(t_ms.min()) / 1000, UTC).date()
@@ -45,7 +36,7 @@ def test_per_symbol_counts_and_volume_sums_through_sql_equal_cassandra(sql_stack
     sent = sql_stack.market.trades
     for symbol in SYMBOLS:
         for day in _days(sql_stack):
-            rows = _cql(sql_stack, "SELECT volume FROM trades WHERE symbol = ? AND trade_date = ?", (symbol, day))
+            rows = cql_rows(sql_stack, "SELECT volume FROM trades WHERE symbol = ? AND trade_date = ?", (symbol, day))
             (count, volume), = _sql(sql_stack, "SELECT count(*), sum(volume) FROM trades "
                                                "WHERE symbol = ? AND trade_date = ?", [symbol, day])
             assert count == len(rows)
@@ -55,7 +46,7 @@ def test_per_symbol_counts_and_volume_sums_through_sql_equal_cassandra(sql_stack
     for table, column in (("trades_5s", "trade_count"), ("bars_1m", "trade_count")):
         for symbol in SYMBOLS:
             day = _days(sql_stack)[-1]
-            rows = _cql(sql_stack, f"SELECT {column}, volume FROM {table} WHERE symbol = ? AND trade_date = ?",
+            rows = cql_rows(sql_stack, f"SELECT {column}, volume FROM {table} WHERE symbol = ? AND trade_date = ?",
                         (symbol, day))
             (count, trades, volume), = _sql(sql_stack, f"SELECT count(*), sum({column}), sum(volume) FROM {table} "
                                                        "WHERE symbol = ? AND trade_date = ?", [symbol, day])
@@ -67,7 +58,7 @@ def test_per_symbol_counts_and_volume_sums_through_sql_equal_cassandra(sql_stack
 def test_latest_price_per_symbol_through_sql_equals_cassandra_and_the_newest_trade(sql_stack: SqlStack):
     sent = sql_stack.market.trades
     for symbol in SYMBOLS:
-        (row,) = _cql(sql_stack, "SELECT price, volume, trade_timestamp FROM latest_prices WHERE symbol = ?",
+        (row,) = cql_rows(sql_stack, "SELECT price, volume, trade_timestamp FROM latest_prices WHERE symbol = ?",
                       (symbol,))
         ((price, volume, stamp),) = _sql(sql_stack, "SELECT price, volume, trade_timestamp FROM latest_prices "
                                                     "WHERE symbol = ?", [symbol])
@@ -81,17 +72,17 @@ def test_latest_price_per_symbol_through_sql_equals_cassandra_and_the_newest_tra
 def test_filter_on_partition_key_and_date_returns_the_rows_cql_returns(sql_stack: SqlStack):
     day = _days(sql_stack)[-1]
     for symbol in SYMBOLS:
-        cql = _cql(sql_stack, "SELECT trade_id, price, volume FROM trades WHERE symbol = ? AND trade_date = ?",
+        cql = cql_rows(sql_stack, "SELECT trade_id, price, volume FROM trades WHERE symbol = ? AND trade_date = ?",
                    (symbol, day))
         sql = _sql(sql_stack, "SELECT trade_id, price, volume FROM trades WHERE symbol = ? AND trade_date = ?",
                    [symbol, day])
         assert len(cql) > 0
         assert sorted(tuple(r) for r in sql) == sorted((r["trade_id"], r["price"], r["volume"]) for r in cql)
         # a clustering-key range inside the partition: the newest 30 s of that symbol's trades
-        newest = max(r["trade_timestamp"] for r in _cql(
+        newest = max(r["trade_timestamp"] for r in cql_rows(
             sql_stack, "SELECT trade_timestamp FROM trades WHERE symbol = ? AND trade_date = ?", (symbol, day)))
         since = newest.replace(tzinfo=UTC) - timedelta(seconds=30)
-        cql_recent = _cql(sql_stack, "SELECT trade_id FROM trades WHERE symbol = ? AND trade_date = ? "
+        cql_recent = cql_rows(sql_stack, "SELECT trade_id FROM trades WHERE symbol = ? AND trade_date = ? "
                                      "AND trade_timestamp >= ?", (symbol, day, since))
         sql_recent = _sql(sql_stack, "SELECT trade_id FROM trades WHERE symbol = ? AND trade_date = ? "
                                      "AND trade_timestamp >= ?", [symbol, day, since])

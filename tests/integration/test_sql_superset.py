@@ -12,9 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import cassandra as cassandra_db
 from tests.helpers import run_cli
-from tests.helpers_sql import SYMBOLS, SqlStack, SupersetClient, admin_client
+from tests.helpers_sql import SYMBOLS, SqlStack, SupersetClient, admin_client, cql_rows
 
 DATASETS = ["bars_1m", "gbm_forecasts", "gbm_runs", "latest_prices", "trades", "trades_5s"]
 CHARTS = ["GBM forecast bands vs actual close", "Latest prices", "Price by symbol", "Trades per interval",
@@ -30,14 +29,6 @@ def _contents(client: SupersetClient) -> dict[str, list[str]]:
 
 def _chart_ids(client: SupersetClient) -> dict[str, int]:
     return {c["slice_name"]: c["id"] for c in client.listing("chart")}
-
-
-def _cql(stack: SqlStack, statement: str, params: tuple) -> list[dict]:
-    session = cassandra_db.connect(stack.settings, keyspace=stack.settings.cassandra_keyspace)
-    try:
-        return list(session.execute(session.prepare(statement), params))
-    finally:
-        cassandra_db.close(session)
 
 
 def test_after_start_the_database_every_dataset_and_the_dashboard_exist_once(sql_stack: SqlStack):
@@ -64,17 +55,17 @@ def test_each_chart_data_endpoint_returns_the_pipelines_rows(sql_stack: SqlStack
         assert answer["status"] == 200, (name, answer)
         assert answer["result"][0]["rowcount"] > 0, name
     latest = {row["symbol"]: row["price"] for row in data["Latest prices"]["result"][0]["data"]}
-    assert latest == {s: _cql(sql_stack, "SELECT price FROM latest_prices WHERE symbol = ?", (s,))[0]["price"]
+    assert latest == {s: cql_rows(sql_stack, "SELECT price FROM latest_prices WHERE symbol = ?", (s,))[0]["price"]
                       for s in SYMBOLS}
     today = datetime.now(UTC).date()
     volume = {row["symbol"]: row["total_volume"] for row in data["Volume by symbol"]["result"][0]["data"]}
     for symbol in SYMBOLS:
-        bars = [r for day in (today, today - timedelta(days=1)) for r in _cql(
+        bars = [r for day in (today, today - timedelta(days=1)) for r in cql_rows(
             sql_stack, "SELECT volume FROM bars_1m WHERE symbol = ? AND trade_date = ?", (symbol, day))]
         assert math.isclose(volume[symbol], sum(r["volume"] for r in bars), rel_tol=1e-9)
     trades = sum(row["n_trades"] for row in data["Trades per interval"]["result"][0]["data"])
     assert trades == sum(r["trade_count"] for s in SYMBOLS for day in (today, today - timedelta(days=1))
-                         for r in _cql(sql_stack, "SELECT trade_count FROM trades_5s WHERE symbol = ? "
+                         for r in cql_rows(sql_stack, "SELECT trade_count FROM trades_5s WHERE symbol = ? "
                                                   "AND trade_date = ?", (s, day)))
     bands = data["GBM forecast bands vs actual close"]["result"][0]["data"]
     assert sum(1 for row in bands if row["forecast_p50"] is not None) == len(SYMBOLS) * sql_stack.market.forecast_steps
