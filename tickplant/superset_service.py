@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -38,15 +39,21 @@ def ensure_venv(venv: Path) -> float:
     constraints = BUNDLE_DIR / "constraints.txt"
     wanted = hashlib.sha256(constraints.read_bytes() + " ".join(REQUIREMENTS).encode()).hexdigest()
     marker = venv / ".tickplant-installed"
-    if marker.exists() and marker.read_text(encoding="utf-8").strip() == wanted:
+
+    def ready() -> bool:  # the pins it was built from, and an executable that still exists
+        return (marker.exists() and marker.read_text(encoding="utf-8").strip() == wanted
+                and (venv / "bin" / "superset").exists())
+
+    if ready():
         return 0.0
     venv.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with (venv.parent / f".{venv.name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two starts at once: the second waits, then finds it done
-        if marker.exists() and marker.read_text(encoding="utf-8").strip() == wanted:
+        if ready():
             return 0.0
         log.info("creating the Superset virtualenv (once, ~1 min)", venv=str(venv))
+        shutil.rmtree(venv, ignore_errors=True)  # a half-built or damaged one is rebuilt, not patched
         steps = [[sys.executable, "-m", "venv", str(venv)],
                  [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
                   "-c", str(constraints), *REQUIREMENTS]]
@@ -98,7 +105,7 @@ class SupersetService(LocalService):
         return self.dir / "admin-password"
 
     def installed(self) -> bool:
-        return (self.venv / ".tickplant-installed").exists()
+        return (self.venv / ".tickplant-installed").exists() and (self.venv / "bin" / "superset").exists()
 
     def admin_password(self) -> SecretStr:
         """From SUPERSET_ADMIN_PASSWORD, else the one generated at creation (var/superset/admin-password)."""
