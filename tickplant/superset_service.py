@@ -42,7 +42,7 @@ def ensure_venv(venv: Path) -> float:
 
     def ready() -> bool:  # the pins it was built from, and an executable that still exists
         return (marker.exists() and marker.read_text(encoding="utf-8").strip() == wanted
-                and (venv / "bin" / "superset").exists())
+                and (venv / "bin" / "superset").exists() and (venv / "bin" / "python").exists())
 
     if ready():
         return 0.0
@@ -54,7 +54,8 @@ def ensure_venv(venv: Path) -> float:
             return 0.0
         log.info("creating the Superset virtualenv (once, ~1 min)", venv=str(venv))
         shutil.rmtree(venv, ignore_errors=True)  # a half-built or damaged one is rebuilt, not patched
-        steps = [[sys.executable, "-m", "venv", str(venv)],
+        # the base interpreter, not this project's venv: Superset's venv must outlive a rebuilt .venv
+        steps = [[getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)],
                  [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
                   "-c", str(constraints), *REQUIREMENTS]]
         for step in steps:
