@@ -30,6 +30,7 @@ PAGES = {
     "live 1 min": ("?symbol=AAPL&tf=1m", 1),
     "live 5 s": ("?symbol=AAPL&tf=5s", 1),
     "live 1 h": ("?symbol=AAPL&tf=1h", 1),
+    "live 1 min, all panes": ("?symbol=AAPL&tf=1m&panes=tps,rsi,macd", 1),
     "gbm": ("gbm?symbol=AAPL", 4),
     "history": ("history?symbol=AAPL", 2),
     "health": ("health", 2),

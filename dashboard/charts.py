@@ -16,26 +16,46 @@ TEMPLATE = "plotly_white"
 MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
 
-PANES = (("", 0.44), ("volume", 0.12), ("trades / s", 0.12), ("RSI 14", 0.14), ("MACD 12/26/9", 0.18))
+# Optional indicator panes under the price and volume panes: URL value -> (title, relative height)
+INDICATOR_PANES = {"tps": ("trades / s", 0.12), "rsi": ("RSI 14", 0.14), "macd": ("MACD 12/26/9", 0.18)}
+PRICE_PANES = (("", 0.44), ("volume", 0.12))
 PANE_GAP = 0.025
+PANE_PX = 160          # figure height per pane of relative height 0.12 … 0.18, plus the price pane
 
 
-def _pane_domains() -> list[tuple[float, float]]:
-    """Vertical domains of the stacked panes, top first (what make_subplots would compute, without its cost)."""
-    usable, top, domains = 1.0 - PANE_GAP * (len(PANES) - 1), 1.0, []
-    for _, share in PANES:
-        size = share * usable
+def pane_domains(shares: list[float]) -> list[tuple[float, float]]:
+    """Vertical domains of stacked panes, top first, each pane's height in proportion to its share
+    (what make_subplots would compute, without its cost)."""
+    usable, top, domains = 1.0 - PANE_GAP * (len(shares) - 1), 1.0, []
+    total = sum(shares)
+    for share in shares:
+        size = share / total * usable
         domains.append((max(0.0, round(top - size, 6)), round(top, 6)))
         top -= size + PANE_GAP
     return domains
 
 
-def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str) -> go.Figure:
-    """Candles with SMA/EMA 20, Bollinger(20, 2) and VWAP; volume; trades per second; RSI 14; MACD.
-    One shared x axis and one y axis per pane (y … y5), laid out by hand: make_subplots costs more
-    than the rest of the figure together, and this figure is rebuilt at every refresh."""
+def _indicator_traces(name: str, bars: pd.DataFrame, bar_seconds: float, axis: str) -> list:
     close, x = bars["close"], bars.index
-    band, lines = indicators.bollinger(close), indicators.macd(close)
+    if name == "tps":
+        return [go.Scatter(x=x, y=bars["trade_count"] / bar_seconds, name="trades/s",
+                           line={"width": 1, "color": "#555"}, yaxis=axis)]
+    if name == "rsi":
+        return [go.Scatter(x=x, y=indicators.rsi(close), name="RSI 14", line={"width": 1.2}, yaxis=axis)]
+    lines = indicators.macd(close)
+    return [go.Bar(x=x, y=lines["histogram"], name="MACD histogram", marker_color="#c9c9c9", yaxis=axis),
+            go.Scatter(x=x, y=lines["macd"], name="MACD", line={"width": 1.2}, yaxis=axis),
+            go.Scatter(x=x, y=lines["signal"], name="signal", line={"width": 1.2}, yaxis=axis)]
+
+
+def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str, panes: tuple[str, ...] = ()) -> go.Figure:
+    """Candles with SMA/EMA 20, Bollinger(20, 2) and VWAP, and volume; below them the indicator
+    `panes` asked for (keys of INDICATOR_PANES: trades per second, RSI 14, MACD), in that order.
+    One shared x axis and one y axis per pane, laid out by hand: make_subplots costs more than the
+    rest of the figure together, and this figure is rebuilt at every refresh. Fewer panes by default
+    is most of a fast first render: the browser lays out and draws every pane at each refresh."""
+    close, x = bars["close"], bars.index
+    band = indicators.bollinger(close)
     traces = [
         go.Candlestick(x=x, open=bars["open"], high=bars["high"], low=bars["low"], close=close, name="OHLC"),
         go.Scatter(x=x, y=band["upper"], name="Bollinger upper", line={"width": 1, "color": "#9aa"}),
@@ -45,26 +65,28 @@ def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str) -> go.Figur
         go.Scatter(x=x, y=indicators.ema(close), name="EMA 20", line={"width": 1.3}),
         go.Scatter(x=x, y=bars["vwap"], name="VWAP", line={"width": 1, "dash": "dot"}),
         go.Bar(x=x, y=bars["volume"], name="volume", marker_color="#7f9fbf", yaxis="y2"),
-        go.Scatter(x=x, y=bars["trade_count"] / bar_seconds, name="trades/s", line={"width": 1, "color": "#555"},
-                   yaxis="y3"),
-        go.Scatter(x=x, y=indicators.rsi(close), name="RSI 14", line={"width": 1.2}, yaxis="y4"),
-        go.Bar(x=x, y=lines["histogram"], name="MACD histogram", marker_color="#c9c9c9", yaxis="y5"),
-        go.Scatter(x=x, y=lines["macd"], name="MACD", line={"width": 1.2}, yaxis="y5"),
-        go.Scatter(x=x, y=lines["signal"], name="signal", line={"width": 1.2}, yaxis="y5"),
     ]
-    layout: dict = {"xaxis": {"anchor": "y5", "rangeslider": {"visible": False}}, "annotations": [], "shapes": []}
-    for number, ((label, _), domain) in enumerate(zip(PANES, _pane_domains(), strict=True), start=1):
+    chosen = [name for name in INDICATOR_PANES if name in panes]
+    layout_panes = list(PRICE_PANES) + [INDICATOR_PANES[name] for name in chosen]
+    for number, name in enumerate(chosen, start=len(PRICE_PANES) + 1):
+        traces += _indicator_traces(name, bars, bar_seconds, f"y{number}")
+    bottom = f"y{len(layout_panes)}"
+    layout: dict = {"xaxis": {"anchor": bottom, "rangeslider": {"visible": False}}, "annotations": [], "shapes": []}
+    domains = pane_domains([share for _, share in layout_panes])
+    for number, ((label, _), domain) in enumerate(zip(layout_panes, domains, strict=True), start=1):
         layout[f"yaxis{'' if number == 1 else number}"] = {"domain": domain, "anchor": "x"}
         if label:
             layout["annotations"].append({"text": label, "x": 0.5, "xref": "paper", "y": domain[1], "yref": "paper",
                                           "xanchor": "center", "yanchor": "bottom", "showarrow": False,
                                           "font": {"size": 12, "color": "#777"}})
-    for level in (30, 70):
-        layout["shapes"].append({"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y4", "y0": level,
-                                 "y1": level, "line": {"dash": "dash", "width": 1, "color": "#bbb"}})
+    if "rsi" in chosen:
+        rsi_axis = f"y{len(PRICE_PANES) + 1 + chosen.index('rsi')}"
+        for level in (30, 70):
+            layout["shapes"].append({"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": rsi_axis,
+                                     "y0": level, "y1": level, "line": {"dash": "dash", "width": 1, "color": "#bbb"}})
     figure = go.Figure(traces, layout)
-    figure.update_layout(template=TEMPLATE, title={"text": title, "y": 0.995, "yanchor": "top"}, height=900,
-                         margin={**MARGIN, "t": 90},
+    figure.update_layout(template=TEMPLATE, title={"text": title, "y": 0.995, "yanchor": "top"},
+                         height=420 + PANE_PX * len(chosen), margin={**MARGIN, "t": 90},
                          legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
                          uirevision=title)  # a refresh keeps the reader's zoom and hidden traces
     return figure

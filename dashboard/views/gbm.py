@@ -12,6 +12,12 @@ import streamlit as st
 from dashboard import charts, data, ui
 
 
+def percent_with_error(value: float, error: float | None) -> str:
+    """0.2812, 0.0052 -> "28.1 % ± 0.52 %": annual rates read as percentages, like every quote screen."""
+    se = f" ± {error * 100:.2g} %" if error is not None and pd.notna(error) else ""
+    return f"{value * 100:.3g} %{se}"
+
+
 def actual_closes(symbol: str, run: pd.Series, forecast: pd.DataFrame) -> pd.Series:
     """Closes from one horizon before the run to the forecast's last step: daily bars for daily runs."""
     run_ts = run["run_ts"]
@@ -33,10 +39,10 @@ def run_label(ts: pd.Timestamp) -> str:
 
 def estimates(run: pd.Series) -> None:
     columns = st.columns(5)
-    se = f" ± {run['mu_se']:.4g}" if pd.notna(run.get("mu_se")) else ""
-    columns[0].metric("μ (drift, per year)", f"{run['mu']:.4g}{se}", help="standard error after ±")
-    se = f" ± {run['sigma_se']:.4g}" if pd.notna(run.get("sigma_se")) else ""
-    columns[1].metric("σ (volatility, per year)", f"{run['sigma']:.4g}{se}", help="standard error after ±")
+    columns[0].metric("μ (drift, per year)", percent_with_error(run["mu"], run.get("mu_se")),
+                      help="annualised; standard error after ±")
+    columns[1].metric("σ (volatility, per year)", percent_with_error(run["sigma"], run.get("sigma_se")),
+                      help="annualised; standard error after ±")
     columns[2].metric("S₀ (last close)", f"{run['s0']:,.6g}")
     columns[3].metric("observations", f"{int(run['observations'] or 0):,}")
     columns[4].metric("paths × steps", f"{int(run['paths'] or 0):,} × {int(run['steps'] or 0):,}")

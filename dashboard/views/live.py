@@ -1,5 +1,6 @@
 """Live market: latest price per symbol with its change, and for one symbol candles at 5 s to 1 h
-with SMA/EMA 20, Bollinger, VWAP, volume, trades/s, RSI 14 and MACD; refreshed by a fragment."""
+with SMA/EMA 20, Bollinger, VWAP and volume, plus trades/s, RSI 14 and MACD panes on demand
+(`?panes=tps,rsi,macd`); refreshed by a fragment."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def price_table(prices: pd.DataFrame) -> None:
 
 
 @st.fragment(run_every=REFRESH_S)
-def live(symbol: str, label: str) -> None:
+def live(symbol: str, label: str, panes: tuple[str, ...]) -> None:
     try:
         prices = ui.cached_read(data.latest_prices, ui.settings().symbols, CHANGE_MINUTES)
         price_table(prices)
@@ -61,7 +62,27 @@ def live(symbol: str, label: str) -> None:
     if bars.empty:
         st.info(f"No {label} bars for {symbol} in the window before its last trade.")
         return
-    ui.plotly(charts.market_chart(bars, TIMEFRAMES[label][2], f"{symbol} · {label} candles"), key="market-chart")
+    ui.plotly(charts.market_chart(bars, TIMEFRAMES[label][2], f"{symbol} · {label} candles", panes),
+              key="market-chart")
+
+
+def pick_panes() -> tuple[str, ...]:
+    """The indicator panes under the chart (none by default: each pane costs render time at every
+    refresh), preselected from `?panes=`; unknown names get a warning and are ignored."""
+    wanted = [name for name in st.query_params.get("panes", "").split(",") if name]
+    unknown = [name for name in wanted if name not in charts.INDICATOR_PANES]
+    if unknown:
+        st.warning(f"Unknown pane {', '.join(map(repr, unknown))} in the URL: use "
+                   f"{', '.join(charts.INDICATOR_PANES)}.")
+    chosen = st.pills("Indicator panes", list(charts.INDICATOR_PANES), selection_mode="multi",
+                      default=[name for name in wanted if name in charts.INDICATOR_PANES],
+                      format_func=lambda name: charts.INDICATOR_PANES[name][0], key="live-panes")
+    panes = tuple(name for name in charts.INDICATOR_PANES if name in chosen)
+    if panes:
+        st.query_params["panes"] = ",".join(panes)
+    else:
+        st.query_params.pop("panes", None)
+    return panes
 
 
 def render() -> None:
@@ -82,7 +103,7 @@ def render() -> None:
     label = st.radio("Timeframe", list(TIMEFRAMES), index=list(by_url).index(wanted), horizontal=True,
                      key="live-timeframe")
     st.query_params["tf"] = TIMEFRAMES[label][4]
-    live(symbol, label)
+    live(symbol, label, pick_panes())
 
 
 ui.run_page(render)

@@ -24,7 +24,7 @@ from tickplant.procs import free_port
 SYMBOLS = "AAPL,MSFT,BINANCE:BTCUSDT"
 # page -> (URL path and query, charts expected at least)
 PAGES = {
-    "live": ("?symbol=AAPL&tf=1m", 1),  # the default page, at /
+    "live": ("?symbol=AAPL&tf=1m&panes=tps,rsi,macd", 1),  # the default page, at /, every pane
     "gbm": ("gbm?symbol=AAPL", 4),
     "history": ("history?symbol=AAPL", 2),
     "health": ("health", 2),

@@ -75,7 +75,7 @@ def stored_bars(session, table: str, key: str, symbol: str, start: datetime) -> 
 def test_live_page_shows_latest_prices_and_5s_candles_equal_to_cassandra(app_env, cassandra_session):
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     fill_market(cassandra_session, app_env.cassandra_keyspace, end)
-    app = page("live", symbol="AAPL", tf="5s")
+    app = page("live", symbol="AAPL", tf="5s", panes="tps,rsi,macd")
     assert not app.exception
     latest = {s: cassandra_session.execute(cassandra_session.prepare(
         "SELECT price, trade_timestamp FROM latest_prices WHERE symbol = ?"), (s,)).one()
@@ -104,6 +104,22 @@ def test_live_page_shows_latest_prices_and_5s_candles_equal_to_cassandra(app_env
     assert decode(trace(figure, "RSI 14")["y"])[-1] == pytest.approx(rsi)
     names = {t["name"] for t in figure["data"]}
     assert {"SMA 20", "EMA 20", "Bollinger upper", "Bollinger lower", "VWAP", "MACD", "signal"} <= names
+
+
+def test_live_page_draws_price_and_volume_only_unless_panes_are_asked_for(app_env, cassandra_session):
+    fill_market(cassandra_session, app_env.cassandra_keyspace, datetime.now(UTC).replace(microsecond=0))
+    app = page("live", symbol="AAPL", tf="5s")
+    assert not app.exception
+    [figure] = charts(app)
+    assert [t["name"] for t in figure["data"]] == ["OHLC", "Bollinger upper", "Bollinger lower", "SMA 20",
+                                                    "EMA 20", "VWAP", "volume"]
+    assert app.get("button_group")[0].value == []
+    app = page("live", symbol="AAPL", tf="5s", panes="macd,nope")
+    assert [w.value for w in app.warning] == ["Unknown pane 'nope' in the URL: use tps, rsi, macd."]
+    [figure] = charts(app)
+    assert [t["name"] for t in figure["data"]][-3:] == ["MACD histogram", "MACD", "signal"]
+    assert {t.get("yaxis") for t in figure["data"][-3:]} == {"y3"}
+    assert app.query_params["panes"] == "macd"
 
 
 def test_live_page_rolls_one_minute_bars_up_to_five_minutes(app_env, cassandra_session):
