@@ -207,7 +207,9 @@ class TrinoService(LocalService):
                  "cassandra.protocol-version=V4",
                  f"cassandra.load-policy.dc-aware.local-dc={property_value(self.local_dc())}"]
         if settings.cassandra_username:
-            lines.append(f"cassandra.username={property_value(settings.cassandra_username)}")
+            # without `security=PASSWORD` Trino refuses to start: "cassandra.username was not used"
+            lines += ["cassandra.security=PASSWORD",
+                      f"cassandra.username={property_value(settings.cassandra_username)}"]
             if settings.cassandra_password:
                 lines.append(f"cassandra.password={property_value(settings.cassandra_password.get_secret_value())}")
         if self.options.cassandra_ssl_cafile:

@@ -29,7 +29,8 @@ def test_catalog_carries_tls_client_certificate_and_escaped_credentials(tmp_path
     keystore = engine.dir / "etc" / "cassandra-client.pem"
     assert lines == ["connector.name=cassandra", "cassandra.contact-points=127.0.0.1",
                      "cassandra.native-protocol-port=9142", "cassandra.protocol-version=V4",
-                     "cassandra.load-policy.dc-aware.local-dc=dc1", "cassandra.username=reader",
+                     "cassandra.load-policy.dc-aware.local-dc=dc1", "cassandra.security=PASSWORD",
+                     "cassandra.username=reader",
                      "cassandra.password=pa\\\\ss word=#1", "cassandra.tls.enabled=true",
                      f"cassandra.tls.truststore-path={tmp_path / 'ca.pem'}",
                      f"cassandra.tls.keystore-path={keystore}"]
@@ -39,7 +40,8 @@ def test_catalog_carries_tls_client_certificate_and_escaped_credentials(tmp_path
 def test_catalog_without_credentials_or_tls_names_neither(tmp_path: Path):
     settings = _settings(tmp_path)
     text = TrinoService(settings, SqlOptions.from_settings(settings)).catalog_properties()
-    assert "cassandra.username" not in text and "cassandra.password" not in text and "cassandra.tls" not in text
+    for name in ("cassandra.security", "cassandra.username", "cassandra.password", "cassandra.tls"):
+        assert name not in text
 
 
 def test_property_values_are_escaped_for_java_properties():
