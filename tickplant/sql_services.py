@@ -186,6 +186,13 @@ class TrinoService(LocalService):
         except AccessError:
             self.stop()   # it runs, but its catalog is refused: do not leave it behind
             raise
+        except ServiceError as exc:
+            # a catalog refused while Trino loads it ends the process: say why in one line
+            refusal = catalog_refusal(self.settings, str(exc))
+            if refusal:
+                self.stop()
+                raise AccessError(f"the SQL engine at {self.options.presto_url}: {refusal}") from None
+            raise
 
     def local_dc(self) -> str:
         if self.options.cassandra_local_dc:
