@@ -16,7 +16,7 @@ from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionP
 from cassandra.query import dict_factory
 
 from core.config import Settings
-from core.errors import AccessError, SchemaError, ServiceError
+from core.errors import AccessError, ConfigError, SchemaError, ServiceError
 from core.logging import get_logger
 from core.retry import retry_call
 from core.schemas import migrations
@@ -73,6 +73,9 @@ def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 
             refusal = access_refusal(settings, exc)
             if refusal:
                 raise AccessError(refusal) from None
+            if settings.cassandra_local_dc and not _host_errors(exc):
+                # no host was even tried: the DC-aware policy found none in CASSANDRA_LOCAL_DC
+                unknown_local_dc(settings, auth, ssl_context, extra)
             raise
         except Exception:
             cluster.shutdown()
@@ -83,6 +86,27 @@ def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 
     except NoHostAvailable as exc:
         raise ServiceError(f"Cassandra at {address} did not answer within {timeout_s:.0f}s: "
                            f"{_first_error(exc)}") from None
+
+
+def unknown_local_dc(settings: Settings, auth, ssl_context, extra: dict) -> None:
+    """Raise ConfigError when CASSANDRA_LOCAL_DC names no data centre of the cluster (asked through a
+    session without the DC preference); return when it does or the cluster cannot be asked."""
+    cluster = Cluster(**extra, contact_points=list(settings.cassandra_hosts), port=settings.cassandra_port,
+                      auth_provider=auth, ssl_context=ssl_context, connect_timeout=10, control_connection_timeout=10,
+                      execution_profiles={EXEC_PROFILE_DEFAULT: ExecutionProfile(
+                          load_balancing_policy=DCAwareRoundRobinPolicy(), row_factory=dict_factory)})
+    try:
+        session = cluster.connect()
+        found = {row["data_center"] for table in ("local", "peers")
+                 for row in session.execute(f"SELECT data_center FROM system.{table}")}
+    except Exception:  # noqa: BLE001 - the caller reports the original failure
+        return
+    finally:
+        cluster.shutdown()
+    if settings.cassandra_local_dc not in found:
+        raise ConfigError(f"CASSANDRA_LOCAL_DC={settings.cassandra_local_dc!r} is not a data centre of the Cassandra "
+                          f"cluster at {','.join(settings.cassandra_hosts)}:{settings.cassandra_port} "
+                          f"(its data centres: {', '.join(sorted(found))})")
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext | None:
@@ -99,7 +123,7 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 def access_refusal(settings: Settings, exc: NoHostAvailable) -> str | None:
     """One line naming the cause when Cassandra refused our credentials or we refused its certificate."""
     address = f"{','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"
-    for error in (getattr(exc, "errors", None) or {}).values():
+    for error in _host_errors(exc).values():
         text = f"{type(error).__name__}: {error}"
         if "AuthenticationFailed" in text or "Bad credentials" in text:
             return (f"Cassandra at {address} refused the credentials of user {settings.cassandra_username!r} "
@@ -113,9 +137,14 @@ def access_refusal(settings: Settings, exc: NoHostAvailable) -> str | None:
     return None
 
 
+def _host_errors(exc: NoHostAvailable) -> dict:
+    """The error of each host tried; the driver gives a list of hosts instead when it tried none."""
+    errors = getattr(exc, "errors", None)
+    return errors if isinstance(errors, dict) else {}
+
+
 def _first_error(exc: NoHostAvailable) -> str:
-    errors = getattr(exc, "errors", None) or {}
-    for error in errors.values():
+    for error in _host_errors(exc).values():
         return str(error).splitlines()[0][:200]
     return str(exc)[:200]
 

@@ -1,6 +1,7 @@
 """Cassandra reads and writes of the GBM job through the Spark Cassandra Connector. Every read names
 the full partition key (`symbol IN (...)` and, for bars_1m, `trade_date IN (...)`), which the
-connector pushes down as partition-key queries: no table is ever scanned.
+connector pushes down as partition-key queries: no table is ever scanned. gbm_latest_forecasts is
+written from the driver with cassandra-driver (it needs per-statement write times).
 """
 
 from __future__ import annotations
@@ -120,13 +121,17 @@ def write_results(results: DataFrame, settings: Settings, options: GbmOptions) -
         F.lit(float(options.lookback_seconds)).alias("lookback_seconds"),
     ), settings, "gbm_runs")
     step_ms = options.step_seconds * 1000
-    _upsert(ok.select("symbol", run_ts.alias("run_ts"), "end_ms",
-                      F.posexplode(F.arrays_zip(*FORECAST_FIELDS)).alias("k", "f"))
-            .select("symbol", "run_ts",
-                    F.timestamp_millis(F.col("end_ms") + (F.col("k").cast("long") + 1) * F.lit(step_ms).cast("long"))
-                    .alias("step_ts"),
-                    *(F.col(f"f.{name}").alias(name) for name in FORECAST_FIELDS)),
-            settings, "gbm_forecasts")
+    forecasts = (ok.select("symbol", run_ts.alias("run_ts"), "end_ms",
+                           F.posexplode(F.arrays_zip(*FORECAST_FIELDS)).alias("k", "f"))
+                 .select("symbol", "run_ts",
+                         F.timestamp_millis(F.col("end_ms") + (F.col("k").cast("long") + 1)
+                                            * F.lit(step_ms).cast("long")).alias("step_ts"),
+                         *(F.col(f"f.{name}").alias(name) for name in FORECAST_FIELDS))).persist()
+    _upsert(forecasts, settings, "gbm_forecasts")
+    # epoch milliseconds: collect() would turn timestamps into naive local times of this process
+    replace_latest_forecasts(settings, options.run_ms, forecasts.select(
+        "symbol", F.unix_millis("step_ts").alias("step_ms"), *FORECAST_FIELDS).collect())
+    forecasts.unpersist()
     _upsert(ok.select("symbol", run_ts.alias("run_ts"), "sample", "bin_edges", "bin_counts"), settings, "gbm_terminal")
     backtest_columns = ["bt_run_ms", "bt_steps", "bt_points", *(f"bt_{name}" for name in BACKTEST_FIELDS)]
     _upsert(ok.select("symbol", F.explode(F.arrays_zip(*backtest_columns)).alias("b"))
@@ -135,3 +140,33 @@ def write_results(results: DataFrame, settings: Settings, options: GbmOptions) -
                     F.col("b.bt_steps").alias("forecast_steps"), F.col("b.bt_points").alias("points"),
                     *(F.col(f"b.bt_{name}").alias(name) for name in BACKTEST_FIELDS)),
             settings, "gbm_backtest")
+
+
+def replace_latest_forecasts(settings: Settings, run_ms: int, forecasts: list) -> None:
+    """gbm_latest_forecasts := this run's steps (rows of symbol, step_ms and the band) for each symbol
+    that ran; steps x symbols rows, written from the driver. Each partition is deleted with write time
+    run time - 1 us and the steps written at the run time: whatever order two runs land in, only the
+    newer run's steps remain (a partition tombstone shadows every older cell)."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    from core import cassandra as cassandra_db
+
+    if not forecasts:
+        return
+    written_us = run_ms * 1000
+    keyspace = settings.cassandra_keyspace
+    session = cassandra_db.connect(settings)
+    try:
+        delete = session.prepare(f"DELETE FROM {keyspace}.gbm_latest_forecasts USING TIMESTAMP ? WHERE symbol = ?")
+        insert = session.prepare(
+            f"INSERT INTO {keyspace}.gbm_latest_forecasts (symbol, step_ts, run_ts, {', '.join(FORECAST_FIELDS)}) "
+            f"VALUES (?, ?, ?, {', '.join('?' for _ in FORECAST_FIELDS)}) USING TIMESTAMP ?")
+        symbols = sorted({row["symbol"] for row in forecasts})
+        # the delete first: a reader may see a partition empty for a moment, never two runs mixed
+        execute_concurrent_with_args(session, delete, [(written_us - 1, symbol) for symbol in symbols])
+        execute_concurrent_with_args(session, insert, [
+            (row["symbol"], _utc(row["step_ms"]), _utc(run_ms), *(row[name] for name in FORECAST_FIELDS), written_us)
+            for row in forecasts])
+    finally:
+        cassandra_db.close(session)
+

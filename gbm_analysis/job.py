@@ -1,5 +1,6 @@
 """The GBM batch job: per symbol, closes from Cassandra -> MLE of mu, sigma -> Monte Carlo forecast
-and backtest of earlier forecasts -> gbm_runs, gbm_forecasts, gbm_terminal, gbm_backtest.
+and backtest of earlier forecasts -> gbm_runs, gbm_forecasts (+ gbm_latest_forecasts: the newest run's
+steps by symbol), gbm_terminal, gbm_backtest.
 Runs as `tickplant gbm [flags]` or, with plain Spark, from the checkout:
 
     spark-submit --jars "$(ls var/jars/spark/*.jar | paste -sd, -)" gbm_analysis/job.py --interval 1m --lookback 24h

@@ -39,7 +39,8 @@ def private_env(home: Path) -> dict[str, str]:
         "TICKPLANT_CASSANDRA_STORAGE_PORT": str(free_port()),
         "TICKPLANT_CASSANDRA_HEAP_MB": "768",
         "TICKPLANT_KAFKA_HEAP_MB": "384",
-        "TICKPLANT_JARS": str(ROOT / "var" / "jars"),
+        # a worktree shares the main checkout's jars through TICKPLANT_JARS
+        "TICKPLANT_JARS": os.environ.get("TICKPLANT_JARS", str(ROOT / "var" / "jars")),
     }
 
 

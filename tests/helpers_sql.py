@@ -43,19 +43,29 @@ class SqlStack:
 
 
 def _write_gbm(settings: Settings, run_ts: datetime, first_bar: datetime, steps: int) -> None:
-    """One GBM run per symbol and its forecast band, minute by minute from the first bar on."""
+    """One GBM run per symbol and its forecast band, minute by minute from the first bar on, written
+    as the GBM job writes it (gbm_latest_forecasts through the job's own function) after an older
+    run whose steps start an hour earlier: a reader mixing the two would see twice the steps."""
+    from gbm_analysis.io import replace_latest_forecasts
+
     session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
     try:
         run = session.prepare("INSERT INTO gbm_runs (symbol, run_ts, mu, sigma, s0, paths, steps, horizon_seconds, "
                               "step_seconds, observations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         band = session.prepare("INSERT INTO gbm_forecasts (symbol, run_ts, step_ts, mean, p05, p25, p50, p75, p95) "
                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        for n, symbol in enumerate(SYMBOLS):
-            session.execute(run, (symbol, run_ts, 0.01, 0.2, 100.0 + n, 1000, steps, 60.0 * steps, 60.0, 50))
-            for step in range(steps):
-                width = 0.5 * (step + 1)
-                session.execute(band, (symbol, run_ts, first_bar + timedelta(minutes=step), 100.0,
-                                       100.0 - 2 * width, 100.0 - width, 100.0, 100.0 + width, 100.0 + 2 * width))
+        for age, level in ((timedelta(hours=1), 50.0), (timedelta(0), 100.0)):
+            latest = []
+            for n, symbol in enumerate(SYMBOLS):
+                session.execute(run, (symbol, run_ts - age, 0.01, 0.2, level + n, 1000, steps, 60.0 * steps, 60.0, 50))
+                for step in range(steps):
+                    width = 0.5 * (step + 1)
+                    step_ts = first_bar - age + timedelta(minutes=step)
+                    values = (level + n, level - 2 * width, level - width, level + n, level + width, level + 2 * width)
+                    session.execute(band, (symbol, run_ts - age, step_ts, *values))
+                    latest.append({"symbol": symbol, "step_ms": int(step_ts.timestamp() * 1000),
+                                   **dict(zip(("mean", "p05", "p25", "p50", "p75", "p95"), values, strict=True))})
+            replace_latest_forecasts(settings, int((run_ts - age).timestamp() * 1000), latest)
     finally:
         cassandra_db.close(session)
 

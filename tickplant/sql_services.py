@@ -18,7 +18,7 @@ from pydantic import SecretStr
 
 from core import cassandra as cassandra_db
 from core.config import PROJECT_ROOT, Settings, is_local_host
-from core.errors import ServiceError
+from core.errors import AccessError, ServiceError
 from core.logging import get_logger
 from tickplant.services import LocalService, ServiceStatus
 
@@ -94,6 +94,28 @@ def trino_connection(options: SqlOptions, timeout_s: float = 30.0, schema: str |
                                request_timeout=timeout_s)
 
 
+def property_value(value: str) -> str:
+    """`value` escaped for a Java .properties file (backslashes, line breaks, leading blanks)."""
+    text = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return "\\" + text if text[:1] in (" ", "\t", "\f") else text
+
+
+def catalog_refusal(settings: Settings, error: str) -> str | None:
+    """One line naming the cause when Trino's Cassandra connector was refused (credentials) or refused
+    the node's certificate; None for any other failure. Built from the settings, not from the error
+    text, so nothing the server echoes reaches the line."""
+    address = f"{','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"
+    if any(marker in error for marker in ("AuthenticationException", "Authentication error",
+                                          "password are incorrect", "Bad credentials")):
+        return (f"Cassandra at {address} refused the credentials of user {settings.cassandra_username!r} "
+                "in the cassandra catalog (check CASSANDRA_USERNAME and CASSANDRA_PASSWORD)")
+    if any(marker in error for marker in ("PKIX path", "SSLHandshakeException", "certificate_unknown",
+                                          "unable to find valid certification path")):
+        return (f"Cassandra at {address} presented a TLS certificate that CASSANDRA_SSL_CAFILE="
+                f"{settings.cassandra_ssl_cafile} does not trust (the cassandra catalog's TLS handshake failed)")
+    return None
+
+
 class TrinoService(LocalService):
     """Trino single node (coordinator + worker) with the Cassandra connector only."""
 
@@ -159,7 +181,18 @@ class TrinoService(LocalService):
     def start(self) -> ServiceStatus:
         if self.is_local:
             self.unpack()
-        return super().start()
+        try:
+            return super().start()
+        except AccessError:
+            self.stop()   # it runs, but its catalog is refused: do not leave it behind
+            raise
+        except ServiceError as exc:
+            # a catalog refused while Trino loads it ends the process: say why in one line
+            refusal = catalog_refusal(self.settings, str(exc))
+            if refusal:
+                self.stop()
+                raise AccessError(f"the SQL engine at {self.options.presto_url}: {refusal}") from None
+            raise
 
     def local_dc(self) -> str:
         if self.options.cassandra_local_dc:
@@ -171,25 +204,43 @@ class TrinoService(LocalService):
             cassandra_db.close(session)
 
     def catalog_properties(self) -> str:
+        """The `cassandra` catalog: contact points, local DC, credentials and TLS from the same settings
+        as every other client. Holds the password: written owner-only (see `prepare`)."""
         settings = self.settings
         lines = ["connector.name=cassandra",
                  f"cassandra.contact-points={','.join(settings.cassandra_hosts)}",
                  f"cassandra.native-protocol-port={settings.cassandra_port}",
                  # V3 (the default) cannot read `date` columns
                  "cassandra.protocol-version=V4",
-                 f"cassandra.load-policy.dc-aware.local-dc={self.local_dc()}"]
+                 f"cassandra.load-policy.dc-aware.local-dc={property_value(self.local_dc())}"]
         if settings.cassandra_username:
-            lines.append(f"cassandra.username={settings.cassandra_username}")
+            # without `security=PASSWORD` Trino refuses to start: "cassandra.username was not used"
+            lines += ["cassandra.security=PASSWORD",
+                      f"cassandra.username={property_value(settings.cassandra_username)}"]
             if settings.cassandra_password:
-                lines.append(f"cassandra.password={settings.cassandra_password.get_secret_value()}")
+                lines.append(f"cassandra.password={property_value(settings.cassandra_password.get_secret_value())}")
         if self.options.cassandra_ssl_cafile:
+            # PEM files are read as they are (Trino's SslUtils); the connector checks the CA, not host names
             lines += ["cassandra.tls.enabled=true",
-                      f"cassandra.tls.truststore-path={self.options.cassandra_ssl_cafile}"]
+                      f"cassandra.tls.truststore-path={property_value(self.options.cassandra_ssl_cafile)}"]
+            if settings.cassandra_ssl_certfile and settings.cassandra_ssl_keyfile:
+                lines.append(f"cassandra.tls.keystore-path={property_value(str(self.client_keystore()))}")
         return "\n".join(lines) + "\n"
+
+    def client_keystore(self) -> Path:
+        """The client key and certificate (CASSANDRA_SSL_KEYFILE + _CERTFILE) as one PEM file, which is
+        what Trino takes as a keystore; owner-only, beside the catalog."""
+        settings = self.settings
+        path = self.dir / "etc" / "cassandra-client.pem"
+        write_private(path, Path(settings.cassandra_ssl_keyfile or "").read_text(encoding="utf-8")
+                      + Path(settings.cassandra_ssl_certfile or "").read_text(encoding="utf-8"))
+        return path
 
     def prepare(self) -> None:
         etc = self.dir / "etc"
         (etc / "catalog").mkdir(parents=True, exist_ok=True)
+        etc.chmod(0o700)
+        (etc / "catalog").chmod(0o700)
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         port = self.options.presto_port
         (etc / "config.properties").write_text("\n".join([
@@ -244,6 +295,9 @@ class TrinoService(LocalService):
             cursor.fetchall()
             connection.close()
         except Exception as exc:  # the client raises many types: connection, HTTP, query errors
+            refusal = catalog_refusal(self.settings, str(exc))
+            if refusal:
+                raise AccessError(f"the SQL engine at {self.options.presto_url}: {refusal}") from None
             raise ServiceError(f"the SQL engine at {self.options.presto_url} did not answer a query: "
                                f"{str(exc).splitlines()[0][:200]}") from None
         return f"Trino {version}"

@@ -5,6 +5,7 @@ plus date filter; it is ready only when a real query answers, and is not started
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -97,6 +98,47 @@ def test_partition_key_queries_are_pushed_down_to_cassandra(sql_stack: SqlStack)
     plan = "\n".join(r[0] for r in _sql(sql_stack, "EXPLAIN SELECT count(*) FROM trades "
                                                    "WHERE symbol = 'AAPL' AND trade_date = current_date"))
     assert "1 partitions [<UNPARTITIONED>]" not in plan and "partitions [" in plan
+
+
+def _dataset_sql(stack: SqlStack, name: str) -> str:
+    """A provisioned dataset's SQL as Superset runs it (the bundle's markers filled in)."""
+    import yaml
+
+    from tickplant.superset_service import BUNDLE_DIR
+
+    text = (BUNDLE_DIR / "bundle" / "datasets" / "tickplant" / f"{name}.yaml").read_text(encoding="utf-8")
+    symbols = ", ".join(f"'{s}'" for s in stack.settings.symbols)
+    return yaml.safe_load(text.replace("@KEYSPACE@", stack.settings.cassandra_keyspace)
+                          .replace("@SYMBOLS@", symbols))["sql"]
+
+
+def test_every_superset_dataset_reads_cassandra_by_partition_key_only(sql_stack: SqlStack):
+    from tickplant.superset_service import BUNDLE_DIR
+
+    names = sorted(p.stem for p in (BUNDLE_DIR / "bundle" / "datasets" / "tickplant").glob("*.yaml"))
+    assert "gbm_latest_forecasts" in names and "gbm_forecasts" not in names
+    expected_tables = {"bars_1m": ["bars_1m"] * 2, "trades": ["trades"] * 2, "trades_5s": ["trades_5s"] * 2,
+                       "latest_prices": ["latest_prices"], "gbm_runs": ["gbm_runs"],
+                       "gbm_latest_forecasts": ["bars_1m", "bars_1m", "gbm_latest_forecasts"]}
+    assert sorted(expected_tables) == names
+    for name in names:
+        plan = "\n".join(r[0] for r in _sql(sql_stack, f"EXPLAIN {_dataset_sql(sql_stack, name)}"))
+        # each scan: `CassandraTableHandle[relationHandle=<keyspace>:<table> <n> partitions [<keys>]]`; one the
+        # connector could not key on is `1 partitions [<UNPARTITIONED>]` (a whole-table read) or has none
+        scans = re.findall(r"CassandraTableHandle\[relationHandle=\w+:(\w+)( \d+ partitions \[[^\]]*\])?", plan)
+        assert sorted(table for table, _ in scans) == expected_tables[name], (name, plan)
+        assert all(keys and "<UNPARTITIONED>" not in keys for _, keys in scans), (name, plan)
+
+
+def test_gbm_band_dataset_returns_exactly_the_newest_runs_steps(sql_stack: SqlStack):
+    market = sql_stack.market
+    rows = _sql(sql_stack, f"SELECT symbol, ts, p50, run_ts FROM ({_dataset_sql(sql_stack, 'gbm_latest_forecasts')}) "
+                           "WHERE kind = 'forecast'")
+    assert len(rows) == len(SYMBOLS) * market.forecast_steps
+    assert {r[3].replace(tzinfo=None) for r in rows} == {market.gbm_run_ts.replace(tzinfo=None)}
+    stored = sorted((s, r["step_ts"], r["p50"]) for s in SYMBOLS for r in cql_rows(
+        sql_stack, "SELECT step_ts, p50 FROM gbm_latest_forecasts WHERE symbol = ?", (s,)))
+    assert sorted((r[0], r[1].replace(tzinfo=None), r[2]) for r in rows) == stored
 
 
 def test_engine_reports_its_version_and_a_remote_presto_url_is_never_started(sql_stack: SqlStack):

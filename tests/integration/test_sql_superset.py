@@ -15,7 +15,7 @@ import pytest
 from tests.helpers import run_cli
 from tests.helpers_sql import SYMBOLS, SqlStack, SupersetClient, admin_client, cql_rows
 
-DATASETS = ["bars_1m", "gbm_forecasts", "gbm_runs", "latest_prices", "trades", "trades_5s"]
+DATASETS = ["bars_1m", "gbm_latest_forecasts", "gbm_runs", "latest_prices", "trades", "trades_5s"]
 CHARTS = ["GBM forecast bands vs actual close", "Latest prices", "Price by symbol", "Trades per interval",
           "Volume by symbol"]
 
@@ -25,6 +25,13 @@ def _contents(client: SupersetClient) -> dict[str, list[str]]:
             "dataset": sorted(d["table_name"] for d in client.listing("dataset")),
             "chart": sorted(c["slice_name"] for c in client.listing("chart")),
             "dashboard": sorted(d["dashboard_title"] for d in client.listing("dashboard"))}
+
+
+def _epoch_ms(value) -> int:
+    """A chart's time value: epoch milliseconds in JSON results (an ISO string in some versions)."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    return int(datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp() * 1000)
 
 
 def _chart_ids(client: SupersetClient) -> dict[str, int]:
@@ -68,8 +75,16 @@ def test_each_chart_data_endpoint_returns_the_pipelines_rows(sql_stack: SqlStack
                          for r in cql_rows(sql_stack, "SELECT trade_count FROM trades_5s WHERE symbol = ? "
                                                   "AND trade_date = ?", (s, day)))
     bands = data["GBM forecast bands vs actual close"]["result"][0]["data"]
-    assert sum(1 for row in bands if row["forecast_p50"] is not None) == len(SYMBOLS) * sql_stack.market.forecast_steps
     assert any(row["actual"] is not None for row in bands)
+    # exactly the newest run's band (the older run's steps, an hour earlier, are not there)
+    charted = sorted((row["symbol"], _epoch_ms(row["ts"]), row["forecast_p05"], row["forecast_p50"],
+                      row["forecast_p95"]) for row in bands if row["forecast_p50"] is not None)
+    stored = sorted((s, int(r["step_ts"].replace(tzinfo=UTC).timestamp() * 1000), r["p05"], r["p50"], r["p95"])
+                    for s in SYMBOLS for r in cql_rows(sql_stack, "SELECT step_ts, run_ts, p05, p50, p95 FROM "
+                                                                  "gbm_latest_forecasts WHERE symbol = ?", (s,))
+                    if r["run_ts"] == sql_stack.market.gbm_run_ts.replace(tzinfo=None))
+    assert len(stored) == len(SYMBOLS) * sql_stack.market.forecast_steps
+    assert charted == stored
     assert {row["symbol"] for row in data["Price by symbol"]["result"][0]["data"]} == set(SYMBOLS)
 
 

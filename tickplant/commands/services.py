@@ -195,7 +195,8 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         print("stopping ...", flush=True)
         supervisor.stop()
-        started_here = [name for name, state in before.items() if state != "up"]
+        # only what was not running at all: a shared server that was merely slow to answer is not ours
+        started_here = [name for name, state in before.items() if state == "down"]
         if started_here and not args.keep_services:
             for service in [*reversed(sql_services), *reversed(runtime.all_services(settings))]:
                 if service.name in started_here:
