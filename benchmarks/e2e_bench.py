@@ -271,8 +271,12 @@ def _step(settings: Settings, options: E2eBenchOptions, rate: float, workdir: Pa
     }
 
 
-def run(settings: Settings, options: E2eBenchOptions) -> int:
-    rates = [float(r) for r in str(options.rate).split(",") if r.strip()]
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    return measure(settings, E2eBenchOptions.from_args(args))
+
+
+def measure(settings: Settings, options: E2eBenchOptions) -> int:
+    rates = list(options.rates)
     name = f"bench{uuid.uuid4().hex[:8]}"
     home = Path(tempfile.mkdtemp(prefix="tickplant-e2e-bench-"))
     settings = settings.replace(kafka_topic=name, cassandra_keyspace=name, home=home)
