@@ -127,3 +127,8 @@ HEADER_SEQUENCE = "tp-seq"
 HEADER_RECEIVED_AT = "tp-received-ms"   # epoch milliseconds when the collector received the frame
 HEADER_SOURCE = "tp-source"             # finnhub | alpaca | simulator | replay
 HEADER_DLQ_REASON = "tp-dlq-reason"     # on `<topic>.dlq` only: why the frame or trade was refused
+# Optional: a record combining several frames of one symbol carries ASCII run-lengths
+# "seq:count,seq:count,..." in record order; the trade at record position k belongs to the run
+# covering k, and its id is f"{producer_id}-{run seq}-{position inside the run}" (the same id it
+# gets uncombined). Then tp-seq is the first run's seq and tp-received-ms the earliest frame's.
+HEADER_FRAMES = "tp-frames"
