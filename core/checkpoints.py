@@ -23,8 +23,15 @@ def checkpoint_base(settings: Settings, override: str | None = None) -> str:
     return override or str(settings.home / "checkpoints" / settings.cassandra_keyspace)
 
 
+# A query whose state layout changed gets a new directory, so an old checkpoint is never restored
+# into the new plan (Spark would refuse to start): the window query deduplicates since issue 11
+# and rebuilds from the topic's retained records; its old `trades_5s` and `bars_1m` directories
+# are left alone and may be deleted.
+CHECKPOINT_DIRS = {"trades_5s": "trades_5s.v2"}
+
+
 def query_checkpoint(base: str, query: str) -> str:
-    return base.rstrip("/") + "/" + query
+    return base.rstrip("/") + "/" + CHECKPOINT_DIRS.get(query, query)
 
 
 class CheckpointFiles(Protocol):
