@@ -42,6 +42,7 @@ class CollectorOptions:
     spool_dir: Path | None = None          # default: <home>/spool
     queue_frames: int = 10_000
     max_unacked: int = 20_000
+    journal_max_bytes: int = 2 * 1024**3   # the write-ahead journal's disk limit; reading pauses at it
     shutdown_timeout_s: float = 30.0
     max_frame_bytes: int = MAX_FRAME_BYTES
     reconnect_initial_s: float = 0.5
@@ -113,7 +114,7 @@ class Collector:
                         if options.symbols_file and options.symbols_file.exists()
                         else options.symbols or settings.symbols)
         self.publisher = Publisher(settings, self.metrics, options.spool_dir, options.queue_frames,
-                                   options.max_unacked, options.producer_overrides)
+                                   options.max_unacked, options.producer_overrides, options.journal_max_bytes)
         self.sequence = 0
         self.frames = self.trades = self.dead_letters = self.connections = 0
         self.connected = threading.Event()
@@ -146,6 +147,7 @@ class Collector:
     def stop(self) -> None:
         """Stop reading (safe from a signal handler or another thread); run() then flushes."""
         self._stop.set()
+        self.publisher.stop_waiting()
 
     def run(self) -> int:
         options = self.options
