@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import websocket
 
 from collector import alpaca, finnhub
-from collector.archive import ArchiveWriter
+from collector.archive import ArchiveWriter, Retention
 from collector.encoding import MAX_FRAME_BYTES, FrameContext, frame_records
 from collector.metrics import CollectorMetrics
 from collector.publisher import Publisher
@@ -37,6 +37,7 @@ class CollectorOptions:
     symbols: tuple[str, ...] = ()          # default: TICKPLANT_SYMBOLS
     symbols_file: Path | None = None       # followed while running (add/remove without restart)
     archive_dir: Path | None = None
+    archive_retention: Retention = field(default_factory=Retention)
     metrics_port: int = 9108               # 0 = off
     metrics_host: str = "127.0.0.1"
     spool_dir: Path | None = None          # default: <home>/spool
@@ -153,7 +154,8 @@ class Collector:
         options = self.options
         self.metrics.serve(options.metrics_port, options.metrics_host)
         if options.archive_dir:
-            self._archive = ArchiveWriter(options.archive_dir, self.producer_id)
+            self._archive = ArchiveWriter(options.archive_dir, self.producer_id,
+                                          retention=options.archive_retention)
         self.publisher.start()
         log.info("collector started", url=finnhub.redact_url(self.url), source=self.source_label,
                  producer_id=self.producer_id, symbols=",".join(self.symbols), topic=self.settings.kafka_topic)

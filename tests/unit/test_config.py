@@ -40,6 +40,8 @@ GOOD = {
     "FINNHUB_API_TOKEN": ("tok", "finnhub_api_token", SecretStr("tok")),
     "ALPACA_API_KEY": ("key", "alpaca_api_key", SecretStr("key")),
     "ALPACA_API_SECRET": ("sec", "alpaca_api_secret", SecretStr("sec")),
+    "TICKPLANT_ARCHIVE_RETENTION_HOURS": ("36.5", "archive_retention_hours", 36.5),
+    "TICKPLANT_ARCHIVE_RETENTION_BYTES": ("1000000", "archive_retention_bytes", 1_000_000),
     "KAFKA_BOOTSTRAP_SERVERS": ("k1:9092,k2:9093", "kafka_bootstrap_servers", ("k1:9092", "k2:9093")),
     "KAFKA_TOPIC": ("ticks", "kafka_topic", "ticks"),
     "KAFKA_SECURITY_PROTOCOL": ("SSL", "kafka_security_protocol", "SSL"),

@@ -8,7 +8,15 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.arguments import non_negative_float, port_or_zero, positive_float, positive_int, probability, symbol_list
+from core.arguments import (
+    non_negative_float,
+    non_negative_int,
+    port_or_zero,
+    positive_float,
+    positive_int,
+    probability,
+    symbol_list,
+)
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -62,6 +70,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     collect.add_argument("--symbols-file", type=Path,
                          help="symbols file followed while running (comma or newline separated)")
     collect.add_argument("--archive", type=Path, metavar="DIR", help="also archive raw frames (jsonl.gz)")
+    collect.add_argument("--archive-retention-hours", type=non_negative_float, metavar="HOURS",
+                         help="delete archive files older than this, 0 = keep (default "
+                              "TICKPLANT_ARCHIVE_RETENTION_HOURS, else no limit)")
+    collect.add_argument("--archive-retention-bytes", type=non_negative_int, metavar="BYTES",
+                         help="delete the oldest archive files beyond this total, 0 = no limit (default "
+                              "TICKPLANT_ARCHIVE_RETENTION_BYTES, else no limit)")
     collect.add_argument("--metrics-port", type=port_or_zero,
                          help="Prometheus port, 0 = off (default TICKPLANT_METRICS_PORT, 9108)")
     collect.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics endpoint binds")
@@ -153,11 +167,18 @@ def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def collect_command(settings: Settings, args: argparse.Namespace) -> int:
+    from collector.archive import Retention
     from collector.client import Collector, CollectorOptions
 
+    hours = args.archive_retention_hours if args.archive_retention_hours is not None \
+        else settings.archive_retention_hours
+    size = args.archive_retention_bytes if args.archive_retention_bytes is not None \
+        else settings.archive_retention_bytes
     metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
     options = CollectorOptions(url=args.url, source=args.source, symbols=args.symbols or (),
-                               symbols_file=args.symbols_file, archive_dir=args.archive, metrics_port=metrics_port,
+                               symbols_file=args.symbols_file, archive_dir=args.archive,
+                               archive_retention=Retention(hours * 3600 if hours else None, size or None),
+                               metrics_port=metrics_port,
                                metrics_host=args.metrics_host,
                                spool_dir=args.spool_dir, queue_frames=args.queue_frames,
                                shutdown_timeout_s=args.shutdown_timeout)
