@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     spark_ui: bool = _env("TICKPLANT_SPARK_UI", "serve the Spark UI (true/false)", False)
     spark_log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"] = _env(
         "TICKPLANT_SPARK_LOG_LEVEL", "log level of Spark's JVM", "WARN")
+    stream_max_future_ms: int = _env("TICKPLANT_MAX_FUTURE_MS", "stream processor: a trade stamped more than "
+                                     "this many ms after its receive time is a dead letter", 5000, ge=0)
     # --- ports of the parts tickplant serves
     simulator_port: Port = _env("TICKPLANT_SIMULATOR_PORT", "local Finnhub-compatible simulator", 8765)
     metrics_port: Port = _env("TICKPLANT_METRICS_PORT", "collector's Prometheus metrics", 9108)

@@ -31,7 +31,8 @@ def run(settings: Settings, options: StreamOptions) -> int:
     spark = build_session(settings, "tickplant-stream")
     try:
         records = streams.kafka_records(spark, settings, options)
-        rows = transforms.trade_rows(transforms.decode_records(records, trade_schema_json()))
+        rows = transforms.trade_rows(transforms.decode_records(records, trade_schema_json()),
+                                     max_ahead_ms=settings.stream_max_future_ms)
         queries = streams.start_queries(spark, settings, rows, options)
         return streams.await_queries(queries, options)
     finally:

@@ -11,10 +11,11 @@ from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql.avro.functions import from_avro
 
-from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE
+from core.schemas import HEADER_FRAMES, HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE
 
 DAY_MS = 86_400_000
-MAX_FUTURE_MS = DAY_MS             # a trade stamped more than a day ahead is refused
+MAX_FUTURE_MS = DAY_MS             # a trade stamped more than a day ahead of the job's clock is refused
+MAX_AHEAD_OF_RECEIVE_MS = 5_000    # default bound of a trade's stamp over its record's receive time
 MAX_EPOCH_MS = 253_402_300_799_000  # 9999-12-31: beyond it timestamp_millis would overflow
 MESSAGE_TYPE = "trade"
 
@@ -22,6 +23,9 @@ TRADE_COLUMNS = ["symbol", "trade_date", "trade_timestamp", "trade_id", "price",
                  "trade_conditions", "ingest_timestamp", "source"]
 WINDOW_COLUMNS = ["symbol", "trade_date", "window_start", "window_end", "trade_count", "volume",
                   "vwap", "open", "high", "low", "close"]
+# Trades sharing a millisecond are ordered by producer, frame sequence and index as numbers (the
+# trade_id string would put "p-10-0" before "p-9-0").
+TRADE_ORDER = ("trade_timestamp", "producer_id", "frame_seq", "frame_index")
 BAR_COLUMNS = ["symbol", "trade_date", "bar_start", "open", "high", "low", "close", "volume",
                "trade_count", "vwap"]
 
@@ -53,6 +57,7 @@ def decode_records(records: DataFrame, schema_json: str) -> DataFrame:
         header_text(HEADER_SEQUENCE).alias("seq"),
         header_text(HEADER_RECEIVED_AT).cast("long").alias("received_ms"),
         header_text(HEADER_SOURCE).alias("source"),
+        header_text(HEADER_FRAMES).alias("frames_header"),
         from_avro(F.col("value"), schema_json, {"mode": "PERMISSIVE"}).alias("message"),
     )
     message = F.col("message")
@@ -63,18 +68,47 @@ def decode_records(records: DataFrame, schema_json: str) -> DataFrame:
         .when(F.coalesce(message["type"], F.lit("")) != MESSAGE_TYPE,
               F.concat(F.lit("message type is not 'trade': "), F.coalesce(message["type"], F.lit("null"))))
         .when(F.coalesce(F.size(message["data"]), F.lit(0)) <= 0, F.lit("record holds no trades"))
+        .when(F.col("frames_header").isNotNull() & ~_frames_valid(F.col("frame_runs"), F.size(message["data"])),
+              F.concat(F.lit(f"malformed {HEADER_FRAMES} header: "), F.col("frames_header")))
     )
     record_id = F.coalesce(
         F.when(F.col("producer_id").isNotNull() & F.col("seq").isNotNull(),
                F.concat_ws("-", "producer_id", "seq")),
         F.concat_ws("-", F.col("partition").cast("string"), F.col("offset").cast("string")),
     )
-    return decoded.withColumn("record_reason", record_reason).withColumn("record_id", record_id)
+    return (decoded.withColumn("frame_runs", frame_runs(F.col("frames_header")))
+            .withColumn("record_reason", record_reason).withColumn("record_id", record_id))
 
 
-def trade_reason(now_ms: Column, max_future_ms: int = MAX_FUTURE_MS) -> Column:
-    """Why a trade row is refused (null when valid): price, volume, symbol or timestamp."""
+def frame_runs(header: Column) -> Column:
+    """`seq:count,seq:count,...` -> array of struct(seq long, count int, start int), where `start` is
+    the record position of the run's first trade; null without the header."""
+    runs = F.transform(F.split(header, ","), lambda run: F.struct(
+        F.split(run, ":")[0].cast("long").alias("seq"), F.split(run, ":")[1].cast("int").alias("count"),
+        F.size(F.split(run, ":")).alias("parts")))
+    counts = F.transform(runs, lambda run: run["count"])
+    return F.when(header.isNotNull(), F.transform(runs, lambda run, i: F.struct(
+        run["seq"].alias("seq"), run["count"].alias("count"),
+        F.aggregate(F.slice(counts, 1, i), F.lit(0), lambda acc, c: acc + c).alias("start"),
+        run["parts"].alias("parts"))))
+
+
+def _frames_valid(runs: Column, trades: Column) -> Column:
+    """Every run is `seq:count` with a non-negative seq and a positive count, and the counts cover
+    exactly the record's trades."""
+    well_formed = F.forall(runs, lambda run: (run["parts"] == 2) & run["seq"].isNotNull() & (run["seq"] >= 0)
+                           & run["count"].isNotNull() & (run["count"] > 0))
+    total = F.aggregate(runs, F.lit(0).cast("long"), lambda acc, run: acc + F.coalesce(run["count"], F.lit(0)))
+    return F.coalesce(well_formed & (total == trades), F.lit(False))
+
+
+def trade_reason(now_ms: Column, max_future_ms: int = MAX_FUTURE_MS,
+                 max_ahead_ms: int = MAX_AHEAD_OF_RECEIVE_MS) -> Column:
+    """Why a trade row is refused (null when valid): price, volume, symbol or timestamp. A stamp more
+    than `max_ahead_ms` after the record's receive time (tp-received-ms, else the Kafka timestamp) is a
+    bad clock: it must never reach the watermark, the windows or latest_prices."""
     price, volume, t = F.col("price"), F.col("volume"), F.col("t_ms")
+    received = F.coalesce(F.col("received_ms"), F.unix_millis(F.col("kafka_timestamp")))
     infinity = F.lit(float("inf"))
     return (
         F.when(F.col("symbol").isNull() | (F.trim(F.col("symbol")) == ""), F.lit("empty symbol"))
@@ -84,13 +118,19 @@ def trade_reason(now_ms: Column, max_future_ms: int = MAX_FUTURE_MS) -> Column:
               F.lit("negative or non-finite volume"))
         .when(t.isNull() | (t <= 0), F.lit("timestamp missing or before 1970"))
         .when(t > now_ms + F.lit(max_future_ms), F.lit("timestamp more than a day in the future"))
+        .when(t > received + F.lit(max_ahead_ms),
+              F.concat(F.lit("timestamp "), (t - received).cast("string"),
+                       F.lit(f" ms after its receive time (limit {max_ahead_ms} ms)")))
     )
 
 
-def trade_rows(decoded: DataFrame, now_ms: Column | None = None, max_future_ms: int = MAX_FUTURE_MS) -> DataFrame:
+def trade_rows(decoded: DataFrame, now_ms: Column | None = None, max_future_ms: int = MAX_FUTURE_MS,
+               max_ahead_ms: int = MAX_AHEAD_OF_RECEIVE_MS) -> DataFrame:
     """One row per trade (posexplode of `data`) plus one row per unusable record; `reason` is
-    null for a valid trade. `trade_id` = producer-seq-index, or partition-offset-index without headers;
-    it is unique per symbol (a frame's records, one per symbol, share producer and sequence)."""
+    null for a valid trade. `trade_id` = producer-frame seq-index in the frame, or partition-offset-index
+    without headers; it is unique per symbol (a frame's records, one per symbol, share producer and
+    sequence). With a tp-frames header a trade's frame is the run covering its record position.
+    `frame_seq`/`frame_index` are the numeric tie-break of trades sharing a millisecond."""
     now_ms = now_ms if now_ms is not None else F.unix_millis(F.current_timestamp())
     exploded = decoded.select(
         "*", F.posexplode_outer(F.when(F.col("record_reason").isNull(), F.col("message")["data"]))
@@ -98,16 +138,31 @@ def trade_rows(decoded: DataFrame, now_ms: Column | None = None, max_future_ms: 
     trade = F.col("trade")
     rows = exploded.select(
         "topic", "partition", "offset", "value", "record_key", "kafka_timestamp", "received_ms", "source",
-        "record_reason", "record_id", "trade_index",
+        "record_reason", "record_id", "trade_index", "producer_id", "seq", "frame_runs",
         trade["s"].alias("symbol"), trade["p"].alias("price"), trade["v"].alias("volume"),
         trade["t"].alias("t_ms"),
         F.filter(trade["c"], lambda c: c.isNotNull()).alias("trade_conditions"),
     )
-    trade_id = F.concat_ws("-", F.col("record_id"), F.col("trade_index").cast("string"))
+    index = F.col("trade_index")
+    run = F.get(F.filter(F.col("frame_runs"), lambda r: (r["start"] <= index) & (index < r["start"] + r["count"])), 0)
+    combined = F.col("frame_runs").isNotNull()
+    rows = rows.withColumn("frame_run", run).select(
+        "*",
+        # Without headers the Kafka offset orders records of a partition (a symbol's records share one).
+        F.when(combined, F.col("frame_run.seq")).otherwise(F.coalesce(F.col("seq").cast("long"), F.col("offset")))
+        .alias("frame_seq"),
+        F.when(combined, index - F.col("frame_run.start")).otherwise(index).alias("frame_index"),
+        combined.alias("combined"),
+    ).drop("frame_run", "frame_runs")
+    combined = F.col("combined")
+    trade_id = F.when(
+        combined & F.col("producer_id").isNotNull(),
+        F.concat_ws("-", "producer_id", F.col("frame_seq").cast("string"), F.col("frame_index").cast("string")),
+    ).otherwise(F.concat_ws("-", F.col("record_id"), index.cast("string")))
     reason = F.coalesce(
         F.col("record_reason"),
         F.concat(F.lit("trade "), F.col("trade_index").cast("string"), F.lit(": "),
-                 trade_reason(now_ms, max_future_ms)))
+                 trade_reason(now_ms, max_future_ms, max_ahead_ms)))
     return rows.select(
         "*",
         F.when(F.col("trade_index").isNotNull(), trade_id).alias("trade_id"),
@@ -153,9 +208,10 @@ def mark_late(trades: DataFrame, watermark_ms: int, window_ms: int = 5_000) -> D
 
 def window_aggregates(trades: DataFrame, duration: str) -> DataFrame:
     """Tumbling event-time windows per symbol: count, volume, VWAP, OHLC. Open/close are the prices
-    of the first/last trade by (trade_timestamp, trade_id); VWAP falls back to the mean price when
-    the window's volume is zero. `last_trade_timestamp` is kept for latency bookkeeping."""
-    ordered = F.struct("trade_timestamp", "trade_id", "price")
+    of the first/last trade by `TRADE_ORDER` (time, then producer, frame seq and index as numbers); VWAP
+    falls back to the mean price when the window's volume is zero. `last_trade_timestamp` is kept for
+    latency bookkeeping."""
+    ordered = F.struct(*TRADE_ORDER, "price")
     grouped = trades.groupBy("symbol", F.window("trade_timestamp", duration).alias("window")).agg(
         F.count(F.lit(1)).alias("trade_count"),
         F.sum("volume").alias("volume"),
@@ -187,10 +243,10 @@ def as_bars(windows: DataFrame) -> DataFrame:
 
 def trades_summary(rows: DataFrame) -> DataFrame:
     """One pass over a micro-batch of `trade_rows` (with `late`): a row per symbol with its newest
-    valid trade by (trade_timestamp, trade_id), and a total row (`is_total` = 1) with the
+    valid trade by `TRADE_ORDER`, and a total row (`is_total` = 1) with the
     `time_summary` columns. The rollup spares a second Spark job per batch."""
     valid = F.col("reason").isNull()
-    newest = F.struct("trade_timestamp", "trade_id", "price", "volume", "t_ms")
+    newest = F.struct(*TRADE_ORDER, "trade_id", "price", "volume", "t_ms")
     return rows.rollup("symbol").agg(
         F.grouping("symbol").alias("is_total"),
         F.max(F.when(valid, newest)).alias("newest"),

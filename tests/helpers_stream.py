@@ -22,7 +22,14 @@ import pandas as pd
 from core import kafka as kafka_clients
 from core import retry
 from core.config import Settings
-from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE, encode_message
+from core.schemas import (
+    HEADER_FRAMES,
+    HEADER_PRODUCER_ID,
+    HEADER_RECEIVED_AT,
+    HEADER_SEQUENCE,
+    HEADER_SOURCE,
+    encode_message,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TICKPLANT = str(ROOT / ".venv" / "bin" / "tickplant")
@@ -47,6 +54,32 @@ class Record:
     trades: list[dict] = field(default_factory=list)
     producer_id: str | None = None
     seq: int | None = None
+    frames: str | None = None       # the tp-frames header of a record combining several frames
+
+
+def frame_positions(seq: object, frames: str | None, count: int) -> list[tuple[int, int]]:
+    """(frame seq, index in the frame) of each of a record's `count` trades: from the tp-frames
+    run-lengths `seq:count,...` when present, else (seq, position). Pure Python, the reference
+    the stream processor's Spark SQL parsing is checked against."""
+    if not frames:
+        return [(int(seq), index) for index in range(count)]  # type: ignore[call-overload]
+    positions = []
+    for run in frames.split(","):
+        run_seq, run_count = run.split(":")
+        positions.extend((int(run_seq), index) for index in range(int(run_count)))
+    assert len(positions) == count, f"tp-frames {frames!r} covers {len(positions)} trades, not {count}"
+    return positions
+
+
+def combined_record(frames: list[tuple[int, list[dict]]], producer_id: str = "p1",
+                    received_ms: int | None = None) -> Record:
+    """One record carrying the trades of several frames of one symbol, with a tp-frames header."""
+    trades = [item for _, frame_trades in frames for item in frame_trades]
+    header = ",".join(f"{seq}:{len(frame_trades)}" for seq, frame_trades in frames)
+    record = trade_record(trades, producer_id=producer_id, seq=frames[0][0], received_ms=received_ms)
+    record.headers.append((HEADER_FRAMES, header.encode()))
+    record.frames = header
+    return record
 
 
 def trade_record(trades: list[dict], producer_id: str = "p1", seq: int = 0,
@@ -109,17 +142,27 @@ def expected_trades(records: Iterable[Record]) -> pd.DataFrame:
     """The trade rows the job must write, one per valid trade, with their deterministic ids."""
     rows = []
     for record in records:
-        for index, item in enumerate(record.trades):
-            rows.append({"symbol": item["s"], "trade_id": f"{record.producer_id}-{record.seq}-{index}",
+        positions = frame_positions(record.seq, record.frames, len(record.trades))
+        for item, (seq, index) in zip(record.trades, positions, strict=True):
+            rows.append({"symbol": item["s"], "trade_id": f"{record.producer_id}-{seq}-{index}",
                          "price": item["p"], "volume": item["v"], "t_ms": item["t"]})
     return pd.DataFrame(rows, columns=["symbol", "trade_id", "price", "volume", "t_ms"])
 
 
+def trade_order(trade_ids: Iterable[str]) -> pd.DataFrame:
+    """The numeric tie-break of trades sharing a millisecond, from `producer-seq-index` ids:
+    producer, then frame sequence and index as numbers ("p-9-0" before "p-10-0")."""
+    parts = [trade_id.rsplit("-", 2) for trade_id in trade_ids]
+    return pd.DataFrame({"order_producer": [p[0] for p in parts], "order_seq": [int(p[1]) for p in parts],
+                         "order_index": [int(p[2]) for p in parts]})
+
+
 def recompute_windows(trades: pd.DataFrame, window_ms: int) -> pd.DataFrame:
     """OHLCV/VWAP per (symbol, window) recomputed from raw trades: the reference for the tables."""
-    frame = trades.copy()
+    frame = trades.reset_index(drop=True)
+    frame = pd.concat([frame, trade_order(frame["trade_id"])], axis=1)
     frame["window_ms"] = frame["t_ms"] // window_ms * window_ms
-    frame = frame.sort_values(["t_ms", "trade_id"])
+    frame = frame.sort_values(["t_ms", "order_producer", "order_seq", "order_index"], kind="stable")
     frame["notional"] = frame["price"] * frame["volume"]
     grouped = frame.groupby(["symbol", "window_ms"], sort=True)
     result = grouped.agg(trade_count=("price", "size"), volume=("volume", "sum"), notional=("notional", "sum"),

@@ -13,7 +13,15 @@ from core.config import Settings
 from core.schemas import encode_message, trade_schema_json
 from core.spark import build_session
 from stream_processor import transforms
-from tests.helpers_stream import KAFKA_SOURCE_SCHEMA, kafka_row, trade, trade_record
+from tests.helpers_stream import (
+    KAFKA_SOURCE_SCHEMA,
+    combined_record,
+    expected_trades,
+    kafka_row,
+    recompute_windows,
+    trade,
+    trade_record,
+)
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z, a multiple of 5 s
 MINUTE = 1_700_000_040_000  # 2023-11-14T22:14:00Z, a multiple of 1 min
@@ -175,3 +183,69 @@ def test_a_trade_is_late_when_its_window_closed_before_the_watermark(spark):
     summary = transforms.latency_from_times(times, T0 + 10_000)
     assert (summary["valid_rows"], summary["refused_rows"], summary["late_rows"]) == (3, 0, 1)
     assert summary["latency"] == [10_000, 10_001]  # p50, p99 of written - trade time
+
+
+def test_combined_record_gives_each_trade_the_id_of_its_own_frame(spark):
+    frame_9 = [trade("AAPL", 10.0, 1.0, T0), trade("AAPL", 11.0, 1.0, T0 + 1)]
+    frame_10 = [trade("AAPL", 12.0, 1.0, T0 + 2)]
+    frame_12 = [trade("AAPL", 13.0, 1.0, T0 + 3), trade("AAPL", 14.0, 1.0, T0 + 4), trade("AAPL", 15.0, 1.0, T0 + 5)]
+    combined = combined_record([(9, frame_9), (10, frame_10), (12, frame_12)], producer_id="col-a")
+    separate = [trade_record(frame, producer_id="col-a", seq=seq) for seq, frame in
+                ((9, frame_9), (10, frame_10), (12, frame_12))]
+    ids = [(r.trade_id, r.price, r.frame_seq, r.frame_index)
+           for r in rows_of(spark, [combined]).orderBy("trade_index").collect()]
+    assert ids == [("col-a-9-0", 10.0, 9, 0), ("col-a-9-1", 11.0, 9, 1), ("col-a-10-0", 12.0, 10, 0),
+                   ("col-a-12-0", 13.0, 12, 0), ("col-a-12-1", 14.0, 12, 1), ("col-a-12-2", 15.0, 12, 2)]
+    assert sorted(r.trade_id for r in rows_of(spark, separate).collect()) == sorted(i[0] for i in ids)
+    assert list(expected_trades([combined])["trade_id"]) == [i[0] for i in ids]
+
+
+@pytest.mark.parametrize("header", ["9:2,10:2", "9:2,10:0", "9:2", "9-2,10:1", "x:2,10:1", "9:2,10:1,",
+                                    "9:2:1,10:1", "-1:2,10:1", ""])
+def test_malformed_frames_header_dead_letters_the_whole_record(spark, header):
+    record = trade_record([trade("AAPL", 10.0, 1.0, T0), trade("AAPL", 11.0, 1.0, T0), trade("AAPL", 12.0, 1.0, T0)],
+                          producer_id="col-a", seq=9)
+    record.headers.append(("tp-frames", header.encode()))
+    rows = rows_of(spark, [record]).collect()
+    assert [(r.reason, r.trade_id) for r in rows] == [(f"malformed tp-frames header: {header}", None)]
+
+
+def test_trade_stamped_beyond_the_tolerance_after_its_receive_time_is_refused(spark):
+    received = T0 + 10_000
+    record = trade_record([trade("AAPL", 10.0, 1.0, received + 5_000), trade("AAPL", 11.0, 1.0, received + 5_001),
+                           trade("AAPL", 12.0, 1.0, received - 60_000)], received_ms=received)
+    rows = rows_of(spark, [record]).orderBy("trade_index").collect()
+    assert [r.reason for r in rows] == [
+        None, "trade 1: timestamp 5001 ms after its receive time (limit 5000 ms)", None]
+    assert [r.event_time is None for r in rows] == [False, True, False]  # never reaches the watermark
+    summary = transforms.trades_summary(transforms.mark_late(rows_of(spark, [record]), 0)).collect()
+    (latest,) = [r.newest for r in summary if not r.is_total]
+    assert latest.price == 10.0
+
+
+def test_future_bound_uses_the_kafka_timestamp_without_a_receive_header(spark):
+    kafka_time = datetime(2024, 1, 2, 3, 4, 5)  # kafka_row's timestamp, read as UTC
+    kafka_ms = int(kafka_time.replace(tzinfo=UTC).timestamp() * 1000)
+    record = trade_record([trade("AAPL", 10.0, 1.0, kafka_ms + 2_000), trade("AAPL", 10.0, 1.0, kafka_ms + 9_000)],
+                          with_headers=False)
+    frame = spark.createDataFrame([kafka_row(record)], KAFKA_SOURCE_SCHEMA)
+    rows = transforms.trade_rows(transforms.decode_records(frame, trade_schema_json()), now_ms=F.lit(kafka_ms),
+                                 max_ahead_ms=3_000).orderBy("trade_index").collect()
+    assert [r.reason for r in rows] == [None, "trade 1: timestamp 9000 ms after its receive time (limit 3000 ms)"]
+
+
+def test_open_and_close_order_same_millisecond_trades_by_numeric_sequence(spark):
+    nine = trade_record([trade("AAPL", 9.0, 1.0, T0 + 100)], producer_id="p1", seq=9)
+    ten = trade_record([trade("AAPL", 10.0, 1.0, T0 + 100)], producer_id="p1", seq=10)
+    # same millisecond, within a frame: index 2 after index 10? no: 2 before 10
+    wide = trade_record([trade("MSFT", float(i + 1), 1.0, T0 + 200) for i in range(11)], producer_id="p1", seq=11)
+    for records in ([nine, ten], [ten, nine]):
+        valid = transforms.valid_trades(rows_of(spark, [*records, wide]))
+        aapl, msft = transforms.window_aggregates(valid, "5 seconds").orderBy("symbol").collect()
+        assert (aapl.open, aapl.close) == (9.0, 10.0)
+        assert (msft.open, msft.close) == (1.0, 11.0)
+        summary = transforms.trades_summary(transforms.mark_late(rows_of(spark, [*records, wide]), 0)).collect()
+        assert {r.symbol: r.newest.price for r in summary if not r.is_total} == {"AAPL": 10.0, "MSFT": 11.0}
+    reference = recompute_windows(expected_trades([ten, nine, wide]), 5_000).set_index("symbol")
+    assert (reference.loc["AAPL", "open"], reference.loc["AAPL", "close"]) == (9.0, 10.0)
+    assert (reference.loc["MSFT", "open"], reference.loc["MSFT", "close"]) == (1.0, 11.0)
