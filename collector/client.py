@@ -211,6 +211,7 @@ class Collector:
             try:
                 opcode, data = ws.recv_data()
             except websocket.WebSocketTimeoutException:
+                self.publisher.flush_journal()    # the group commit's last frames reach the OS
                 now = time.monotonic()
                 if now - last_frame > self.options.idle_timeout_s:
                     log.warning("no frame from the source; reconnecting", idle_s=self.options.idle_timeout_s)

@@ -189,6 +189,9 @@ def frame_records(raw: bytes | str, context: FrameContext, topic: str, dead_lett
 
 # -- combining records of one symbol from consecutive frames into one Kafka record (tp-frames)
 COMBINED_MAX_BYTES = 512 * 1024
+# A merged record carries its earliest frame's receive time, and the stream processor refuses a trade
+# stamped more than a few seconds after its record's receive time: merge only frames this close.
+COMBINED_MAX_SPAN_MS = 500
 _STANDARD_HEADERS = (HEADER_PRODUCER_ID, HEADER_SEQUENCE, HEADER_RECEIVED_AT, HEADER_SOURCE)
 
 
@@ -236,24 +239,31 @@ def _merge(group: list[Record]) -> Record:
     return Record(first.topic, first.key, b"".join([_zigzag(total), *items, _TRADE_TAIL]), headers)
 
 
-def combine_records(records: list[Record], max_bytes: int = COMBINED_MAX_BYTES) -> list[Record]:
+def combine_records(records: list[Record], max_bytes: int = COMBINED_MAX_BYTES,
+                    max_span_ms: int = COMBINED_MAX_SPAN_MS) -> list[Record]:
     """Records of consecutive frames merged per (topic, symbol, producer, source) into one record
     whose `tp-frames` header keeps every trade's id (see core.schemas.HEADER_FRAMES); a symbol's
-    order is kept. Dead letters and records of other shapes pass unchanged."""
+    order is kept; a merged record stays under `max_bytes` and spans at most `max_span_ms` of
+    receive time. Dead letters and records of other shapes pass unchanged."""
     groups: dict[tuple, list[Record]] = {}
     order: list[list[Record] | Record] = []
-    sizes: dict[tuple, int] = {}
+    limits: dict[tuple, tuple[int, int]] = {}   # group -> (bytes so far, earliest receive time)
     for record in records:
         if not _combinable(record):
             order.append(record)
             continue
         group_key = (record.topic, record.key, record.headers[0][1], record.headers[3][1])
         group = groups.get(group_key)
-        if group is None or sizes[group_key] + len(record.value) > max_bytes:
+        received = int(record.headers[2][1])
+        if group is not None:
+            size, earliest = limits[group_key]
+            if size + len(record.value) > max_bytes or received - earliest > max_span_ms:
+                group = None
+        if group is None:
             group = groups[group_key] = []
-            sizes[group_key] = 0
+            size, earliest = 0, received
             order.append(group)
         group.append(record)
-        sizes[group_key] += len(record.value)
+        limits[group_key] = (size + len(record.value), min(earliest, received))
     return [entry if isinstance(entry, Record) else entry[0] if len(entry) == 1 else _merge(entry)
             for entry in order]

@@ -118,6 +118,11 @@ class Publisher:
             self._room.wait(0.2)
         log.info("journal has room again; reading resumes", bytes=self.journal.size_bytes)
 
+    def flush_journal(self) -> None:
+        """Hand what the reader journaled to the OS now (the reader calls it when the source is idle)."""
+        with self._lock:
+            self.journal.flush()
+
     def stop_waiting(self) -> None:
         """Stop pausing the reader on a full journal (shutdown: what is received is kept regardless)."""
         self._no_wait.set()
@@ -265,6 +270,7 @@ class Publisher:
             except KafkaTimeoutError:
                 if self._past_deadline():   # not acknowledged: the journal keeps the batch for the next run
                     return False
+                self.flush_journal()
                 time.sleep(self._backoff.next_delay())
                 continue
             except KafkaError as exc:   # refused for good (too large, invalid): kept aside, counted

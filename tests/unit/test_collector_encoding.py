@@ -189,3 +189,12 @@ def test_alpaca_frames_encode_into_the_same_avro_message():
     (record,) = frame_records(frame, context, "market", "market.dlq").records
     assert decode(record.value) == {"type": "trade", "data": [
         {"c": ["@"], "p": 187.3, "s": "AAPL", "t": 1614009104208, "v": 100.0}]}
+
+
+def test_frames_received_further_apart_than_the_span_are_not_merged():
+    records = [frame_records(json.dumps({"type": "trade", "data": [{"s": "AAPL", "p": 1.0, "t": n, "v": 1.0}]})
+                             .encode(), FrameContext("p", n, received, "simulator"), "m", "m.dlq").records[0]
+               for n, received in enumerate((1000, 1400, 1500, 1501, 2600))]
+    merged = combine_records(records, max_span_ms=500)
+    assert [dict(r.headers).get(HEADER_FRAMES) for r in merged] == [b"0:1,1:1,2:1", None, None]
+    assert [dict(r.headers)[HEADER_RECEIVED_AT] for r in merged] == [b"1000", b"1501", b"2600"]
