@@ -41,6 +41,18 @@ def _received_s(record: Record) -> float:
     return time.time()
 
 
+def _abort(producer: Any) -> None:
+    """Close a producer without sending what it still holds: kafka-python's close(timeout=0) first
+    waits (0 s) for pending batches and raises instead, so force its I/O thread to abort them first.
+    Its futures fail; a request already on the wire may still be written (a harmless duplicate)."""
+    try:
+        producer._sender.force_close()
+        producer._sender.join(5)
+        producer.close(timeout=0)
+    except Exception as exc:  # noqa: BLE001 - the producer is discarded either way
+        log.warning("closing the failed producer", error=f"{type(exc).__name__}: {exc}")
+
+
 @dataclass
 class _Batch:
     """Journal records [start, end) and what was produced for them."""
@@ -82,7 +94,7 @@ class Publisher:
         self._backoff = Backoff(initial_s=0.2, maximum_s=5.0)
         self._record_counters: dict[str, Any] = {}
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
-        self.spooled_total = 0      # records read back from the journal on disk (not from memory)
+        self.spooled_total = 0      # records journaled while the memory queue was full (sent from disk)
         self.produced = self.acknowledged = 0
         if self._from_disk:
             log.info("journal holds records Kafka has not acknowledged; sending them first",
@@ -109,6 +121,7 @@ class Publisher:
                 self._from_disk = True
                 log.warning("producer queue full; reading back from the journal",
                             directory=str(self.journal.directory))
+            self.spooled_total += len(records)
         self.metrics.spooled.inc(len(records))
 
     def _wait_for_room(self) -> None:
@@ -214,7 +227,6 @@ class Publisher:
                 if records:
                     batch = _Batch(self._next_index, records)
                     self._next_index = batch.end
-                    self.spooled_total += len(records)
                     return batch
                 if self._next_index >= self.journal.next_index:
                     self._from_disk = False
@@ -324,10 +336,7 @@ class Publisher:
         log.error("kafka did not take records in time; resending in order from the journal",
                   from_record=failed.start, records=self._next_index - failed.start)
         producer, self._producer = self._producer, None
-        try:
-            producer.close(timeout=0)
-        except Exception:  # noqa: BLE001 - closing a failed producer; its futures are discarded anyway
-            pass
+        _abort(producer)
         self._resend[:0] = [failed, *self._in_flight]
         self._in_flight.clear()
         self._in_flight_records = 0
@@ -347,9 +356,12 @@ class Publisher:
             log.warning("kafka did not acknowledge everything before shutdown; kept in the journal",
                         records=left, directory=str(self.journal.directory))
         if self._producer is not None:
-            try:
-                self._producer.close(timeout=0 if left else 5)
-            except KafkaError:
-                pass
+            if left:
+                _abort(self._producer)
+            else:
+                try:
+                    self._producer.close(timeout=5)
+                except KafkaError:
+                    pass
         self.metrics.queue_depth.set(0)
         self.metrics.spool_bytes.set(self.journal.size_bytes)
