@@ -37,11 +37,12 @@ class CollectorBenchOptions:
     rate: float = 1_000_000
     frame_trades: int = 200
     json: Path | None = None
+    simulator_only: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CollectorBenchOptions:
         return cls(duration=args.duration, baseline_duration=args.baseline_duration, rate=args.rate,
-                   frame_trades=args.frame_trades, json=args.json)
+                   frame_trades=args.frame_trades, json=args.json, simulator_only=args.simulator_only)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulator target trades/s (default: more than it can send = full speed)")
     parser.add_argument("--frame-trades", type=positive_int, default=200, help="trades per websocket frame at most")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--simulator-only", action="store_true",
+                        help="measure the simulator alone (a client that only counts what arrives)")
 
 
 class _SimulatorProcess:
@@ -124,6 +127,27 @@ def bench_tickplant(settings: Settings, options: CollectorBenchOptions, workdir:
     }
 
 
+def bench_simulator(options: CollectorBenchOptions, workdir: Path) -> dict[str, Any]:
+    """How fast the simulator sends when the client does nothing but count: the ceiling it puts on
+    the collector's figure at this frame size."""
+    simulator = _SimulatorProcess(options.rate, options.frame_trades, workdir)
+    trades = frames = 0
+    try:
+        ws = websocket.create_connection(simulator.url, timeout=10, skip_utf8_validation=True)
+        for symbol in SYMBOLS:
+            ws.send(json.dumps({"type": "subscribe", "symbol": symbol}))
+        started = time.monotonic()
+        while time.monotonic() - started < options.duration:
+            data = ws.recv_data()[1]
+            frames += 1
+            trades += data.count(b'"s":')
+        elapsed = time.monotonic() - started
+        ws.close()
+    finally:
+        simulator.stop()
+    return {"trades": trades, "frames": frames, "trades_per_s": trades / elapsed, "frames_per_s": frames / elapsed}
+
+
 def bench_usual(settings: Settings, options: CollectorBenchOptions, workdir: Path) -> dict[str, Any]:
     """What most Finnhub->Kafka projects do: avro.io.DatumWriter per message, default producer."""
     import avro.io
@@ -168,7 +192,17 @@ def measure(settings: Settings, options: CollectorBenchOptions) -> int:
     settings = settings.replace(kafka_topic=topic)
     kafka_clients.ensure_topics(settings)
     results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "topic": topic,
-                               "duration_s": options.duration, "simulator_rate": options.rate}
+                               "duration_s": options.duration, "simulator_rate": options.rate,
+                               "frame_trades": options.frame_trades, "load_average_before": os.getloadavg()}
+    if options.simulator_only:
+        with tempfile.TemporaryDirectory(prefix="tickplant-bench-") as tmp:
+            alone = results["simulator"] = bench_simulator(options, Path(tmp))
+        print(f"simulator alone, up to {options.frame_trades} trades/frame: {alone['trades_per_s']:,.0f} trades/s, "
+              f"{alone['frames_per_s']:,.0f} frames/s ({alone['trades']:,} trades in {options.duration:.0f} s); "
+              f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        if options.json:
+            options.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+        return 0
     try:
         with tempfile.TemporaryDirectory(prefix="tickplant-bench-") as tmp:
             workdir = Path(tmp)
@@ -192,6 +226,9 @@ def measure(settings: Settings, options: CollectorBenchOptions) -> int:
               f"{usual['cpu_us_per_trade']:.1f} CPU-us/trade")
         results["cpu_ratio"] = usual["cpu_us_per_trade"] / max(mine["cpu_us_per_trade"], 1e-9)
         print(f"ratio: {results['ratio']:.1f}x trades/s, {results['cpu_ratio']:.1f}x less CPU per trade")
+    results["load_average_after"] = os.getloadavg()
+    print(f"load average before {' '.join(f'{v:.2f}' for v in results['load_average_before'])}, "
+          f"after {' '.join(f'{v:.2f}' for v in results['load_average_after'])}")
     if options.json:
         options.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

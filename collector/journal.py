@@ -23,17 +23,31 @@ _NONE = 0xFFFFFFFF
 _SUFFIX = ".journal"
 
 
+_pack_short = struct.Struct(">H").pack
+_pack_int = struct.Struct(">I").pack
+_pack_int_short = struct.Struct(">IH").pack
+_pack_short_int = struct.Struct(">HI").pack
+_names: dict[str, bytes] = {}
+
+
+def _name(text: str) -> bytes:
+    encoded = _names.get(text)
+    if encoded is None:
+        encoded = text.encode()
+        if len(_names) < 10_000:
+            _names[text] = encoded
+    return encoded
+
+
 def encode_record(record: Record) -> bytes:
-    topic = record.topic.encode()
-    parts = [struct.pack(">H", len(topic)), topic]
-    if record.key is None:
-        parts.append(struct.pack(">I", _NONE))
-    else:
-        parts += [struct.pack(">I", len(record.key)), record.key]
-    parts += [struct.pack(">IH", len(record.value), len(record.headers)), record.value]
-    for name, value in record.headers:
-        encoded = name.encode()
-        parts += [struct.pack(">HI", len(encoded), len(value)), encoded, value]
+    """One journal entry: length, crc32, then topic, key (or none), value and headers."""
+    topic = _name(record.topic)
+    key, value, headers = record.key, record.value, record.headers
+    parts = [_pack_short(len(topic)), topic, _pack_int(_NONE) if key is None else _pack_int(len(key)),
+             key or b"", _pack_int_short(len(value), len(headers)), value]
+    for name, header_value in headers:
+        encoded = _name(name)
+        parts += (_pack_short_int(len(encoded), len(header_value)), encoded, header_value)
     payload = b"".join(parts)
     return _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
 

@@ -81,6 +81,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
         self._wakeup = threading.Event()
+        self._sender_waiting = False
         self._memory: collections.deque[tuple[int, list[Record]]] = collections.deque()
         self._from_disk = self.journal.backlog > 0      # a previous run's records go first
         self._next_index = self.journal.acked
@@ -116,7 +117,8 @@ class Publisher:
             if not self._from_disk:
                 if len(self._memory) < self.queue_frames:
                     self._memory.append((first, records))
-                    self._wakeup.set()
+                    if self._sender_waiting:    # Event.set per frame costs more than the frame's encoding
+                        self._wakeup.set()
                     return
                 self._from_disk = True
                 log.warning("producer queue full; reading back from the journal",
@@ -185,7 +187,10 @@ class Publisher:
                 if batch is None:
                     if self._closing.is_set() and not self._has_unsent():
                         break
-                    self._wakeup.wait(0.05)
+                    self._sender_waiting = True
+                    if not self._memory:    # checked after raising the flag: a frame queued now wakes us
+                        self._wakeup.wait(0.05)
+                    self._sender_waiting = False
                     self._wakeup.clear()
                     continue
                 if not self._send(batch):
