@@ -161,3 +161,27 @@ def test_an_older_collectors_spool_is_taken_over_after_its_cursor(tmp_path):
     journal = Journal(tmp_path)
     assert seqs(journal.read(journal.acked, 10)) == [1, 2, 3, 4]
     assert list(tmp_path.glob("*.spool")) == [] and not (tmp_path / "cursor").exists()
+
+
+def test_a_full_journal_pauses_the_reader_until_shutdown_and_keeps_every_record(tmp_path, caplog):
+    import threading
+
+    from collector.publisher import Publisher
+    from core.config import Settings
+
+    settings = Settings.from_env({"TICKPLANT_HOME": str(tmp_path)}, dotenv=tmp_path / "none")
+    publisher = Publisher(settings, spool_dir=tmp_path / "spool", journal_max_bytes=1500)   # never started
+    submitted = 0
+    while not publisher.journal.full:
+        publisher.submit([record(submitted)])
+        submitted += 1
+    reader = threading.Thread(target=publisher.submit, args=([record(submitted)],), daemon=True)
+    reader.start()
+    reader.join(0.5)
+    assert reader.is_alive(), "the reader waits while the journal is full"
+    publisher.stop_waiting()         # shutdown: what is received is kept regardless of the limit
+    reader.join(5)
+    assert not reader.is_alive()
+    publisher.journal.flush()
+    assert seqs(publisher.journal.read(0, 1000)) == list(range(submitted + 1))
+    assert "journal full" in caplog.text
