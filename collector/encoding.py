@@ -88,10 +88,18 @@ _TRADE_TAIL = b"\x00\x0atrade"   # the data array's end block, then the type str
 _symbol_cache: dict[str, bytes] = {}
 
 
+_SMALL_LONGS = [bytes((n << 1,)) for n in range(64)]
+_conditions_cache: dict[tuple[str, ...], bytes] = {}
+
+
 def _long(number: int) -> bytes:
+    """Avro's zigzag varint."""
+    if 0 <= number < 64:
+        return _SMALL_LONGS[number]
     encoded = (number << 1) ^ (number >> 63)
-    if encoded < 0x80:
-        return bytes((encoded,))
+    if 1 << 35 <= encoded < 1 << 42:    # epoch milliseconds: unrolled, the common case by far
+        return bytes((encoded & 127 | 128, encoded >> 7 & 127 | 128, encoded >> 14 & 127 | 128,
+                      encoded >> 21 & 127 | 128, encoded >> 28 & 127 | 128, encoded >> 35))
     out = bytearray()
     while encoded > 0x7F:
         out.append((encoded & 0x7F) | 0x80)
@@ -114,6 +122,18 @@ def _symbol(symbol: str) -> bytes:
     return encoded
 
 
+def _conditions(conditions: list[str]) -> bytes:
+    """The union branch 0 (array of string-or-null) holding `conditions`; cached per combination."""
+    key = tuple(conditions)
+    encoded = _conditions_cache.get(key)
+    if encoded is None:
+        encoded = (b"\x00" + _long(len(conditions)) + b"".join([b"\x02" + _string(c) for c in conditions])
+                   + b"\x00") if conditions else b"\x00\x00"
+        if len(_conditions_cache) < 10_000:
+            _conditions_cache[key] = encoded
+    return encoded
+
+
 def encode_trades(trades: list[dict[str, Any]]) -> bytes:
     """The Avro value of `{"type": "trade", "data": trades}` for validated trades (see
     finnhub.trade_problem); equal, byte for byte, to core.schemas.encode_message."""
@@ -121,12 +141,7 @@ def encode_trades(trades: list[dict[str, Any]]) -> bytes:
     append = parts.append
     for trade in trades:
         conditions = trade.get("c")
-        if conditions is None:
-            append(_NULL_CONDITIONS)
-        elif conditions:
-            append(b"\x00" + _long(len(conditions)) + b"".join([b"\x02" + _string(c) for c in conditions]) + b"\x00")
-        else:
-            append(b"\x00\x00")
+        append(_NULL_CONDITIONS if conditions is None else _conditions(conditions))
         append(_pack_double(float(trade["p"])))
         append(_symbol(trade["s"]))
         append(_long(trade["t"]))
