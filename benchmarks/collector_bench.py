@@ -227,7 +227,8 @@ def measure(settings: Settings, options: CollectorBenchOptions) -> int:
         usual = results["usual"]
         print(f"usual approach (avro DatumWriter + KafkaProducer.send per message): "
               f"{usual['trades_per_s']:,.0f} trades/s ({usual['trades']:,} trades); "
-              f"{usual['cpu_us_per_trade']:.1f} CPU-us/trade; {usual['window_trades_per_s']:,.0f} trades/s in its window")
+              f"{usual['cpu_us_per_trade']:.1f} CPU-us/trade; "
+              f"{usual['window_trades_per_s']:,.0f} trades/s in its window")
         results["cpu_ratio"] = usual["cpu_us_per_trade"] / max(mine["cpu_us_per_trade"], 1e-9)
         print(f"ratio: {results['ratio']:.1f}x trades/s, {results['cpu_ratio']:.1f}x less CPU per trade")
     results["load_average_after"] = os.getloadavg()
