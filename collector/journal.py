@@ -7,16 +7,15 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
-import time
 import zlib
 from pathlib import Path
+from typing import Any
 
 from collector.encoding import Record
 from collector.exceptions import SpoolError
 
 SEGMENT_BYTES = 16 * 1024 * 1024
-FLUSH_BYTES = 256 * 1024          # group commit: one write() per this many bytes ...
-FLUSH_INTERVAL_S = 0.005          # ... or this much time, whichever comes first
+FLUSH_INTERVAL_S = 0.005          # group commit: the publisher's writer thread writes this often
 MAX_BYTES = 2 * 1024**3
 _FRAME = struct.Struct(">II")     # payload length, crc32 of payload
 _NONE = 0xFFFFFFFF
@@ -120,8 +119,8 @@ class Journal:
             self.next_index = self.acked = cursor or 0
         self.flushed_index = self.next_index
         self._buffer = bytearray()
-        self._buffer_since = 0.0
         self._writer = None
+        self._writer_bytes = 0
         self._writer_base: int | None = None
         self._reader: tuple[int, bytes, list[tuple[int, int]]] | None = None   # (segment, data, spans)
         self._cursor_written = self.acked
@@ -161,36 +160,53 @@ class Journal:
 
     # -- writing
     def append(self, records: list[Record]) -> int:
-        """Buffer `records`; returns the number of the first. Written to the OS (not fsynced) within
-        FLUSH_INTERVAL_S or FLUSH_BYTES."""
+        """Buffer `records`; returns the number of the first. `flush` (the publisher's writer thread,
+        every FLUSH_INTERVAL_S) hands them to the OS."""
         first = self.next_index
-        if not self._buffer:
-            self._buffer_since = time.monotonic()
         self._buffer += b"".join([encode_record(r) for r in records])
         self.next_index += len(records)
-        if len(self._buffer) >= FLUSH_BYTES or time.monotonic() - self._buffer_since >= FLUSH_INTERVAL_S:
-            self.flush()
         return first
 
     def flush(self) -> None:
         """Hand the buffered records to the OS: after this a `kill -9` of the process loses none."""
-        if not self._buffer:
-            return
+        data, upto = self.take()
+        if data:
+            self.write_taken(self.writer_for(), data, upto)
+
+    # flush in three steps, so that the write itself runs outside the publisher's lock (it takes
+    # its own I/O lock around the three, so only one write is ever in progress)
+    def take(self) -> tuple[bytes, int]:
+        """The buffered bytes and the record number they end before; the buffer starts afresh."""
+        data, self._buffer = self._buffer, bytearray()
+        return bytes(data), self.next_index
+
+    def writer_for(self) -> Any:
+        """The segment file the next write goes to (a new segment once the current is full)."""
         try:
-            if self._writer is None or self._writer.tell() >= self.segment_bytes:
+            if self._writer is None or self._writer_bytes >= self.segment_bytes:
                 self._open_writer()
-            self._writer.write(self._buffer)
+        except OSError as exc:
+            raise SpoolError(f"opening a journal segment in {self.directory} failed: {exc}") from exc
+        return self._writer
+
+    def write_taken(self, writer: Any, data: bytes, upto: int) -> None:
+        try:
+            writer.write(data)
         except OSError as exc:
             raise SpoolError(f"writing journal segment {self._writer_base} failed: {exc}") from exc
-        self._bytes += len(self._buffer)
-        self._buffer = bytearray()
-        self.flushed_index = self.next_index
+        self.written(len(data), upto)
+
+    def written(self, size: int, upto: int) -> None:
+        self._bytes += size
+        self._writer_bytes += size
+        self.flushed_index = upto
 
     def _open_writer(self) -> None:
         if self._writer is not None:
             self._writer.close()
         self._writer_base = self.flushed_index
         self._writer = open(self._path(self._writer_base), "ab", buffering=0)  # noqa: SIM115
+        self._writer_bytes = 0
         if self._writer_base not in self._segments:
             self._segments.append(self._writer_base)
 

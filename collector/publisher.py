@@ -16,7 +16,7 @@ from typing import Any
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from collector.encoding import Record, combine_records
-from collector.journal import MAX_BYTES, Journal
+from collector.journal import FLUSH_INTERVAL_S, MAX_BYTES, Journal
 from collector.metrics import CollectorMetrics
 from core import kafka as kafka_clients
 from core.config import Settings
@@ -49,8 +49,15 @@ def _abort(producer: Any) -> None:
         producer._sender.force_close()
         producer._sender.join(5)
         producer.close(timeout=0)
-    except Exception as exc:  # noqa: BLE001 - the producer is discarded either way
-        log.warning("closing the failed producer", error=f"{type(exc).__name__}: {exc}")
+    except Exception:  # noqa: BLE001 - the producer is discarded either way
+        # kafka-python 2.3 cannot abort a batch already on the wire (its abort raises in the I/O
+        # thread), so close() keeps waiting for it: release its connections, and keep its
+        # finaliser from trying again.
+        try:
+            producer._sender._client.close()
+        except Exception:  # noqa: BLE001
+            pass
+        producer._closed = True
 
 
 @dataclass
@@ -79,6 +86,7 @@ class Publisher:
         self.queue_frames, self.max_unacked, self.combine = queue_frames, max_unacked, combine
         self._overrides = {**COLLECTOR_PRODUCER, **(producer_overrides or {})}
         self._lock = threading.Lock()
+        self._io_lock = threading.Lock()     # one journal write at a time (taken before _lock)
         self._room = threading.Condition(self._lock)
         self._wakeup = threading.Event()
         self._sender_waiting = False
@@ -95,6 +103,8 @@ class Publisher:
         self._backoff = Backoff(initial_s=0.2, maximum_s=5.0)
         self._record_counters: dict[str, Any] = {}
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self._writer = threading.Thread(target=self._write_journal, name="journal-writer", daemon=True)
+        self._writer_stop = threading.Event()
         self.spooled_total = 0      # records journaled while the memory queue was full (sent from disk)
         self.produced = self.acknowledged = 0
         if self._from_disk:
@@ -103,8 +113,18 @@ class Publisher:
 
     # -- reader side
     def start(self) -> Publisher:
+        self._writer.start()
         self._thread.start()
         return self
+
+    def _write_journal(self) -> None:
+        """The group commit: what the reader journaled reaches the OS every FLUSH_INTERVAL_S."""
+        while not self._writer_stop.wait(FLUSH_INTERVAL_S):
+            try:
+                self.flush_journal()
+            except Exception:   # noqa: BLE001 - logged; the sender's own flushes raise it again
+                log.exception("journal write failed")
+                self._writer_stop.wait(1.0)
 
     def submit(self, records: list[Record]) -> None:
         """Journal one frame's records, then queue them; never waits on Kafka, only on a full journal."""
@@ -134,9 +154,16 @@ class Publisher:
         log.info("journal has room again; reading resumes", bytes=self.journal.size_bytes)
 
     def flush_journal(self) -> None:
-        """Hand what the reader journaled to the OS now (the reader calls it when the source is idle)."""
-        with self._lock:
-            self.journal.flush()
+        """Hand what the reader journaled to the OS now; the write runs outside the reader's lock."""
+        with self._io_lock:
+            with self._lock:
+                data, upto = self.journal.take()
+                if not data:
+                    return
+                writer = self.journal.writer_for()
+            writer.write(data)
+            with self._lock:
+                self.journal.written(len(data), upto)
 
     def stop_waiting(self) -> None:
         """Stop pausing the reader on a full journal (shutdown: what is received is kept regardless)."""
@@ -205,8 +232,8 @@ class Publisher:
             return bool(self._resend or self._memory or self._from_disk)
 
     def _save_cursor(self) -> None:
-        with self._lock:
-            self.journal.flush()
+        self.flush_journal()
+        with self._io_lock, self._lock:
             self.journal.save_cursor()
             self._room.notify_all()
         self.metrics.queue_depth.set(len(self._memory))
@@ -217,16 +244,19 @@ class Publisher:
             batch = self._resend.pop(0)
             batch.futures = []
             return batch
+        self.flush_journal()
         with self._lock:
-            self.journal.flush()    # write-ahead: nothing is sent before it is in the journal
-            memory = self._memory
-            if memory:
+            memory, flushed = self._memory, self.journal.flushed_index
+            # write-ahead: nothing is sent before it is in the journal
+            if memory and memory[0][0] + len(memory[0][1]) <= flushed:
                 start, first = memory.popleft()
                 records = list(first)
-                while memory and len(records) < BATCH_RECORDS:
+                while memory and len(records) < BATCH_RECORDS and memory[0][0] + len(memory[0][1]) <= flushed:
                     records.extend(memory.popleft()[1])
                 self._next_index = start + len(records)
                 return _Batch(start, records)
+            if memory:
+                return None
             if self._from_disk:
                 records = self.journal.read(self._next_index, BATCH_RECORDS)
                 if records:
@@ -275,8 +305,6 @@ class Publisher:
                 break
             if self._past_deadline():
                 return False
-            with self._lock:
-                self.journal.flush()
             time.sleep(0.002)
         produced = combine_records(batch.records) if self.combine else batch.records
         producer, index = self._producer, 0
@@ -347,6 +375,9 @@ class Publisher:
         self._in_flight_records = 0
 
     def _shutdown(self) -> None:
+        self._writer_stop.set()
+        if self._writer.is_alive():
+            self._writer.join(10)
         producer = self._producer
         if producer is not None:
             try:
@@ -354,7 +385,7 @@ class Publisher:
             except KafkaError:
                 pass
             self._reap()
-        with self._lock:
+        with self._io_lock, self._lock:
             self.journal.close()
             left = self.journal.backlog
         if left:
