@@ -38,11 +38,13 @@ class CollectorBenchOptions:
     frame_trades: int = 200
     json: Path | None = None
     simulator_only: bool = False
+    merge_frames: bool = True
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CollectorBenchOptions:
         return cls(duration=args.duration, baseline_duration=args.baseline_duration, rate=args.rate,
-                   frame_trades=args.frame_trades, json=args.json, simulator_only=args.simulator_only)
+                   frame_trades=args.frame_trades, json=args.json, simulator_only=args.simulator_only,
+                   merge_frames=not args.no_merge)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulator target trades/s (default: more than it can send = full speed)")
     parser.add_argument("--frame-trades", type=positive_int, default=200, help="trades per websocket frame at most")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--no-merge", action="store_true",
+                        help="one Kafka record per symbol per frame (the collector's merging off), for comparison")
     parser.add_argument("--simulator-only", action="store_true",
                         help="measure the simulator alone (a client that only counts what arrives)")
 
@@ -99,7 +103,8 @@ def _percentile(samples: list[float], q: float) -> float:
 def bench_tickplant(settings: Settings, options: CollectorBenchOptions, workdir: Path) -> dict[str, Any]:
     simulator = _SimulatorProcess(options.rate, options.frame_trades, workdir)
     collector = Collector(settings, CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=0,
-                                                     spool_dir=workdir / "spool", idle_timeout_s=600))
+                                                     spool_dir=workdir / "spool", idle_timeout_s=600,
+                                                     merge_frames=options.merge_frames))
     started, cpu_started = time.monotonic(), time.process_time()
     thread = run_in_thread(collector)
     try:

@@ -44,6 +44,7 @@ class CollectorOptions:
     queue_frames: int = 10_000
     max_unacked: int = 20_000
     journal_max_bytes: int = 2 * 1024**3   # the write-ahead journal's disk limit; reading pauses at it
+    merge_frames: bool = True              # merge a symbol's records of consecutive frames (tp-frames)
     shutdown_timeout_s: float = 30.0
     max_frame_bytes: int = MAX_FRAME_BYTES
     reconnect_initial_s: float = 0.5
@@ -143,7 +144,8 @@ class Collector:
                         if options.symbols_file and options.symbols_file.exists()
                         else options.symbols or settings.symbols)
         self.publisher = Publisher(settings, self.metrics, options.spool_dir, options.queue_frames,
-                                   options.max_unacked, options.producer_overrides, options.journal_max_bytes)
+                                   options.max_unacked, options.producer_overrides, options.journal_max_bytes,
+                                   options.merge_frames)
         self.sequence = 0
         self.frames = self.trades = self.dead_letters = self.connections = 0
         self.connected = threading.Event()
