@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     archive_retention_bytes: int | None = _env(
         "TICKPLANT_ARCHIVE_RETENTION_BYTES", "bytes the raw frame archive may take, oldest files deleted "
         "first (0: no limit; unset: no limit for collect --archive, 10 GiB under tickplant up)", ge=0)
+    journal_max_bytes: int = _env("TICKPLANT_JOURNAL_MAX_BYTES", "disk the collector's write-ahead journal "
+                                  "(--spool-dir) may take; when full, reading from the source pauses until "
+                                  "Kafka takes records", 2 * 1024**3, ge=1024 * 1024)
     # --- the local runtime
     home: Path = _env("TICKPLANT_HOME", "runtime state: data, logs, checkpoints", PROJECT_ROOT / "var")
     jars_dir: Path = _env("TICKPLANT_JARS", "JVM artifacts resolved by `make install`",

@@ -42,6 +42,7 @@ GOOD = {
     "ALPACA_API_SECRET": ("sec", "alpaca_api_secret", SecretStr("sec")),
     "TICKPLANT_ARCHIVE_RETENTION_HOURS": ("36.5", "archive_retention_hours", 36.5),
     "TICKPLANT_ARCHIVE_RETENTION_BYTES": ("1000000", "archive_retention_bytes", 1_000_000),
+    "TICKPLANT_JOURNAL_MAX_BYTES": ("104857600", "journal_max_bytes", 104_857_600),
     "KAFKA_BOOTSTRAP_SERVERS": ("k1:9092,k2:9093", "kafka_bootstrap_servers", ("k1:9092", "k2:9093")),
     "KAFKA_TOPIC": ("ticks", "kafka_topic", "ticks"),
     "KAFKA_SECURITY_PROTOCOL": ("SSL", "kafka_security_protocol", "SSL"),

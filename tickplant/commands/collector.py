@@ -181,6 +181,7 @@ def collect_command(settings: Settings, args: argparse.Namespace) -> int:
                                metrics_port=metrics_port,
                                metrics_host=args.metrics_host,
                                spool_dir=args.spool_dir, queue_frames=args.queue_frames,
+                               journal_max_bytes=settings.journal_max_bytes,
                                shutdown_timeout_s=args.shutdown_timeout)
     collector = Collector(settings, options)
     _on_termination(collector.stop)
@@ -197,7 +198,8 @@ def replay_command(settings: Settings, args: argparse.Namespace) -> int:
     missing = [str(path) for path in args.files if not path.is_file()]
     if missing:
         raise CollectorError(f"archive file(s) not found: {', '.join(missing)}")
-    publisher = Publisher(settings, CollectorMetrics(), args.spool_dir or settings.home / "spool-replay").start()
+    publisher = Publisher(settings, CollectorMetrics(), args.spool_dir or settings.home / "spool-replay",
+                          journal_max_bytes=settings.journal_max_bytes).start()
     stats = replay(settings, list(args.files), speed, publisher, args.timeout)
     print(f"replayed {stats.frames} frames: {stats.trades} trades, {stats.dead_letters} dead letters"
           + ("" if stats.delivered else " (not all acknowledged; the rest is in the spool)"))
