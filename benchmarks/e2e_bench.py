@@ -23,7 +23,14 @@ from core import kafka as kafka_clients
 from core.arguments import positive_float, positive_int
 from core.config import Settings
 from core.retry import wait_until
-from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE, encode_message
+from core.schemas import (
+    HEADER_FRAMES,
+    HEADER_PRODUCER_ID,
+    HEADER_RECEIVED_AT,
+    HEADER_SEQUENCE,
+    HEADER_SOURCE,
+    encode_message,
+)
 
 SYMBOLS = ("AAPL", "AMZN", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:XRPUSDT", "BINANCE:DOGEUSDT")
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,13 +176,17 @@ def _wait_drained(settings: Settings, timeout_s: float, job: Any) -> float | Non
 
 
 def _received_times(settings: Settings) -> dict[tuple[str, str], int]:
-    """(symbol, producer-seq) -> collector receive time (ms), from every record's headers."""
+    """(symbol, producer-frame seq) -> collector receive time (ms), from every record's headers; a record
+    combining frames (tp-frames) carries the earliest frame's receive time, so each frame counts from it."""
     received = {}
     for message in kafka_clients.read_to_end(settings, settings.kafka_topic, timeout_s=600):
         headers = {k: v.decode() for k, v in message.headers or []}
         if HEADER_RECEIVED_AT in headers:
-            key = f"{headers[HEADER_PRODUCER_ID]}-{headers[HEADER_SEQUENCE]}"
-            received[(message.key.decode(), key)] = int(headers[HEADER_RECEIVED_AT])
+            runs = headers.get(HEADER_FRAMES)
+            seqs = [run.split(":")[0] for run in runs.split(",")] if runs else [headers[HEADER_SEQUENCE]]
+            for seq in seqs:
+                received[(message.key.decode(), f"{headers[HEADER_PRODUCER_ID]}-{seq}")] = \
+                    int(headers[HEADER_RECEIVED_AT])
     return received
 
 
@@ -260,8 +271,12 @@ def _step(settings: Settings, options: E2eBenchOptions, rate: float, workdir: Pa
     }
 
 
-def run(settings: Settings, options: E2eBenchOptions) -> int:
-    rates = [float(r) for r in str(options.rate).split(",") if r.strip()]
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    return measure(settings, E2eBenchOptions.from_args(args))
+
+
+def measure(settings: Settings, options: E2eBenchOptions) -> int:
+    rates = list(options.rates)
     name = f"bench{uuid.uuid4().hex[:8]}"
     home = Path(tempfile.mkdtemp(prefix="tickplant-e2e-bench-"))
     settings = settings.replace(kafka_topic=name, cassandra_keyspace=name, home=home)

@@ -14,7 +14,8 @@ from urllib.parse import urlparse
 if TYPE_CHECKING:
     from core.config import Settings
 
-QUERY_NAMES = ("trades", "trades_5s", "bars_1m")
+QUERY_NAMES = ("trades", "trades_5s", "bars_1m")   # what --queries selects and pipeline_metrics names
+STREAMING_QUERIES = ("trades", "trades_5s")          # the Spark queries (checkpoints); trades_5s writes bars_1m
 
 
 def checkpoint_base(settings: Settings, override: str | None = None) -> str:

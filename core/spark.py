@@ -38,6 +38,12 @@ def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | Non
         "spark.ui.showConsoleProgress": "false",
         "spark.ui.enabled": str(settings.spark_ui).lower(),
         "spark.sql.streaming.metricsEnabled": "true",
+        # The window queries hold trade ids (dedup) and windows as state: RocksDB keeps it off the JVM heap,
+        # and changelog checkpointing writes only each batch's changes instead of a state snapshot. A
+        # checkpoint keeps the provider it was created with (Spark records it in the offset log).
+        "spark.sql.streaming.stateStore.providerClass":
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
         "spark.cassandra.connection.host": ",".join(settings.cassandra_hosts),
         "spark.cassandra.connection.port": str(settings.cassandra_port),
         # A null column written as a tombstone would cost reads later; nothing we write relies on deletes.

@@ -11,7 +11,7 @@ from typing import Any
 
 from core import kafka as kafka_clients
 from core.checkpoints import (
-    QUERY_NAMES,
+    STREAMING_QUERIES,
     CheckpointFiles,
     LocalFiles,
     checkpoint_base,
@@ -31,7 +31,7 @@ def _iso(ms: int | None) -> str | None:
 
 
 def stream_status(settings: Settings, checkpoint_dir: str | None = None,
-                  queries: tuple[str, ...] = QUERY_NAMES,
+                  queries: tuple[str, ...] = STREAMING_QUERIES,
                   end_offsets: dict[int, int] | None = None) -> list[dict[str, Any]]:
     """One dict per query: query, checkpoint, committed_batch, pending_batch, last_batch_time,
     watermark, committed_offsets {partition: next offset}, end_offsets, lag (records), error.

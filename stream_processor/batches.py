@@ -5,18 +5,16 @@ upsert by a deterministic key, so a batch replayed after a crash leaves the tabl
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from core.checkpoints import batch_watermark_ms, files_for
 from core.config import Settings
 from core.logging import get_logger
-from stream_processor import transforms
-from stream_processor.cassandra_io import LatestPrices, upsert
+from stream_processor import rollup, transforms
+from stream_processor.cassandra_io import LatestPrices, WindowStore, upsert
 from stream_processor.metrics import BatchStash, summary_values
 
 log = get_logger(__name__)
@@ -89,29 +87,44 @@ class TradesBatch:
 
 
 class WindowBatch:
-    """`trades_5s` / `bars_1m` queries: upsert the windows this batch updated."""
+    """The window query (`trades_5s`): upsert the 5 s windows this batch updated and, when bars are
+    wanted, the 1 min bars of their minutes rolled up from the stored windows. Update mode emits a few
+    rows per symbol, so they are collected once and written through the driver (no further Spark job)."""
 
-    def __init__(self, settings: Settings, query: str, table: str, stash: BatchStash,
-                 shape: Callable[[DataFrame], DataFrame]) -> None:
-        self._settings = settings
-        self.query = query
-        self._table = table
+    query = "trades_5s"
+
+    def __init__(self, settings: Settings, stash: BatchStash, bars: bool = True) -> None:
+        self._store = WindowStore(settings)
         self._stash = stash
-        self._shape = shape
+        self._bars = bars
 
     def __call__(self, windows: DataFrame, batch_id: int) -> None:
-        windows = windows.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            clock = _PhaseClock()
-            times = transforms.time_summary(windows, F.unix_millis(F.col("last_trade_timestamp"))).first()
-            clock.lap("read_aggregate_summary")
-            if times["valid_rows"]:
-                upsert(self._shape(windows), self._settings, self._table)
-                clock.lap("write_windows")
-            summary = transforms.latency_from_times(times, _now_ms())
-        finally:
-            windows.unpersist()
-        values = summary_values(summary)
+        clock = _PhaseClock()
+        rows = [row.asDict() for row in windows.select(
+            *transforms.WINDOW_COLUMNS, F.unix_millis("window_start").alias("window_start_ms"),
+            F.unix_millis("window_end").alias("window_end_ms"),
+            F.unix_millis("last_trade_timestamp").alias("last_trade_ms")).collect()]
+        clock.lap("aggregate")
+        self._store.write_windows(rows)
+        written_ms = _now_ms()
+        clock.lap("write_windows")
+        values = summary_values(transforms.latency_from_times(window_times(rows), written_ms))
         values["phases"] = clock.phases
         values.pop("late_rows")  # for aggregates Spark's own count of rows dropped by the watermark is used
+        if self._bars:
+            bars = rollup.roll_up(rows, self._store.minute_windows)
+            self._store.write_bars(bars)
+            clock.lap("roll_up_bars")
+            bar_values = summary_values(transforms.latency_from_times(window_times(rows), _now_ms()))
+            bar_values.pop("late_rows")
+            bar_values.update(valid_rows=len(bars), phases=clock.phases)
+            self._stash.put("bars_1m", batch_id, bar_values)
         self._stash.put(self.query, batch_id, values)
+
+
+def window_times(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`time_summary`'s row for the collected windows: their count and the 1st/50th percentile of
+    their newest trade times (a window's latency counts from its newest trade)."""
+    newest = sorted(row["last_trade_ms"] for row in rows)
+    quantiles = [newest[int(0.01 * (len(newest) - 1))], newest[int(0.5 * (len(newest) - 1))]] if newest else None
+    return {"valid_rows": len(rows), "refused_rows": 0, "late_rows": 0, "event_ms": quantiles, "received_ms": None}

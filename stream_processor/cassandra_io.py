@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
+from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 from pyspark.sql import DataFrame
@@ -66,3 +68,51 @@ class LatestPrices:
         if values:
             execute_concurrent_with_args(session, self._insert, values, concurrency=32, raise_on_first_error=True)
         return len(values)
+
+
+INSERT_WINDOW = ("INSERT INTO {keyspace}.trades_5s (symbol, trade_date, window_start, window_end, trade_count, "
+                 "volume, vwap, open, high, low, close) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+SELECT_MINUTE = ("SELECT window_start, trade_count, volume, vwap, open, high, low, close FROM {keyspace}.trades_5s "
+                 "WHERE symbol = ? AND trade_date = ? AND window_start >= ? AND window_start < ?")
+INSERT_BAR = ("INSERT INTO {keyspace}.bars_1m (symbol, trade_date, bar_start, open, high, low, close, volume, "
+              "trade_count, vwap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_EPOCH = datetime(1970, 1, 1)
+
+
+class WindowStore:
+    """The 5 s windows and 1 min bars a window batch updated (a few rows per symbol): written through
+    the driver session, and a minute's stored windows read back (one partition, a clustering range)
+    to roll a bar up. Read and write at LOCAL_QUORUM, so the read sees the batch's own writes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._statements: dict[str, Any] = {}
+
+    def _prepared(self, text: str) -> Any:
+        statement = self._statements.get(text)
+        if statement is None:
+            statement = driver_session(self._settings).prepare(text.format(keyspace=self._settings.cassandra_keyspace))
+            statement.consistency_level = ConsistencyLevel.LOCAL_QUORUM
+            self._statements[text] = statement
+        return statement
+
+    def write_windows(self, windows: list[dict[str, Any]]) -> None:
+        values = [(w["symbol"], w["trade_date"], w["window_start_ms"], w["window_end_ms"], w["trade_count"],
+                   w["volume"], w["vwap"], w["open"], w["high"], w["low"], w["close"]) for w in windows]
+        self._execute(INSERT_WINDOW, values)
+
+    def minute_windows(self, symbol: str, trade_date: Any, start_ms: int) -> list[dict[str, Any]]:
+        rows = driver_session(self._settings).execute(self._prepared(SELECT_MINUTE),
+                                                      (symbol, trade_date, start_ms, start_ms + 60_000))
+        return [{**row, "window_start_ms": round((row["window_start"] - _EPOCH).total_seconds() * 1000)}
+                for row in rows]
+
+    def write_bars(self, bars: list[dict[str, Any]]) -> None:
+        values = [(b["symbol"], b["trade_date"], b["bar_start"], b["open"], b["high"], b["low"], b["close"],
+                   b["volume"], b["trade_count"], b["vwap"]) for b in bars]
+        self._execute(INSERT_BAR, values)
+
+    def _execute(self, text: str, values: list[tuple]) -> None:
+        if values:
+            execute_concurrent_with_args(driver_session(self._settings), self._prepared(text), values,
+                                         concurrency=32, raise_on_first_error=True)

@@ -88,29 +88,34 @@ class MetricsListener(StreamingQueryListener):
             log.exception("pipeline metrics not written")
 
     def _record(self, progress: Any) -> None:
-        if progress.name not in self._queries:
-            return
-        measured = self._stash.pop(progress.name, progress.batchId)
+        # The trades_5s query also writes bars_1m: its batch gets a metrics row under each name.
+        names = [progress.name, *(["bars_1m"] if progress.name == "trades_5s" else [])]
+        for name in names:
+            if name in self._queries:
+                self._record_as(name, progress)
+
+    def _record_as(self, name: str, progress: Any) -> None:
+        measured = self._stash.pop(name, progress.batchId)
         if progress.numInputRows == 0 and measured is None:
             return
         measured = measured or {}
         dropped = sum(int(op.numRowsDroppedByWatermark or 0) for op in progress.stateOperators or [])
-        late_rows = measured.get("late_rows", dropped) if progress.name == "trades" else dropped
+        late_rows = measured.get("late_rows", dropped) if name == "trades" else dropped
         batch_time = datetime.strptime(progress.timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         duration_ms = int(progress.batchDuration or progress.durationMs.get("triggerExecution", 0))
-        if self._exporter is not None:
+        if self._exporter is not None and name == progress.name:
             self._exporter.observe(progress, measured, batch_time.timestamp())
         session = driver_session(self._settings)
         if self._insert is None:
             self._insert = session.prepare(INSERT_METRICS.format(keyspace=self._settings.cassandra_keyspace))
         session.execute(self._insert, (
-            progress.name, batch_time.date(), batch_time, progress.batchId, progress.numInputRows, late_rows,
+            name, batch_time.date(), batch_time, progress.batchId, progress.numInputRows, late_rows,
             duration_ms, _finite(progress.inputRowsPerSecond), _finite(progress.processedRowsPerSecond),
             measured.get("latency_p50_ms"), measured.get("latency_p99_ms"),
             measured.get("receive_latency_p50_ms"), measured.get("receive_latency_p99_ms"),
             measured.get("valid_rows"), measured.get("refused_rows"),
         ))
-        log.info("batch", query=progress.name, batch_id=progress.batchId, input_rows=progress.numInputRows,
+        log.info("batch", query=name, batch_id=progress.batchId, input_rows=progress.numInputRows,
                  duration_ms=duration_ms, late_rows=late_rows, refused_rows=measured.get("refused_rows", 0),
                  latency_p99_ms=measured.get("latency_p99_ms"),
                  phases_ms=",".join(f"{k}={v}" for k, v in measured.get("phases", {}).items()))

@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trigger", type=spark_duration, default="1 second",
                         help="trigger of the `trades` query (default 1 second)")
     parser.add_argument("--window-trigger", type=spark_duration, default="5 seconds",
-                        help="trigger of the trades_5s and bars_1m queries (default 5 seconds)")
+                        help="trigger of the trades_5s query, which also writes bars_1m (default 5 seconds)")
     parser.add_argument("--watermark", type=spark_duration, default="10 seconds",
                         help="event-time lateness allowed (default 10 seconds)")
     parser.add_argument("--max-offsets-per-trigger", type=non_negative_int, default=200_000,
@@ -69,7 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-dir", default=None,
                         help="any Hadoop-compatible path (default <TICKPLANT_HOME>/checkpoints/<keyspace>)")
     parser.add_argument("--queries", type=query_names, default=QUERY_NAMES,
-                        help=f"comma-separated subset of {','.join(QUERY_NAMES)} (default all)")
+                        help=f"comma-separated subset of {','.join(QUERY_NAMES)} (default all; bars_1m is rolled "
+                        "up from the 5 s windows, so it writes trades_5s too)")
     parser.add_argument("--once", action="store_true",
                         help="process what the topic holds now (availableNow), then exit")
     parser.add_argument("--await-seconds", type=positive_float, default=None,

@@ -12,7 +12,7 @@ from core.logging import get_logger
 
 log = get_logger(__name__)
 
-WRITE_PHASES = ("write_trades", "write_dead_letters", "write_latest", "write_windows")
+WRITE_PHASES = ("write_trades", "write_dead_letters", "write_latest", "write_windows", "roll_up_bars")
 
 
 class StreamMetrics:

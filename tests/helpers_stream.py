@@ -62,7 +62,7 @@ def frame_positions(seq: object, frames: str | None, count: int) -> list[tuple[i
     run-lengths `seq:count,...` when present, else (seq, position). Pure Python, the reference
     the stream processor's Spark SQL parsing is checked against."""
     if not frames:
-        return [(int(seq), index) for index in range(count)]  # type: ignore[call-overload]
+        return [(int(seq) if seq is not None else None, index) for index in range(count)]  # type: ignore[misc]
     positions = []
     for run in frames.split(","):
         run_seq, run_count = run.split(":")

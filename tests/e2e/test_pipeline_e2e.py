@@ -11,7 +11,7 @@ import pandas as pd
 from cassandra.util import Date
 
 from collector.simulator import SimulatorConfig
-from core.schemas import HEADER_PRODUCER_ID, HEADER_SEQUENCE
+from core.schemas import HEADER_FRAMES, HEADER_PRODUCER_ID, HEADER_SEQUENCE
 from tests.helpers_collector import ProducedRecord, read_topic
 from tests.helpers_stream import (
     StreamJob,
@@ -19,6 +19,7 @@ from tests.helpers_stream import (
     caught_up,
     count_trades,
     day_keys,
+    frame_positions,
     read_partitioned,
     wait_until,
 )
@@ -27,13 +28,15 @@ SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:DOGEUS
 
 
 def raw_trades(records: list[ProducedRecord]) -> pd.DataFrame:
-    """Every trade on the topic with the id the stream processor must derive from its headers."""
+    """Every trade on the topic with the id the stream processor must derive from its headers
+    (a record combining several frames names each trade's own frame in tp-frames)."""
     rows = []
     for record in records:
-        prefix = f"{record.headers[HEADER_PRODUCER_ID]}-{record.headers[HEADER_SEQUENCE]}"
-        for index, item in enumerate(record.trades()):
-            rows.append({"symbol": item["s"], "trade_id": f"{prefix}-{index}", "price": item["p"],
-                         "volume": item["v"], "t_ms": item["t"]})
+        trades = record.trades()
+        positions = frame_positions(record.headers[HEADER_SEQUENCE], record.headers.get(HEADER_FRAMES), len(trades))
+        for item, (seq, index) in zip(trades, positions, strict=True):
+            rows.append({"symbol": item["s"], "trade_id": f"{record.headers[HEADER_PRODUCER_ID]}-{seq}-{index}",
+                         "price": item["p"], "volume": item["v"], "t_ms": item["t"]})
     return pd.DataFrame(rows)
 
 

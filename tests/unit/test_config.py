@@ -75,6 +75,7 @@ GOOD = {
     "TICKPLANT_METRICS_PORT": ("19108", "metrics_port", 19108),
     "TICKPLANT_DASHBOARD_PORT": ("18501", "dashboard_port", 18501),
     "TICKPLANT_STREAM_METRICS_PORT": ("0", "stream_metrics_port", 0),
+    "TICKPLANT_MAX_FUTURE_MS": ("2500", "stream_max_future_ms", 2500),
     "TICKPLANT_STREAM_METRICS_HOST": ("0.0.0.0", "stream_metrics_host", "0.0.0.0"),
     "TICKPLANT_PRESTO_PORT": ("18080", "presto_port", 18080),
     "TICKPLANT_SUPERSET_PORT": ("18088", "superset_port", 18088),
@@ -151,6 +152,7 @@ BAD = [
     ({"CASSANDRA_SSL_CHECK_HOSTNAME": "2"}, "CASSANDRA_SSL_CHECK_HOSTNAME='2': Input should be a valid boolean"),
     ({"CASSANDRA_PROTOCOL_VERSION": "7"}, "CASSANDRA_PROTOCOL_VERSION='7': Input should be less than or equal to 6"),
     ({"TICKPLANT_STREAM_METRICS_PORT": "-1"}, "TICKPLANT_STREAM_METRICS_PORT='-1': Input should be greater than"),
+    ({"TICKPLANT_MAX_FUTURE_MS": "-1"}, "TICKPLANT_MAX_FUTURE_MS='-1': Input should be greater than"),
     ({"CASSANDRA_PROTOCOL_VERSION": "v4"}, "CASSANDRA_PROTOCOL_VERSION='v4': Input should be a valid integer"),
     ({"TICKPLANT_TLS_KEYSTORE_PASSWORD": "pw"}, "TICKPLANT_TLS_KEYSTORE_PASSWORD is set but TICKPLANT_TLS_KEYSTORE"),
 ]
