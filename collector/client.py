@@ -17,6 +17,7 @@ import websocket
 from collector import alpaca, finnhub
 from collector.archive import ArchiveWriter, Retention
 from collector.encoding import MAX_FRAME_BYTES, FrameContext, frame_records
+from collector.frames import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, FrameReader
 from collector.metrics import CollectorMetrics
 from collector.publisher import Publisher
 from core.config import Settings, is_local_host, parse_symbols
@@ -57,34 +58,6 @@ def read_symbols_file(path: Path) -> tuple[str, ...]:
     """Symbols separated by commas or newlines; `#` starts a comment."""
     lines = [line.split("#", 1)[0] for line in path.read_text(encoding="utf-8").splitlines()]
     return parse_symbols(",".join(lines))
-
-
-class _ReadAhead:
-    """The websocket's socket with a read-ahead buffer: websocket-client asks the socket for each
-    frame's header and payload separately (two or more recv calls per frame), which at a few
-    trades per frame costs more than everything else the reader does. Everything else is the
-    socket's own."""
-
-    READ_BYTES = 256 * 1024
-
-    def __init__(self, sock: Any) -> None:
-        self._sock = sock
-        self._buffer = memoryview(b"")
-
-    def recv(self, size: int) -> bytes:
-        if not self._buffer:
-            data = self._sock.recv(max(size, self.READ_BYTES))
-            if len(data) <= size:
-                return data
-            self._buffer = memoryview(data)
-        chunk, self._buffer = self._buffer[:size], self._buffer[size:]
-        return bytes(chunk)
-
-    def pending(self) -> int:
-        return len(self._buffer)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
 
 
 class FinnhubProtocol:
@@ -232,16 +205,16 @@ class Collector:
 
     def _session(self, ws: websocket.WebSocket) -> bool:
         """Read until the connection ends or stop(); True if any frame arrived."""
-        ws.sock = _ReadAhead(ws.sock)
         ws.settimeout(0.5)
+        reader = FrameReader(ws.sock)
         self.protocol.open(ws.send, self.symbols)
         self.connected.set()
         received_any = False
         last_frame = last_check = time.monotonic()
         while not self._stop.is_set():
             try:
-                opcode, data = ws.recv_data()
-            except websocket.WebSocketTimeoutException:
+                messages = reader.read()
+            except TimeoutError:
                 self.publisher.flush_journal()    # the group commit's last frames reach the OS
                 now = time.monotonic()
                 if now - last_frame > self.options.idle_timeout_s:
@@ -250,13 +223,16 @@ class Collector:
                 self._follow_symbols_file(ws)
                 last_check = now
                 continue
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                log.info("source closed the connection")
-                return received_any
             received_any = True
             last_frame = time.monotonic()
-            if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                self._handle_frame(ws, data)
+            for opcode, data in messages:
+                if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
+                    self._handle_frame(ws, data)
+                elif opcode == OPCODE_PING:
+                    ws.pong(data)
+                elif opcode == OPCODE_CLOSE:
+                    log.info("source closed the connection")
+                    return received_any
             if last_frame - last_check > 1.0:
                 self._follow_symbols_file(ws)
                 last_check = last_frame
