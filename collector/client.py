@@ -42,7 +42,7 @@ class CollectorOptions:
     metrics_port: int = 9108               # 0 = off
     metrics_host: str = "127.0.0.1"
     spool_dir: Path | None = None          # default: <home>/spool
-    queue_frames: int = 10_000
+    queue_frames: int = 200_000            # and at most publisher.MEMORY_QUEUE_BYTES
     max_unacked: int = 20_000
     journal_max_bytes: int = 2 * 1024**3   # the write-ahead journal's disk limit; reading pauses at it
     merge_frames: bool = True              # merge a symbol's records of consecutive frames (tp-frames)

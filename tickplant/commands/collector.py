@@ -80,8 +80,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="Prometheus port, 0 = off (default TICKPLANT_METRICS_PORT, 9108)")
     collect.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics endpoint binds")
     collect.add_argument("--spool-dir", type=Path, help="default <TICKPLANT_HOME>/spool")
-    collect.add_argument("--queue-frames", type=positive_int, default=10_000,
-                         help="frames held in memory; beyond them the sender reads the journal on disk")
+    collect.add_argument("--queue-frames", type=positive_int, default=200_000,
+                         help="frames held in memory (at most 64 MiB); beyond, the sender reads the journal on disk")
     collect.add_argument("--shutdown-timeout", type=positive_float, default=30.0,
                          help="seconds to deliver journaled records on SIGTERM; the rest stays in the journal")
     collect.set_defaults(handler=collect_command)
