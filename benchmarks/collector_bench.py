@@ -37,11 +37,14 @@ class CollectorBenchOptions:
     rate: float = 1_000_000
     frame_trades: int = 200
     json: Path | None = None
+    simulator_only: bool = False
+    merge_frames: bool = True
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CollectorBenchOptions:
         return cls(duration=args.duration, baseline_duration=args.baseline_duration, rate=args.rate,
-                   frame_trades=args.frame_trades, json=args.json)
+                   frame_trades=args.frame_trades, json=args.json, simulator_only=args.simulator_only,
+                   merge_frames=not args.no_merge)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulator target trades/s (default: more than it can send = full speed)")
     parser.add_argument("--frame-trades", type=positive_int, default=200, help="trades per websocket frame at most")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--no-merge", action="store_true",
+                        help="one Kafka record per symbol per frame (the collector's merging off), for comparison")
+    parser.add_argument("--simulator-only", action="store_true",
+                        help="measure the simulator alone (a client that only counts what arrives)")
 
 
 class _SimulatorProcess:
@@ -96,11 +103,13 @@ def _percentile(samples: list[float], q: float) -> float:
 def bench_tickplant(settings: Settings, options: CollectorBenchOptions, workdir: Path) -> dict[str, Any]:
     simulator = _SimulatorProcess(options.rate, options.frame_trades, workdir)
     collector = Collector(settings, CollectorOptions(url=simulator.url, symbols=SYMBOLS, metrics_port=0,
-                                                     spool_dir=workdir / "spool", idle_timeout_s=600))
+                                                     spool_dir=workdir / "spool", idle_timeout_s=600,
+                                                     merge_frames=options.merge_frames))
     started, cpu_started = time.monotonic(), time.process_time()
     thread = run_in_thread(collector)
     try:
         time.sleep(options.duration)
+        in_window, window_s = collector.trades, time.monotonic() - started
     finally:
         simulator.stop()
     received_at = time.monotonic()
@@ -117,11 +126,33 @@ def bench_tickplant(settings: Settings, options: CollectorBenchOptions, workdir:
         "all_acknowledged": idle,
         "trades_per_s": collector.trades / (acked_at - started),
         "received_trades_per_s": collector.trades / (received_at - started),
+        "window_trades_per_s": in_window / window_s,     # read while the simulator streamed
         "latency_p50_ms": _percentile(samples, 0.50) * 1000,
         "latency_p99_ms": _percentile(samples, 0.99) * 1000,
         "dead_letters": snapshot.get("tickplant_collector_dead_letters_total", 0),
         "cpu_us_per_trade": cpu_used / max(collector.trades, 1) * 1e6,
     }
+
+
+def bench_simulator(options: CollectorBenchOptions, workdir: Path) -> dict[str, Any]:
+    """How fast the simulator sends when the client does nothing but count: the ceiling it puts on
+    the collector's figure at this frame size."""
+    simulator = _SimulatorProcess(options.rate, options.frame_trades, workdir)
+    trades = frames = 0
+    try:
+        ws = websocket.create_connection(simulator.url, timeout=10, skip_utf8_validation=True)
+        for symbol in SYMBOLS:
+            ws.send(json.dumps({"type": "subscribe", "symbol": symbol}))
+        started = time.monotonic()
+        while time.monotonic() - started < options.duration:
+            data = ws.recv_data()[1]
+            frames += 1
+            trades += data.count(b'"s":')
+        elapsed = time.monotonic() - started
+        ws.close()
+    finally:
+        simulator.stop()
+    return {"trades": trades, "frames": frames, "trades_per_s": trades / elapsed, "frames_per_s": frames / elapsed}
 
 
 def bench_usual(settings: Settings, options: CollectorBenchOptions, workdir: Path) -> dict[str, Any]:
@@ -156,6 +187,7 @@ def bench_usual(settings: Settings, options: CollectorBenchOptions, workdir: Pat
     elapsed, cpu_used = time.monotonic() - started, time.process_time() - cpu_started
     producer.close()
     return {"trades": trades, "messages": messages, "trades_per_s": trades / elapsed,
+            "window_trades_per_s": trades / options.baseline_duration,
             "cpu_us_per_trade": cpu_used / max(trades, 1) * 1e6}
 
 
@@ -168,7 +200,17 @@ def measure(settings: Settings, options: CollectorBenchOptions) -> int:
     settings = settings.replace(kafka_topic=topic)
     kafka_clients.ensure_topics(settings)
     results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "topic": topic,
-                               "duration_s": options.duration, "simulator_rate": options.rate}
+                               "duration_s": options.duration, "simulator_rate": options.rate,
+                               "frame_trades": options.frame_trades, "load_average_before": os.getloadavg()}
+    if options.simulator_only:
+        with tempfile.TemporaryDirectory(prefix="tickplant-bench-") as tmp:
+            alone = results["simulator"] = bench_simulator(options, Path(tmp))
+        print(f"simulator alone, up to {options.frame_trades} trades/frame: {alone['trades_per_s']:,.0f} trades/s, "
+              f"{alone['frames_per_s']:,.0f} frames/s ({alone['trades']:,} trades in {options.duration:.0f} s); "
+              f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        if options.json:
+            options.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+        return 0
     try:
         with tempfile.TemporaryDirectory(prefix="tickplant-bench-") as tmp:
             workdir = Path(tmp)
@@ -184,14 +226,19 @@ def measure(settings: Settings, options: CollectorBenchOptions) -> int:
           f"({mine['trades']:,} trades, {mine['records']:,} records, {options.duration:.0f} s; "
           f"received {mine['received_trades_per_s']:,.0f} trades/s); "
           f"latency receive->ack p50 {mine['latency_p50_ms']:.1f} ms, p99 {mine['latency_p99_ms']:.1f} ms; "
-          f"spooled {mine['spooled_records']:,} records; {mine['cpu_us_per_trade']:.1f} CPU-us/trade")
+          f"spooled {mine['spooled_records']:,} records; {mine['cpu_us_per_trade']:.1f} CPU-us/trade; "
+          f"{mine['window_trades_per_s']:,.0f} trades/s read while the simulator streamed")
     if "usual" in results:
         usual = results["usual"]
         print(f"usual approach (avro DatumWriter + KafkaProducer.send per message): "
               f"{usual['trades_per_s']:,.0f} trades/s ({usual['trades']:,} trades); "
-              f"{usual['cpu_us_per_trade']:.1f} CPU-us/trade")
+              f"{usual['cpu_us_per_trade']:.1f} CPU-us/trade; "
+              f"{usual['window_trades_per_s']:,.0f} trades/s in its window")
         results["cpu_ratio"] = usual["cpu_us_per_trade"] / max(mine["cpu_us_per_trade"], 1e-9)
         print(f"ratio: {results['ratio']:.1f}x trades/s, {results['cpu_ratio']:.1f}x less CPU per trade")
+    results["load_average_after"] = os.getloadavg()
+    print(f"load average before {' '.join(f'{v:.2f}' for v in results['load_average_before'])}, "
+          f"after {' '.join(f'{v:.2f}' for v in results['load_average_after'])}")
     if options.json:
         options.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0

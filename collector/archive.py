@@ -23,14 +23,56 @@ ROTATE_BYTES = 64 * 1024 * 1024
 ROTATE_SECONDS = 3600
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How much archive to keep; None or 0 = no limit of that kind. The oldest files go first."""
+
+    max_age_s: float | None = None
+    max_bytes: int | None = None
+
+
+def apply_retention(directory: Path, retention: Retention, keep: Path | None = None,
+                    now: float | None = None) -> list[Path]:
+    """Delete archive files older than the age limit, then the oldest until the rest fit the size
+    limit; `keep` (the file being written) is never deleted. Returns what was deleted."""
+    now = time.time() if now is None else now
+    files = []
+    for path in directory.glob("frames-*.jsonl.gz"):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        files.append((stat.st_mtime, path.name, path, stat.st_size))
+    files.sort()
+    deleted, total = [], sum(size for *_, size in files)
+    for mtime, _, path, size in files:
+        too_old = bool(retention.max_age_s) and now - mtime > retention.max_age_s
+        too_big = bool(retention.max_bytes) and total > retention.max_bytes
+        if path == keep or not (too_old or too_big):
+            continue
+        try:
+            path.unlink()
+        except OSError as exc:
+            log.warning("archive file not deleted", path=str(path), error=str(exc))
+            continue
+        deleted.append(path)
+        total -= size
+    if deleted:
+        log.info("archive retention deleted old files", files=len(deleted), kept_bytes=total,
+                 max_age_h=(retention.max_age_s or 0) / 3600, max_bytes=retention.max_bytes or 0)
+    return deleted
+
+
 class ArchiveWriter:
-    """Appends frames to `<dir>/frames-<utc time>-<producer>-<n>.jsonl.gz`, rotating by size and age."""
+    """Appends frames to `<dir>/frames-<utc time>-<producer>-<n>.jsonl.gz`, rotating by size and age;
+    at each rotation files beyond the retention are deleted, oldest first."""
 
     def __init__(self, directory: Path, producer_id: str, rotate_bytes: int = ROTATE_BYTES,
-                 rotate_seconds: float = ROTATE_SECONDS) -> None:
+                 rotate_seconds: float = ROTATE_SECONDS, retention: Retention | None = None) -> None:
         self.directory = directory
         self.producer_id = producer_id
         self.rotate_bytes, self.rotate_seconds = rotate_bytes, rotate_seconds
+        self.retention = retention or Retention()
         directory.mkdir(parents=True, exist_ok=True)
         self._file: gzip.GzipFile | None = None
         self._written = 0
@@ -46,6 +88,8 @@ class ArchiveWriter:
         self._file = gzip.open(path, "wb", compresslevel=1)
         self._written, self._opened_at = 0, time.monotonic()
         self.paths.append(path)
+        if self.retention.max_age_s or self.retention.max_bytes:
+            apply_retention(self.directory, self.retention, keep=path)
 
     def write(self, context: FrameContext, frame: bytes) -> None:
         if (self._file is None or self._written >= self.rotate_bytes

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import websocket
 
 from collector import alpaca, finnhub
-from collector.archive import ArchiveWriter
+from collector.archive import ArchiveWriter, Retention
 from collector.encoding import MAX_FRAME_BYTES, FrameContext, frame_records
+from collector.frames import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, FrameReader
 from collector.metrics import CollectorMetrics
 from collector.publisher import Publisher
 from core.config import Settings, is_local_host, parse_symbols
@@ -37,11 +38,14 @@ class CollectorOptions:
     symbols: tuple[str, ...] = ()          # default: TICKPLANT_SYMBOLS
     symbols_file: Path | None = None       # followed while running (add/remove without restart)
     archive_dir: Path | None = None
+    archive_retention: Retention = field(default_factory=Retention)
     metrics_port: int = 9108               # 0 = off
     metrics_host: str = "127.0.0.1"
     spool_dir: Path | None = None          # default: <home>/spool
-    queue_frames: int = 10_000
+    queue_frames: int = 200_000            # and at most publisher.MEMORY_QUEUE_BYTES
     max_unacked: int = 20_000
+    journal_max_bytes: int = 2 * 1024**3   # the write-ahead journal's disk limit; reading pauses at it
+    merge_frames: bool = True              # merge a symbol's records of consecutive frames (tp-frames)
     shutdown_timeout_s: float = 30.0
     max_frame_bytes: int = MAX_FRAME_BYTES
     reconnect_initial_s: float = 0.5
@@ -113,7 +117,8 @@ class Collector:
                         if options.symbols_file and options.symbols_file.exists()
                         else options.symbols or settings.symbols)
         self.publisher = Publisher(settings, self.metrics, options.spool_dir, options.queue_frames,
-                                   options.max_unacked, options.producer_overrides)
+                                   options.max_unacked, options.producer_overrides, options.journal_max_bytes,
+                                   options.merge_frames)
         self.sequence = 0
         self.frames = self.trades = self.dead_letters = self.connections = 0
         self.connected = threading.Event()
@@ -146,12 +151,14 @@ class Collector:
     def stop(self) -> None:
         """Stop reading (safe from a signal handler or another thread); run() then flushes."""
         self._stop.set()
+        self.publisher.stop_waiting()
 
     def run(self) -> int:
         options = self.options
         self.metrics.serve(options.metrics_port, options.metrics_host)
         if options.archive_dir:
-            self._archive = ArchiveWriter(options.archive_dir, self.producer_id)
+            self._archive = ArchiveWriter(options.archive_dir, self.producer_id,
+                                          retention=options.archive_retention)
         self.publisher.start()
         log.info("collector started", url=finnhub.redact_url(self.url), source=self.source_label,
                  producer_id=self.producer_id, symbols=",".join(self.symbols), topic=self.settings.kafka_topic)
@@ -199,14 +206,16 @@ class Collector:
     def _session(self, ws: websocket.WebSocket) -> bool:
         """Read until the connection ends or stop(); True if any frame arrived."""
         ws.settimeout(0.5)
+        reader = FrameReader(ws.sock)
         self.protocol.open(ws.send, self.symbols)
         self.connected.set()
         received_any = False
         last_frame = last_check = time.monotonic()
         while not self._stop.is_set():
             try:
-                opcode, data = ws.recv_data()
-            except websocket.WebSocketTimeoutException:
+                messages = reader.read()
+            except TimeoutError:
+                self.publisher.flush_journal()    # the group commit's last frames reach the OS
                 now = time.monotonic()
                 if now - last_frame > self.options.idle_timeout_s:
                     log.warning("no frame from the source; reconnecting", idle_s=self.options.idle_timeout_s)
@@ -214,13 +223,16 @@ class Collector:
                 self._follow_symbols_file(ws)
                 last_check = now
                 continue
-            if opcode == websocket.ABNF.OPCODE_CLOSE:
-                log.info("source closed the connection")
-                return received_any
             received_any = True
             last_frame = time.monotonic()
-            if opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-                self._handle_frame(ws, data)
+            for opcode, data in messages:
+                if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
+                    self._handle_frame(ws, data)
+                elif opcode == OPCODE_PING:
+                    ws.pong(data)
+                elif opcode == OPCODE_CLOSE:
+                    log.info("source closed the connection")
+                    return received_any
             if last_frame - last_check > 1.0:
                 self._follow_symbols_file(ws)
                 last_check = last_frame

@@ -4,22 +4,25 @@ dead letters for refused frames and trades, and the metadata headers. Collect an
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from collector import alpaca, finnhub
 from collector.finnhub import ParsedFrame
 from core.schemas import (
     HEADER_DLQ_REASON,
+    HEADER_FRAMES,
     HEADER_PRODUCER_ID,
     HEADER_RECEIVED_AT,
     HEADER_SEQUENCE,
     HEADER_SOURCE,
-    encode_message,
 )
 
-MAX_FRAME_BYTES = 1024 * 1024
+MAX_FRAME_BYTES = 1024 * 1024        # a larger frame is split per symbol (and parsed with care)
+MAX_RECORD_BYTES = 1_000_000          # an Avro value Kafka takes (the producer's 1 MiB request limit)
+HARD_FRAME_BYTES = 64 * 1024 * 1024   # beyond this a frame is refused whole (kept as dead-letter parts)
 DEAD_LETTER_VALUE_LIMIT = 256 * 1024   # stays well under the producer's 1 MiB request limit
 PARSERS: dict[str, Callable[[bytes | str], ParsedFrame]] = {
     "finnhub": finnhub.parse_frame,
@@ -63,48 +66,219 @@ class EncodedFrame:
     dead_letters: int = 0
 
 
-def _dead_letter_value(payload: bytes) -> tuple[bytes, str]:
+def _dead_letter_parts(payload: bytes) -> list[tuple[bytes, str]]:
+    """A dead letter's value in parts under DEAD_LETTER_VALUE_LIMIT, each with a note: nothing is cut off."""
     if len(payload) <= DEAD_LETTER_VALUE_LIMIT:
-        return payload, ""
-    return payload[:DEAD_LETTER_VALUE_LIMIT], f" (value truncated to {DEAD_LETTER_VALUE_LIMIT} of {len(payload)} bytes)"
+        return [(payload, "")]
+    parts = range(0, len(payload), DEAD_LETTER_VALUE_LIMIT)
+    return [(payload[start:start + DEAD_LETTER_VALUE_LIMIT],
+             f" (part {number} of {len(parts)} of {len(payload)} bytes)") for number, start in enumerate(parts, 1)]
 
 
 def _to_bytes(raw: bytes | str) -> bytes:
     return raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
 
 
+# -- the Avro encoding of schemas/trades.avsc, written directly (a unit test proves byte-equality
+# with fastavro): {data: array<{c: array<string|null>|null, p: double, s: string, t: long, v: double}>,
+# type: string}. A fifth of fastavro's cost for the small messages a frame makes.
+_pack_double = struct.Struct("<d").pack
+_NULL_CONDITIONS = b"\x02"
+_TRADE_TAIL = b"\x00\x0atrade"   # the data array's end block, then the type string "trade"
+_symbol_cache: dict[str, bytes] = {}
+
+
+_SMALL_LONGS = [bytes((n << 1,)) for n in range(64)]
+_conditions_cache: dict[tuple[str, ...], bytes] = {}
+
+
+def _long(number: int) -> bytes:
+    """Avro's zigzag varint."""
+    if 0 <= number < 64:
+        return _SMALL_LONGS[number]
+    encoded = (number << 1) ^ (number >> 63)
+    if 1 << 35 <= encoded < 1 << 42:    # epoch milliseconds: unrolled, the common case by far
+        return bytes((encoded & 127 | 128, encoded >> 7 & 127 | 128, encoded >> 14 & 127 | 128,
+                      encoded >> 21 & 127 | 128, encoded >> 28 & 127 | 128, encoded >> 35))
+    out = bytearray()
+    while encoded > 0x7F:
+        out.append((encoded & 0x7F) | 0x80)
+        encoded >>= 7
+    out.append(encoded)
+    return bytes(out)
+
+
+def _string(text: str) -> bytes:
+    data = text.encode()
+    return _long(len(data)) + data
+
+
+def _symbol(symbol: str) -> bytes:
+    encoded = _symbol_cache.get(symbol)
+    if encoded is None:
+        encoded = _string(symbol)
+        if len(_symbol_cache) < 100_000:
+            _symbol_cache[symbol] = encoded
+    return encoded
+
+
+def _conditions(conditions: list[str]) -> bytes:
+    """The union branch 0 (array of string-or-null) holding `conditions`; cached per combination."""
+    key = tuple(conditions)
+    encoded = _conditions_cache.get(key)
+    if encoded is None:
+        encoded = (b"\x00" + _long(len(conditions)) + b"".join([b"\x02" + _string(c) for c in conditions])
+                   + b"\x00") if conditions else b"\x00\x00"
+        if len(_conditions_cache) < 10_000:
+            _conditions_cache[key] = encoded
+    return encoded
+
+
+def encode_trades(trades: list[dict[str, Any]]) -> bytes:
+    """The Avro value of `{"type": "trade", "data": trades}` for validated trades (see
+    finnhub.trade_problem); equal, byte for byte, to core.schemas.encode_message."""
+    parts = [_long(len(trades))]
+    append = parts.append
+    for trade in trades:
+        conditions = trade.get("c")
+        append(_NULL_CONDITIONS if conditions is None else _conditions(conditions))
+        append(_pack_double(float(trade["p"])))
+        append(_symbol(trade["s"]))
+        append(_long(trade["t"]))
+        append(_pack_double(float(trade["v"])))
+    append(_TRADE_TAIL)
+    return b"".join(parts)
+
+
+def _dead_letters(records: list[Record], topic: str, key: bytes | None, payload: bytes, reason: str,
+                  headers: list[tuple[str, bytes]]) -> int:
+    parts = _dead_letter_parts(payload)
+    for value, note in parts:
+        records.append(Record(topic, key, value, [*headers, (HEADER_DLQ_REASON, (reason + note).encode())]))
+    return len(parts)
+
+
+def _symbol_records(symbol: str, trades: list[dict[str, Any]], key: bytes, topic: str,
+                    headers: list[tuple[str, bytes]], parsed: ParsedFrame, result: EncodedFrame) -> None:
+    try:
+        value = encode_trades(trades)
+    except (ValueError, TypeError, OverflowError, struct.error) as exc:   # validation makes this unreachable
+        for trade in trades:
+            parsed.rejected.append((f"avro encoding failed: {exc}", trade))
+        return
+    if len(value) > MAX_RECORD_BYTES:
+        # one record per symbol and frame is what keeps trade ids (producer-seq-index); a symbol's
+        # part this large cannot be cut without changing them: kept whole in dead-letter parts
+        for trade in trades:
+            parsed.rejected.append((f"{symbol}'s {len(trades)} trades of this frame make {len(value)} bytes of "
+                                    f"Avro, more than one Kafka record holds ({MAX_RECORD_BYTES})", trade))
+        return
+    result.records.append(Record(topic, key, value, headers))
+    result.trades += len(trades)
+
+
 def frame_records(raw: bytes | str, context: FrameContext, topic: str, dead_letter_topic: str,
                   max_frame_bytes: int = MAX_FRAME_BYTES) -> EncodedFrame:
     """Parse, validate and encode one frame: one Avro record per symbol, keyed by symbol,
-    plus one dead letter per refused frame or trade. Never raises on bad input."""
+    plus dead letters for a refused frame or trade. A frame over `max_frame_bytes` is split per
+    symbol like any other (up to HARD_FRAME_BYTES). Never raises on bad input."""
     headers = context.headers()
-    if len(raw) > max_frame_bytes:
-        parsed = ParsedFrame("invalid", error=f"frame of {len(raw)} bytes exceeds {max_frame_bytes}")
+    if len(raw) > max(max_frame_bytes, HARD_FRAME_BYTES):
+        parsed = ParsedFrame("invalid", error=f"frame of {len(raw)} bytes exceeds {HARD_FRAME_BYTES}")
     else:
         parsed = PARSERS[context.protocol](raw)
     result = EncodedFrame(parsed)
     records = result.records
     if parsed.error is not None:
-        value, note = _dead_letter_value(_to_bytes(raw))
-        records.append(Record(dead_letter_topic, None, value,
-                              [*headers, (HEADER_DLQ_REASON, (parsed.error + note).encode())]))
-        result.dead_letters = 1
+        result.dead_letters = _dead_letters(records, dead_letter_topic, None, _to_bytes(raw), parsed.error, headers)
         return result
     for symbol, trades in parsed.trades.items():
-        key = symbol.encode("utf-8", "surrogateescape")
-        try:
-            value = encode_message(trades)
-        except (ValueError, TypeError, OverflowError) as exc:  # validation should make this unreachable
-            for trade in trades:
-                parsed.rejected.append((f"avro encoding failed: {exc}", trade))
-            continue
-        records.append(Record(topic, key, value, headers))
-        result.trades += len(trades)
+        _symbol_records(symbol, trades, symbol.encode("utf-8", "surrogateescape"), topic, headers, parsed, result)
     for reason, trade in parsed.rejected:
         symbol = trade.get("s", trade.get("S")) if type(trade) is dict else None
         key = symbol.encode("utf-8", "surrogateescape") if type(symbol) is str and symbol else None
-        value, note = _dead_letter_value(json.dumps(trade, default=repr).encode("utf-8", "surrogateescape"))
-        records.append(Record(dead_letter_topic, key, value,
-                              [*headers, (HEADER_DLQ_REASON, (reason + note).encode())]))
-        result.dead_letters += 1
+        payload = json.dumps(trade, default=repr).encode("utf-8", "surrogateescape")
+        result.dead_letters += _dead_letters(records, dead_letter_topic, key, payload, reason, headers)
     return result
+
+
+# -- combining records of one symbol from consecutive frames into one Kafka record (tp-frames)
+COMBINED_MAX_BYTES = 512 * 1024
+# A merged record carries its earliest frame's receive time, and the stream processor refuses a trade
+# stamped more than a few seconds after its record's receive time: merge only frames this close.
+COMBINED_MAX_SPAN_MS = 500
+_STANDARD_HEADERS = (HEADER_PRODUCER_ID, HEADER_SEQUENCE, HEADER_RECEIVED_AT, HEADER_SOURCE)
+
+
+def _array_count(value: bytes) -> tuple[int, int]:
+    """(item count, bytes of the count) of an Avro array's first block at the start of `value`."""
+    shift = result = position = 0
+    while True:
+        byte = value[position]
+        result |= (byte & 0x7F) << shift
+        position += 1
+        if not byte & 0x80:
+            break
+        shift += 7
+    return (result >> 1) ^ -(result & 1), position
+
+
+def _zigzag(number: int) -> bytes:
+    encoded = number << 1
+    out = bytearray()
+    while encoded & ~0x7F:
+        out.append((encoded & 0x7F) | 0x80)
+        encoded >>= 7
+    out.append(encoded)
+    return bytes(out)
+
+
+def _combinable(record: Record) -> bool:
+    headers = record.headers
+    return (record.key is not None and len(headers) == 4 and headers[0][0] == HEADER_PRODUCER_ID
+            and headers[1][0] == HEADER_SEQUENCE and headers[2][0] == HEADER_RECEIVED_AT
+            and headers[3][0] == HEADER_SOURCE and record.value.endswith(_TRADE_TAIL))
+
+
+def _merge(group: list[Record]) -> Record:
+    first = group[0]
+    items, runs, total = [], [], 0
+    for record in group:
+        count, size = _array_count(record.value)
+        items.append(record.value[size:-len(_TRADE_TAIL)])
+        runs.append(b"%s:%d" % (record.headers[1][1], count))
+        total += count
+    received = min(int(record.headers[2][1]) for record in group)
+    headers = [first.headers[0], first.headers[1], (HEADER_RECEIVED_AT, str(received).encode()), first.headers[3],
+               (HEADER_FRAMES, b",".join(runs))]
+    return Record(first.topic, first.key, b"".join([_zigzag(total), *items, _TRADE_TAIL]), headers)
+
+
+def combine_records(records: list[Record], max_bytes: int = COMBINED_MAX_BYTES,
+                    max_span_ms: int = COMBINED_MAX_SPAN_MS) -> list[Record]:
+    """Records of consecutive frames merged per (topic, symbol, producer, source) into one record
+    whose `tp-frames` header keeps every trade's id (see core.schemas.HEADER_FRAMES); a symbol's
+    order is kept; a merged record stays under `max_bytes` and spans at most `max_span_ms` of
+    receive time. Dead letters and records of other shapes pass unchanged."""
+    groups: dict[tuple, list[Record]] = {}
+    order: list[list[Record] | Record] = []
+    limits: dict[tuple, tuple[int, int]] = {}   # group -> (bytes so far, earliest receive time)
+    for record in records:
+        if not _combinable(record):
+            order.append(record)
+            continue
+        group_key = (record.topic, record.key, record.headers[0][1], record.headers[3][1])
+        group = groups.get(group_key)
+        received = int(record.headers[2][1])
+        if group is not None:
+            size, earliest = limits[group_key]
+            if size + len(record.value) > max_bytes or received - earliest > max_span_ms:
+                group = None
+        if group is None:
+            group = groups[group_key] = []
+            size, earliest = 0, received
+            order.append(group)
+        group.append(record)
+        limits[group_key] = (size + len(record.value), min(earliest, received))
+    return [entry if isinstance(entry, Record) else entry[0] if len(entry) == 1 else _merge(entry)
+            for entry in order]

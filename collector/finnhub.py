@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import orjson
+
 FINNHUB_URL = "wss://ws.finnhub.io"
 _MAX_DOUBLE = sys.float_info.max
 _LONG = 2**63
@@ -100,9 +102,12 @@ def group_trades(items: list[Any], parsed: ParsedFrame) -> None:
 def parse_frame(raw: bytes | str) -> ParsedFrame:
     """Parse one Finnhub websocket frame; never raises."""
     try:
-        message = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return ParsedFrame("invalid", error=f"invalid JSON: {exc}")
+        message = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:    # what orjson refuses but json reads (NaN, integers beyond 64 bits) is judged per trade
+            message = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return ParsedFrame("invalid", error=f"invalid JSON: {exc}")
     if type(message) is not dict:
         return ParsedFrame("invalid", error=f"frame is a JSON {type(message).__name__}, not an object")
     kind = message.get("type")

@@ -19,10 +19,10 @@ MS_PER_YEAR = 365.25 * 86_400_000
 # Finnhub conditions as JSON fragments; "" means the field is absent
 CONDITIONS = ('"c":["1","12"],', '"c":["1"],', '"c":null,', "", '"c":["12","37"],')
 ALPACA_CONDITIONS = (["@"], ["@", "I"], None, ["T"], ["@", "F"])
-FRAME_FAULTS = ("invalid_json", "unknown_type", "missing_data", "wrong_type_data", "not_an_object", "oversized")
+# (a frame over the size limit is no fault: the collector splits it per symbol)
+FRAME_FAULTS = ("invalid_json", "unknown_type", "missing_data", "wrong_type_data", "not_an_object")
 TRADE_FAULTS = ("missing_price", "string_price", "nan_price", "negative_price", "negative_volume",
                 "infinite_volume", "empty_symbol", "float_timestamp", "bad_conditions")
-OVERSIZED_BYTES = 1536 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,10 +326,6 @@ def malformed_frame(kind: str, protocol: str, rng: random.Random) -> str:
     if kind == "invalid_json":
         text = '{"type":"trade","data":[{"s":"AAPL","p":1' if protocol == "finnhub" else '[{"T":"t","S":'
         return text[: rng.randint(5, len(text))]
-    if kind == "oversized":
-        body = json.dumps("x" * OVERSIZED_BYTES)
-        return (f'{{"type":"trade","data":[],"padding":{body}}}' if protocol == "finnhub"
-                else f'[{{"T":"padding","x":{body}}}]')
     if protocol == "alpaca":   # every other fault is a frame that is not a JSON array
         return {"unknown_type": '{"T":"t"}', "missing_data": "null", "wrong_type_data": '"trades"',
                 "not_an_object": "42"}[kind]

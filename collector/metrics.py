@@ -30,11 +30,14 @@ class CollectorMetrics:
                                      registry=r)
         self.reconnects = Counter("tickplant_collector_reconnects", "websocket reconnections", registry=r)
         self.produce_failures = Counter("tickplant_collector_produce_failures",
-                                        "records Kafka failed to take (re-spooled)", registry=r)
-        self.queue_depth = Gauge("tickplant_collector_queue_depth", "frames waiting for the producer",
+                                        "records Kafka failed to take (resent from the journal, or kept as rejected)",
+                                        registry=r)
+        self.queue_depth = Gauge("tickplant_collector_queue_depth", "frames queued in memory for the producer",
                                  registry=r)
-        self.spool_bytes = Gauge("tickplant_collector_spool_bytes", "bytes in the on-disk spool", registry=r)
-        self.spooled = Counter("tickplant_collector_spooled_records", "records written to the spool", registry=r)
+        self.spool_bytes = Gauge("tickplant_collector_spool_bytes", "bytes in the write-ahead journal (spool dir)",
+                                 registry=r)
+        self.spooled = Counter("tickplant_collector_spooled_records",
+                               "records journaled while the in-memory queue was full (read back from disk)", registry=r)
         self.latency = Histogram("tickplant_collector_produce_latency_seconds",
                                  "frame receipt to Kafka acknowledgement", buckets=LATENCY_BUCKETS, registry=r)
         self._samples: collections.deque[float] = collections.deque(maxlen=latency_samples)

@@ -1,20 +1,23 @@
-"""Producing to Kafka behind a bounded queue: the websocket reader never waits on Kafka. When the
-queue is full (Kafka slow or down) records spill to the spool, drained in order when Kafka is back."""
+"""Producing to Kafka from the write-ahead journal: `submit` appends a frame's records to the journal
+(and to a bounded in-memory queue) before anything is sent; one sender thread sends them in journal
+order, merging a symbol's records of consecutive frames, and on a failed delivery rewinds to the
+first unacknowledged record, so a symbol's order is kept and nothing is lost."""
 
 from __future__ import annotations
 
+import bisect
 import collections
-import queue
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from collector.encoding import Record
+from collector.encoding import Record, combine_records
+from collector.journal import FLUSH_INTERVAL_S, MAX_BYTES, Journal
 from collector.metrics import CollectorMetrics
-from collector.spool import Spool
 from core import kafka as kafka_clients
 from core.config import Settings
 from core.errors import AccessError
@@ -27,7 +30,11 @@ log = get_logger(__name__)
 # On top of core.kafka.RELIABLE_PRODUCER: reconnect quickly after an outage, and never block a
 # send() for long, so shutdown stays bounded.
 COLLECTOR_PRODUCER = {"reconnect_backoff_max_ms": 1000, "max_block_ms": 2000}
-SPOOL_READ_BATCH = 2000
+BATCH_RECORDS = 5000          # journal records per send batch
+CURSOR_INTERVAL_S = 0.1       # the acknowledged cursor is persisted at most this often
+# Beyond this many bytes of record values queued in memory the sender reads the journal back from
+# disk instead (slower per record: at a trade per frame, 10,000 frames filled up in half a second).
+MEMORY_QUEUE_BYTES = 64 * 1024 * 1024
 
 
 def _received_s(record: Record) -> float:
@@ -37,128 +44,236 @@ def _received_s(record: Record) -> float:
     return time.time()
 
 
+def _abort(producer: Any) -> None:
+    """Close a producer without sending what it still holds: kafka-python's close(timeout=0) first
+    waits (0 s) for pending batches and raises instead, so force its I/O thread to abort them first.
+    Its futures fail; a request already on the wire may still be written (a harmless duplicate)."""
+    try:
+        producer._sender.force_close()
+        producer._sender.join(5)
+        producer.close(timeout=0)
+    except Exception:  # noqa: BLE001 - the producer is discarded either way
+        # kafka-python 2.3 cannot abort a batch already on the wire (its abort raises in the I/O
+        # thread), so close() keeps waiting for it: release its connections, and keep its
+        # finaliser from trying again.
+        try:
+            producer._sender._client.close()
+        except Exception:  # noqa: BLE001
+            pass
+        producer._closed = True
+
+
+@dataclass
+class _Batch:
+    """Journal records [start, end) and what was produced for them."""
+
+    start: int
+    records: list[Record]
+    futures: list[tuple[Any, Record]] = field(default_factory=list)   # (future, produced record)
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.records)
+
+
 class Publisher:
     """`submit(records)` from the reader thread; one sender thread produces them in order."""
 
     def __init__(self, settings: Settings, metrics: CollectorMetrics | None = None,
-                 spool_dir: Path | None = None, queue_frames: int = 10_000, max_unacked: int = 20_000,
-                 producer_overrides: dict[str, Any] | None = None) -> None:
+                 spool_dir: Path | None = None, queue_frames: int = 200_000, max_unacked: int = 20_000,
+                 producer_overrides: dict[str, Any] | None = None, journal_max_bytes: int = MAX_BYTES,
+                 combine: bool = True) -> None:
         self.settings = settings
         self.metrics = metrics or CollectorMetrics()
-        self.spool = Spool(spool_dir or settings.home / "spool")
-        self.max_unacked = max_unacked
+        self.journal = Journal(spool_dir or settings.home / "spool", journal_max_bytes)
+        self.queue_frames, self.max_unacked, self.combine = queue_frames, max_unacked, combine
         self._overrides = {**COLLECTOR_PRODUCER, **(producer_overrides or {})}
-        self._queue: queue.Queue[list[Record]] = queue.Queue(maxsize=queue_frames)
         self._lock = threading.Lock()
-        self._spooling = self.spool.has_backlog
+        self._io_lock = threading.Lock()     # one journal write at a time (taken before _lock)
+        self._room = threading.Condition(self._lock)
+        self._wakeup = threading.Event()
+        self._sender_waiting = False
+        self._memory: collections.deque[tuple[int, list[Record]]] = collections.deque()
+        self._memory_bytes = 0
+        self._from_disk = self.journal.backlog > 0      # a previous run's records go first
+        self._next_index = self.journal.acked
         self._producer: Any = None
-        self._unacked: collections.deque[tuple[Any, Record]] = collections.deque()
-        self._sent = 0
-        self._done = 0
-        self._consumed_marks: list[tuple[int, list[int]]] = []   # (sent count when read, segments)
-        self._marked: set[int] = set()
-        self._unsent: list[Record] = []
+        self._in_flight: collections.deque[_Batch] = collections.deque()
+        self._in_flight_records = 0
+        self._resend: list[_Batch] = []     # after a rewind, in journal order
         self._closing = threading.Event()
+        self._no_wait = threading.Event()
         self._deadline = float("inf")
         self._backoff = Backoff(initial_s=0.2, maximum_s=5.0)
         self._record_counters: dict[str, Any] = {}
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
-        self.spooled_total = 0
+        self._writer = threading.Thread(target=self._write_journal, name="journal-writer", daemon=True)
+        self._writer_stop = threading.Event()
+        self.spooled_total = 0      # records journaled while the memory queue was full (sent from disk)
+        self.produced = self.acknowledged = 0
+        if self._from_disk:
+            log.info("journal holds records Kafka has not acknowledged; sending them first",
+                     records=self.journal.backlog, directory=str(self.journal.directory))
 
     # -- reader side
     def start(self) -> Publisher:
+        self._writer.start()
         self._thread.start()
         return self
 
+    def _write_journal(self) -> None:
+        """The group commit: what the reader journaled reaches the OS every FLUSH_INTERVAL_S."""
+        while not self._writer_stop.wait(FLUSH_INTERVAL_S):
+            try:
+                self.flush_journal()
+            except Exception:   # noqa: BLE001 - logged; the sender's own flushes raise it again
+                log.exception("journal write failed")
+                self._writer_stop.wait(1.0)
+
     def submit(self, records: list[Record]) -> None:
-        """Hand over one frame's records; never blocks on Kafka."""
+        """Journal one frame's records, then queue them; never waits on Kafka, only on a full journal."""
         if not records:
             return
         with self._lock:
-            if not self._spooling:
-                try:
-                    self._queue.put_nowait(records)
+            if self.journal.full and not self._no_wait.is_set():
+                self._wait_for_room()
+            first = self.journal.append(records)
+            if not self._from_disk:
+                if len(self._memory) < self.queue_frames and self._memory_bytes < MEMORY_QUEUE_BYTES:
+                    self._memory.append((first, records))
+                    for record in records:
+                        self._memory_bytes += len(record.value)
+                    if self._sender_waiting:    # Event.set per frame costs more than the frame's encoding
+                        self._wakeup.set()
                     return
-                except queue.Full:
-                    self._spooling = True
-                    log.warning("producer queue full; spooling to disk", directory=str(self.spool.directory))
-            self.spool.append(records)
+                self._from_disk = True
+                log.warning("producer queue full; reading back from the journal",
+                            directory=str(self.journal.directory))
             self.spooled_total += len(records)
         self.metrics.spooled.inc(len(records))
 
+    def _wait_for_room(self) -> None:
+        log.error("journal full: reading from the source paused until Kafka takes records",
+                  bytes=self.journal.size_bytes, limit=self.journal.max_bytes, directory=str(self.journal.directory))
+        while self.journal.full and not self._no_wait.is_set():
+            self._room.wait(0.2)
+        log.info("journal has room again; reading resumes", bytes=self.journal.size_bytes)
+
+    def flush_journal(self) -> None:
+        """Hand what the reader journaled to the OS now; the write runs outside the reader's lock."""
+        with self._io_lock:
+            with self._lock:
+                data, upto = self.journal.take()
+                if not data:
+                    return
+                writer = self.journal.writer_for()
+            writer.write(data)
+            with self._lock:
+                self.journal.written(len(data), upto)
+
+    def stop_waiting(self) -> None:
+        """Stop pausing the reader on a full journal (shutdown: what is received is kept regardless)."""
+        self._no_wait.set()
+
     def close(self, timeout_s: float = 30.0) -> bool:
-        """Deliver what is queued and spooled within `timeout_s`; what is not delivered by then
-        stays in the spool for the next run. True if everything reached Kafka."""
+        """Deliver what is journaled within `timeout_s`; what is not acknowledged by then stays in
+        the journal for the next run. True if everything reached Kafka."""
         self._deadline = time.monotonic() + timeout_s
+        self._no_wait.set()
         self._closing.set()
+        self._wakeup.set()
         self._thread.join(timeout_s + 30)
         with self._lock:
-            return not self.spool.has_backlog and self._queue.empty() and not self._unsent
+            return self.journal.backlog == 0
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Block until every submitted record is acknowledged (tests, replay)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self._lock:
-                idle = (self._queue.empty() and not self._spooling and self._sent == self._done
-                        and not self._unsent and self._producer is not None)
-            if idle and self._queue.unfinished_tasks == 0:
-                return True
+                if self.journal.backlog == 0 and self._producer is not None:
+                    return True
             time.sleep(0.05)
         return False
 
     def stats(self) -> dict[str, int]:
-        return {"queued_frames": self._queue.qsize(), "sent": self._sent, "acknowledged": self._done,
-                "spooled_records": self.spooled_total, "spooling": int(self._spooling)}
+        return {"queued_frames": len(self._memory), "sent": self.produced, "acknowledged": self.acknowledged,
+                "spooled_records": self.spooled_total, "spooling": int(self._from_disk),
+                "journal_records": self.journal.next_index, "journal_flushed": self.journal.flushed_index,
+                "journal_acked": self.journal.acked}
 
     # -- sender thread
     def _run(self) -> None:
-        last_gauges = 0.0
+        last_cursor = 0.0
         try:
-            while not self._past_deadline():   # past it, what is left stays in the spool
+            while not self._past_deadline():   # past it, what is left stays in the journal
                 if self._producer is None and not self._connect():
                     if self._past_deadline():
                         break
                     continue
                 self._reap()
                 now = time.monotonic()
-                if now - last_gauges > 0.5:
-                    last_gauges = now
-                    self.metrics.queue_depth.set(self._queue.qsize())
-                    self.metrics.spool_bytes.set(self.spool.size_bytes())
+                if now - last_cursor >= CURSOR_INTERVAL_S:
+                    last_cursor = now
+                    self._save_cursor()
                 batch = self._next_batch()
                 if batch is None:
-                    if self._closing.is_set():
+                    if self._closing.is_set() and not self._has_unsent():
                         break
+                    self._sender_waiting = True
+                    if not self._memory:    # checked after raising the flag: a frame queued now wakes us
+                        self._wakeup.wait(0.05)
+                    self._sender_waiting = False
+                    self._wakeup.clear()
                     continue
-                self._unsent = batch
-                if not self._send_all():
+                if not self._send(batch):
                     break
-        except Exception:   # the sender must never die silently: what it holds goes to the spool
-            log.exception("publisher failed; persisting to the spool")
+        except Exception:   # the sender must never die silently; the journal keeps everything
+            log.exception("publisher failed; the journal keeps what Kafka has not acknowledged")
         finally:
             self._shutdown()
 
-    def _next_batch(self) -> list[Record] | None:
-        try:
-            batch = self._queue.get(timeout=0.05)
-            self._queue.task_done()
-            return batch
-        except queue.Empty:
-            pass
+    def _has_unsent(self) -> bool:
         with self._lock:
-            if not self._spooling:
+            return bool(self._resend or self._memory or self._from_disk)
+
+    def _save_cursor(self) -> None:
+        self.flush_journal()
+        with self._io_lock, self._lock:
+            self.journal.save_cursor()
+            self._room.notify_all()
+        self.metrics.queue_depth.set(len(self._memory))
+        self.metrics.spool_bytes.set(self.journal.size_bytes)
+
+    def _next_batch(self) -> _Batch | None:
+        if self._resend:
+            batch = self._resend.pop(0)
+            batch.futures = []
+            return batch
+        self.flush_journal()
+        with self._lock:
+            memory, flushed = self._memory, self.journal.flushed_index
+            # write-ahead: nothing is sent before it is in the journal
+            if memory and memory[0][0] + len(memory[0][1]) <= flushed:
+                start, first = memory.popleft()
+                records = list(first)
+                while memory and len(records) < BATCH_RECORDS and memory[0][0] + len(memory[0][1]) <= flushed:
+                    records.extend(memory.popleft()[1])
+                self._memory_bytes -= sum(len(record.value) for record in records)
+                self._next_index = start + len(records)
+                return _Batch(start, records)
+            if memory:
                 return None
-            batch = self.spool.read(SPOOL_READ_BATCH)
-            if not batch and self._queue.empty():
-                self.spool.seal()   # drained: the reader goes back to the queue
-                self._spooling = False
-                log.info("spool drained")
-            segments = [s for s in self.spool.consumed_segments() if s not in self._marked]
-            if segments:
-                self._marked.update(segments)
-                self._consumed_marks.append((self._sent + len(batch), segments))
-        return batch or None
+            if self._from_disk:
+                records = self.journal.read(self._next_index, BATCH_RECORDS)
+                if records:
+                    batch = _Batch(self._next_index, records)
+                    self._next_index = batch.end
+                    return batch
+                if self._next_index >= self.journal.next_index:
+                    self._from_disk = False
+                    log.info("journal backlog sent; back to the in-memory queue")
+        return None
 
     def _connect(self) -> bool:
         try:
@@ -172,7 +287,7 @@ class Publisher:
             log.info("kafka producer connected", servers=",".join(self.settings.kafka_bootstrap_servers))
             return True
         except AccessError as exc:
-            # records stay spooled; retried, since credentials can be fixed or rotated without a restart
+            # records stay journaled; retried, since credentials can be fixed or rotated without a restart
             delay = self._backoff.next_delay()
             log.warning("kafka refused the collector; retrying", error=str(exc), retry_in_s=round(delay, 2))
             self._closing.wait(delay)
@@ -186,44 +301,46 @@ class Publisher:
     def _past_deadline(self) -> bool:
         return self._closing.is_set() and time.monotonic() >= self._deadline
 
-    def _send_all(self) -> bool:
-        """Send self._unsent in order; False if shutdown's deadline passed first."""
-        producer, unacked, index = self._producer, self._unacked, 0
-        batch = self._unsent
-        try:
-            while index < len(batch):
-                if len(unacked) >= self.max_unacked:
-                    self._reap()
-                    if len(unacked) >= self.max_unacked:
-                        if self._past_deadline():
-                            return False
-                        time.sleep(0.002)
-                        continue
-                record = batch[index]
-                try:
-                    future = producer.send(record.topic, value=record.value, key=record.key,
-                                           headers=record.headers)
-                except KafkaTimeoutError:
-                    if self._past_deadline():
-                        return False
-                    time.sleep(self._backoff.next_delay())
-                    continue
-                except KafkaError as exc:   # refused for good (too large, invalid): kept aside, counted
-                    self.metrics.produce_failures.inc()
-                    with self._lock:
-                        path = self.spool.reject([record])
-                    log.error("kafka refused a record; kept in the rejected journal", topic=record.topic,
-                              error=f"{type(exc).__name__}: {exc}", journal=str(path))
-                    index += 1
-                    continue
-                future.add_callback(self._acked, record.topic, _received_s(record))
-                unacked.append((future, record))
-                self._sent += 1
+    def _send(self, batch: _Batch) -> bool:
+        """Produce one batch; False if shutdown's deadline passed first (the journal keeps it)."""
+        while self._in_flight_records >= self.max_unacked:
+            self._reap()
+            if self._producer is None:       # a rewind: this batch takes its place among the resent ones
+                bisect.insort(self._resend, batch, key=lambda b: b.start)
+                return True
+            if self._in_flight_records < self.max_unacked:
+                break
+            if self._past_deadline():
+                return False
+            time.sleep(0.002)
+        produced = combine_records(batch.records) if self.combine else batch.records
+        producer, index = self._producer, 0
+        while index < len(produced):
+            record = produced[index]
+            try:
+                future = producer.send(record.topic, value=record.value, key=record.key, headers=record.headers)
+            except KafkaTimeoutError:
+                if self._past_deadline():   # not acknowledged: the journal keeps the batch for the next run
+                    return False
+                self.flush_journal()
+                time.sleep(self._backoff.next_delay())
+                continue
+            except KafkaError as exc:   # refused for good (too large, invalid): kept aside, counted
+                self.metrics.produce_failures.inc()
+                with self._lock:
+                    path = self.journal.reject([record])
+                log.error("kafka refused a record; kept in the rejected journal", topic=record.topic,
+                          error=f"{type(exc).__name__}: {exc}", journal=str(path))
                 index += 1
-            self._backoff.reset()
-            return True
-        finally:
-            self._unsent = batch[index:]
+                continue
+            future.add_callback(self._acked, record.topic, _received_s(record))
+            batch.futures.append((future, record))
+            index += 1
+        self.produced += len(batch.futures)
+        self._in_flight.append(batch)
+        self._in_flight_records += len(batch.futures)
+        self._backoff.reset()
+        return True
 
     def _acked(self, topic: str, received_s: float, _metadata: Any) -> None:
         self.metrics.observe_latency(time.time() - received_s)
@@ -233,33 +350,41 @@ class Publisher:
         counter.inc()
 
     def _reap(self) -> None:
-        unacked = self._unacked
-        retry: list[Record] = []
-        refused: list[Record] = []
-        while unacked and unacked[0][0].is_done:
-            future, record = unacked.popleft()
-            self._done += 1
-            if future.failed():
-                (retry if getattr(future.exception, "retriable", False) else refused).append(record)
-        if retry:
-            # delivery gave up (an outage longer than delivery_timeout_ms): keep them, out of order
-            self.metrics.produce_failures.inc(len(retry))
-            log.error("kafka did not take records in time; re-spooled", records=len(retry))
+        in_flight = self._in_flight
+        while in_flight and all(future.is_done for future, _ in in_flight[0].futures):
+            batch = in_flight.popleft()
+            self._in_flight_records -= len(batch.futures)
+            failed = [(future, record) for future, record in batch.futures if future.failed()]
+            if any(getattr(future.exception, "retriable", False) for future, _ in failed):
+                self._rewind(batch, len(failed))
+                return
+            if failed:   # refused for good (too large, invalid): kept aside, counted, not retried
+                self.metrics.produce_failures.inc(len(failed))
+                with self._lock:
+                    path = self.journal.reject([record for _, record in failed])
+                log.error("kafka refused records for good; kept in the rejected journal", records=len(failed),
+                          error=str(failed[0][0].exception)[:200], journal=str(path))
+            self.acknowledged += len(batch.futures) - len(failed)
             with self._lock:
-                self._spooling = True
-                self.spool.append(retry)
-        if refused:
-            self.metrics.produce_failures.inc(len(refused))
-            with self._lock:
-                path = self.spool.reject(refused)
-            log.error("kafka refused records for good; kept in the rejected journal", records=len(refused),
-                      journal=str(path))
-        while self._consumed_marks and self._consumed_marks[0][0] <= self._done:
-            _, segments = self._consumed_marks.pop(0)
-            with self._lock:
-                self.spool.release(segments)
+                self.journal.ack(batch.end)
+
+    def _rewind(self, failed: _Batch, failures: int) -> None:
+        """Delivery gave up (an outage longer than delivery_timeout_ms): drop the producer and
+        everything it still holds, and send again from the first unacknowledged record, in order.
+        Records the broker did take are sent twice; their ids are equal, so downstream dedups them."""
+        self.metrics.produce_failures.inc(failures)
+        log.error("kafka did not take records in time; resending in order from the journal",
+                  from_record=failed.start, records=self._next_index - failed.start)
+        producer, self._producer = self._producer, None
+        _abort(producer)
+        self._resend[:0] = [failed, *self._in_flight]
+        self._in_flight.clear()
+        self._in_flight_records = 0
 
     def _shutdown(self) -> None:
+        self._writer_stop.set()
+        if self._writer.is_alive():
+            self._writer.join(10)
         producer = self._producer
         if producer is not None:
             try:
@@ -267,26 +392,19 @@ class Publisher:
             except KafkaError:
                 pass
             self._reap()
-        leftover = [record for future, record in self._unacked if not future.is_done or future.failed()]
-        leftover += self._unsent
-        while True:
-            try:
-                leftover += self._queue.get_nowait()
-            except queue.Empty:
-                break
-        with self._lock:
-            self.spool.release(self.spool.consumed_segments())
-            self.spool.prepend(leftover)
-            self.spool.close()
-            self._unsent = []
-            self._spooling = self.spool.has_backlog or bool(leftover)
-        if leftover:
-            log.warning("kafka did not acknowledge everything before shutdown; kept in the spool",
-                        records=len(leftover), directory=str(self.spool.directory))
-        if producer is not None:
-            try:
-                producer.close(timeout=0 if leftover else 5)
-            except KafkaError:
-                pass
+        with self._io_lock, self._lock:
+            self.journal.close()
+            left = self.journal.backlog
+        if left:
+            log.warning("kafka did not acknowledge everything before shutdown; kept in the journal",
+                        records=left, directory=str(self.journal.directory))
+        if self._producer is not None:
+            if left:
+                _abort(self._producer)
+            else:
+                try:
+                    self._producer.close(timeout=5)
+                except KafkaError:
+                    pass
         self.metrics.queue_depth.set(0)
-        self.metrics.spool_bytes.set(self.spool.size_bytes())
+        self.metrics.spool_bytes.set(self.journal.size_bytes)

@@ -109,6 +109,16 @@ class Settings(BaseSettings):
                                                  "unset: generated once under TICKPLANT_HOME")
     superset_venv: Path = _env("TICKPLANT_SUPERSET_VENV", "Superset's own virtualenv",
                                PROJECT_ROOT / "var" / "venvs" / "superset")
+    # --- the collector's raw archive (collect --archive; `tickplant up` always archives)
+    archive_retention_hours: float | None = _env(
+        "TICKPLANT_ARCHIVE_RETENTION_HOURS", "hours the raw frame archive is kept, oldest files deleted "
+        "first (0: no limit; unset: no limit for collect --archive, 168 under tickplant up)", ge=0)
+    archive_retention_bytes: int | None = _env(
+        "TICKPLANT_ARCHIVE_RETENTION_BYTES", "bytes the raw frame archive may take, oldest files deleted "
+        "first (0: no limit; unset: no limit for collect --archive, 10 GiB under tickplant up)", ge=0)
+    journal_max_bytes: int = _env("TICKPLANT_JOURNAL_MAX_BYTES", "disk the collector's write-ahead journal "
+                                  "(--spool-dir) may take; when full, reading from the source pauses until "
+                                  "Kafka takes records", 2 * 1024**3, ge=1024 * 1024)
     # --- the local runtime
     home: Path = _env("TICKPLANT_HOME", "runtime state: data, logs, checkpoints", PROJECT_ROOT / "var")
     jars_dir: Path = _env("TICKPLANT_JARS", "JVM artifacts resolved by `make install`",

@@ -15,7 +15,7 @@ from collector.simulator import SimulatorConfig, SimulatorThread
 from core import kafka as kafka_clients
 from core.config import Settings
 from core.retry import wait_until
-from core.schemas import decode_message
+from core.schemas import HEADER_FRAMES, HEADER_PRODUCER_ID, HEADER_SEQUENCE, decode_message
 
 
 @dataclass
@@ -30,12 +30,43 @@ class ProducedRecord:
     def trades(self) -> list[dict[str, Any]]:
         return decode_message(self.value)["data"]
 
+    def frames(self) -> list[tuple[str, int]]:
+        """(frame sequence, trades) runs of the record: its tp-frames header, else one run."""
+        header = self.headers.get(HEADER_FRAMES)
+        if header is None:
+            return [(self.headers[HEADER_SEQUENCE], len(self.trades()))]
+        return [(seq, int(count)) for seq, _, count in (run.partition(":") for run in header.split(","))]
+
+    def identified_trades(self) -> list[tuple[str, dict[str, Any]]]:
+        """(trade id, trade) as the stream processor derives the id: producer-frame seq-index in frame."""
+        producer, trades = self.headers[HEADER_PRODUCER_ID], self.trades()
+        ids = [f"{producer}-{seq}-{index}" for seq, count in self.frames() for index in range(count)]
+        assert len(ids) == len(trades), f"tp-frames covers {len(ids)} of {len(trades)} trades"
+        return list(zip(ids, trades, strict=True))
+
 
 def read_topic(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[ProducedRecord]:
     """Every record of `topic` up to its end offsets at call time, in partition/offset order."""
     return [ProducedRecord(record.topic, record.partition, record.offset, record.key, record.value,
                            {name: value.decode("utf-8", "replace") for name, value in record.headers or []})
             for record in kafka_clients.read_to_end(settings, topic, timeout_s)]
+
+
+def identified(records: list[ProducedRecord]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(symbol, trade id, trade) of every trade in the records, in record order."""
+    return [(record.key.decode(), trade_id, trade) for record in records
+            for trade_id, trade in record.identified_trades()]
+
+
+def first_occurrences(records: list[ProducedRecord]) -> list[tuple[str, str, dict[str, Any]]]:
+    """`identified(records)` keeping only the first occurrence of each (symbol, trade id)."""
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for symbol, trade_id, trade in identified(records):
+        if (symbol, trade_id) not in seen:
+            seen.add((symbol, trade_id))
+            result.append((symbol, trade_id, trade))
+    return result
 
 
 def summarise(records: list[ProducedRecord]) -> dict[str, dict[str, float]]:

@@ -11,7 +11,7 @@ from tests.helpers_collector import read_topic, summarise
 
 SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT")
 FRAME_REASONS = {"invalid_json": "invalid JSON", "unknown_type": "unknown message type", "missing_data": "data list",
-                 "wrong_type_data": "data list", "not_an_object": "not an object", "oversized": "exceeds"}
+                 "wrong_type_data": "data list", "not_an_object": "not an object"}
 
 
 def test_faults_go_to_dead_letters_and_every_valid_trade_arrives(isolated, feed):

@@ -66,7 +66,7 @@ def test_kafka_outage_spools_to_disk_and_loses_nothing_in_order(own_kafka, feed,
     for symbol in SYMBOLS:
         sequences = [int(r.headers[HEADER_SEQUENCE]) for r in records if r.key == symbol.encode()]
         assert sequences == sorted(sequences) and len(set(sequences)) == len(sequences), symbol
-    assert list((tmp_path / "spool").glob("*.spool")) == []   # drained and released
+    assert list((tmp_path / "spool").glob("*.journal")) == []   # drained and released
 
 
 def test_records_spooled_while_kafka_was_unreachable_are_delivered_by_the_next_run(isolated, feed, tmp_path):
@@ -79,7 +79,7 @@ def test_records_spooled_while_kafka_was_unreachable_are_delivered_by_the_next_r
         collector = running.collector
         wait_until(lambda: collector.trades == 1500, 30, what="all trades received", initial_s=0.05, maximum_s=0.1)
     report = running.simulator.report()
-    assert list(spool.glob("*.spool")), "the undelivered records were kept on disk"
+    assert list(spool.glob("*.journal")), "the undelivered records were kept on disk"
 
     publisher = Publisher(isolated, spool_dir=spool).start()   # the next run, Kafka reachable
     try:
@@ -87,4 +87,4 @@ def test_records_spooled_while_kafka_was_unreachable_are_delivered_by_the_next_r
     finally:
         assert publisher.close(10)
     assert summarise(read_topic(isolated, isolated.kafka_topic)) == report["symbols"]
-    assert list(spool.glob("*.spool")) == []
+    assert list(spool.glob("*.journal")) == []

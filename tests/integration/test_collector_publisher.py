@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collector.encoding import FrameContext, Record
 from collector.publisher import Publisher
-from core.schemas import encode_message
-from tests.helpers_collector import read_topic
+from core.schemas import decode_message, encode_message
+from tests.helpers_collector import identified, read_topic
 
 
 def test_a_record_kafka_refuses_is_kept_aside_and_the_rest_delivered_in_order(isolated, tmp_path):
@@ -23,6 +23,6 @@ def test_a_record_kafka_refuses_is_kept_aside_and_the_rest_delivered_in_order(is
     finally:
         assert publisher.close(10)
     delivered = read_topic(isolated, topic)
-    assert [r.headers["tp-seq"] for r in delivered] == ["1", "2", "3", "4", "5"]
-    assert [r.value for r in delivered] == [r.value for r in records]
+    assert [trade_id for _, trade_id, _ in identified(delivered)] == [f"p-{n}-0" for n in range(1, 6)]
+    assert [trade for _, _, trade in identified(delivered)] == [decode_message(r.value)["data"][0] for r in records]
     assert (tmp_path / "rejected.journal").stat().st_size > 2_000_000

@@ -1,12 +1,15 @@
-"""The raw archive: rotated gzip JSON lines that carry what replay needs, and never a secret."""
+"""The raw archive: rotated gzip JSON lines that carry what replay needs, never a secret, and
+retention by age and size (oldest first; `tickplant up` bounded by default)."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 import time
+from pathlib import Path
 
-from collector.archive import ArchiveWriter, read_archive, replay
+from collector.archive import ArchiveWriter, Retention, apply_retention, read_archive, replay
 from collector.encoding import FrameContext
 from core.config import Settings
 
@@ -77,3 +80,61 @@ def test_replay_at_speed_zero_goes_as_fast_as_possible(tmp_path):
     publisher = _RecordingPublisher()
     replay(Settings.from_env(env={}, dotenv=tmp_path / "none"), _archive_of_three_frames(tmp_path), 0, publisher)
     assert publisher.at[-1] - publisher.at[0] < 0.2
+
+
+def _archive_file(directory, name: str, size: int, age_s: float, now: float):
+    path = directory / f"frames-{name}.jsonl.gz"
+    path.write_bytes(b"x" * size)
+    os.utime(path, (now - age_s, now - age_s))
+    return path
+
+
+def test_retention_deletes_files_older_than_the_age_limit_and_keeps_the_rest(tmp_path):
+    now = time.time()
+    old = _archive_file(tmp_path, "a", 10, 7200, now)
+    recent = _archive_file(tmp_path, "b", 10, 1800, now)
+    other = tmp_path / "notes.txt"
+    other.write_text("not an archive")
+    os.utime(other, (now - 10**6, now - 10**6))
+    assert apply_retention(tmp_path, Retention(max_age_s=3600), now=now) == [old]
+    assert sorted(tmp_path.iterdir()) == sorted([recent, other])
+
+
+def test_retention_deletes_the_oldest_files_until_the_rest_fit_the_size_limit(tmp_path):
+    now = time.time()
+    files = [_archive_file(tmp_path, name, 100, age, now) for name, age in (("c", 30), ("a", 50), ("b", 40))]
+    assert apply_retention(tmp_path, Retention(max_bytes=150), now=now) == [files[1], files[2]]
+    assert list(tmp_path.iterdir()) == [files[0]]
+
+
+def test_retention_never_deletes_the_file_being_written_and_no_limit_deletes_nothing(tmp_path):
+    now = time.time()
+    current = _archive_file(tmp_path, "z", 500, 10**6, now)
+    assert apply_retention(tmp_path, Retention(max_age_s=1, max_bytes=1), keep=current, now=now) == []
+    assert apply_retention(tmp_path, Retention(), now=now) == []
+    assert current.exists()
+
+
+def test_the_writer_applies_retention_when_it_rotates(tmp_path):
+    now = time.time()
+    stale = _archive_file(tmp_path, "19990101T000000Z-old-0001", 50, 10 * 3600, now)
+    writer = ArchiveWriter(tmp_path, "p", rotate_bytes=1, retention=Retention(max_age_s=3600))
+    writer.write(FrameContext("p", 1, 1, "finnhub"), b'{"type":"ping"}')
+    writer.close()
+    assert not stale.exists() and [p.exists() for p in writer.paths] == [True]
+
+
+def test_tickplant_up_bounds_the_archive_unless_the_variables_say_otherwise():
+    from tickplant.cli import build_parser
+    from tickplant.commands.services import pipeline_children
+
+    args = build_parser().parse_args(["up"])
+    default = Settings.from_env({}, dotenv=Path("/nonexistent"))
+    collect = {c.name: c.args for c in pipeline_children(default, args)}["collector"]
+    assert collect[collect.index("--archive-retention-hours") + 1] == "168"
+    assert collect[collect.index("--archive-retention-bytes") + 1] == str(10 * 1024**3)
+    configured = Settings.from_env({"TICKPLANT_ARCHIVE_RETENTION_HOURS": "0", "TICKPLANT_ARCHIVE_RETENTION_BYTES": "5"},
+                                   dotenv=Path("/nonexistent"))
+    collect = {c.name: c.args for c in pipeline_children(configured, args)}["collector"]
+    assert collect[collect.index("--archive-retention-hours") + 1] == "0"
+    assert collect[collect.index("--archive-retention-bytes") + 1] == "5"

@@ -8,7 +8,15 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.arguments import non_negative_float, port_or_zero, positive_float, positive_int, probability, symbol_list
+from core.arguments import (
+    non_negative_float,
+    non_negative_int,
+    port_or_zero,
+    positive_float,
+    positive_int,
+    probability,
+    symbol_list,
+)
 from core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -62,14 +70,20 @@ def register(commands: argparse._SubParsersAction) -> None:
     collect.add_argument("--symbols-file", type=Path,
                          help="symbols file followed while running (comma or newline separated)")
     collect.add_argument("--archive", type=Path, metavar="DIR", help="also archive raw frames (jsonl.gz)")
+    collect.add_argument("--archive-retention-hours", type=non_negative_float, metavar="HOURS",
+                         help="delete archive files older than this, 0 = keep (default "
+                              "TICKPLANT_ARCHIVE_RETENTION_HOURS, else no limit)")
+    collect.add_argument("--archive-retention-bytes", type=non_negative_int, metavar="BYTES",
+                         help="delete the oldest archive files beyond this total, 0 = no limit (default "
+                              "TICKPLANT_ARCHIVE_RETENTION_BYTES, else no limit)")
     collect.add_argument("--metrics-port", type=port_or_zero,
                          help="Prometheus port, 0 = off (default TICKPLANT_METRICS_PORT, 9108)")
     collect.add_argument("--metrics-host", default="127.0.0.1", help="address the metrics endpoint binds")
     collect.add_argument("--spool-dir", type=Path, help="default <TICKPLANT_HOME>/spool")
-    collect.add_argument("--queue-frames", type=positive_int, default=10_000,
-                         help="frames held in memory before spooling to disk")
+    collect.add_argument("--queue-frames", type=positive_int, default=200_000,
+                         help="frames held in memory (at most 64 MiB); beyond, the sender reads the journal on disk")
     collect.add_argument("--shutdown-timeout", type=positive_float, default=30.0,
-                         help="seconds to deliver queued records on SIGTERM; the rest stays in the spool")
+                         help="seconds to deliver journaled records on SIGTERM; the rest stays in the journal")
     collect.set_defaults(handler=collect_command)
 
     replay_parser = commands.add_parser("replay", help="republish archived raw frames")
@@ -153,13 +167,21 @@ def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def collect_command(settings: Settings, args: argparse.Namespace) -> int:
+    from collector.archive import Retention
     from collector.client import Collector, CollectorOptions
 
+    hours = args.archive_retention_hours if args.archive_retention_hours is not None \
+        else settings.archive_retention_hours
+    size = args.archive_retention_bytes if args.archive_retention_bytes is not None \
+        else settings.archive_retention_bytes
     metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
     options = CollectorOptions(url=args.url, source=args.source, symbols=args.symbols or (),
-                               symbols_file=args.symbols_file, archive_dir=args.archive, metrics_port=metrics_port,
+                               symbols_file=args.symbols_file, archive_dir=args.archive,
+                               archive_retention=Retention(hours * 3600 if hours else None, size or None),
+                               metrics_port=metrics_port,
                                metrics_host=args.metrics_host,
                                spool_dir=args.spool_dir, queue_frames=args.queue_frames,
+                               journal_max_bytes=settings.journal_max_bytes,
                                shutdown_timeout_s=args.shutdown_timeout)
     collector = Collector(settings, options)
     _on_termination(collector.stop)
@@ -176,7 +198,8 @@ def replay_command(settings: Settings, args: argparse.Namespace) -> int:
     missing = [str(path) for path in args.files if not path.is_file()]
     if missing:
         raise CollectorError(f"archive file(s) not found: {', '.join(missing)}")
-    publisher = Publisher(settings, CollectorMetrics(), args.spool_dir or settings.home / "spool-replay").start()
+    publisher = Publisher(settings, CollectorMetrics(), args.spool_dir or settings.home / "spool-replay",
+                          journal_max_bytes=settings.journal_max_bytes).start()
     stats = replay(settings, list(args.files), speed, publisher, args.timeout)
     print(f"replayed {stats.frames} frames: {stats.trades} trades, {stats.dead_letters} dead letters"
           + ("" if stats.delivered else " (not all acknowledged; the rest is in the spool)"))

@@ -121,6 +121,10 @@ def services_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if all(s.state in ("up", "external-up") for s in statuses) else 3
 
 
+UP_ARCHIVE_RETENTION_HOURS = 168.0
+UP_ARCHIVE_RETENTION_BYTES = 10 * 1024**3
+
+
 def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Child]:
     """The long-running parts `tickplant up` supervises, in stop order (sources first)."""
     from tickplant.supervisor import Child
@@ -133,8 +137,12 @@ def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Chil
     else:
         collect = ["collect"]
     collect += ["--metrics-port", str(settings.metrics_port)]
-    children.insert(0, Child("collector", [*collect, "--archive", str(settings.home / "archive")],
-                             stop_timeout_s=90))
+    # the archive grows without end otherwise: `up` bounds it unless the variables say otherwise
+    hours = UP_ARCHIVE_RETENTION_HOURS if settings.archive_retention_hours is None else settings.archive_retention_hours
+    size = UP_ARCHIVE_RETENTION_BYTES if settings.archive_retention_bytes is None else settings.archive_retention_bytes
+    collect += ["--archive", str(settings.home / "archive"), "--archive-retention-hours", f"{hours:g}",
+                "--archive-retention-bytes", str(size)]
+    children.insert(0, Child("collector", collect, stop_timeout_s=90))
     if not args.no_stream:
         children.append(Child("stream", ["stream"], stop_timeout_s=120))
     if not getattr(args, "no_gbm", False):
