@@ -9,16 +9,13 @@ import argparse
 import json
 import multiprocessing
 import os
-import shutil
 import statistics
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import cassandra as cassandra_db
+from benchmarks.scratch import scratch_pipeline
 from core import kafka as kafka_clients
 from core.arguments import positive_float, positive_int
 from core.config import Settings
@@ -277,31 +274,21 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def measure(settings: Settings, options: E2eBenchOptions) -> int:
     rates = list(options.rates)
-    name = f"bench{uuid.uuid4().hex[:8]}"
-    home = Path(tempfile.mkdtemp(prefix="tickplant-e2e-bench-"))
-    settings = settings.replace(kafka_topic=name, cassandra_keyspace=name, home=home)
-    kafka_clients.ensure_topics(settings)
-    session = cassandra_db.connect(settings)
-    cassandra_db.apply_migrations(session, settings)
-    job = _stream_job(settings, home, list(options.stream_flags))
-    results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": options.source, "name": name,
-                               "steps": []}
-    try:
-        _direct_load(settings, 2000, 1.0, 100, "warmup")  # JIT and first-batch set-up before measuring
-        if _wait_drained(settings, 180, job) is None:
-            raise RuntimeError("the stream job did not process the warm-up within 180 s")
-        for rate in rates:
-            step = _step(settings, options, rate, home, job, session)
-            results["steps"].append(step)
-            print(json.dumps(step))
-    finally:
-        job.terminate()
-        job.wait(120)
-        if not options.keep:
-            session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
-            kafka_clients.delete_topics(settings, [name, settings.dead_letter_topic])
-            shutil.rmtree(home, ignore_errors=True)
-        cassandra_db.close(session)
+    with scratch_pipeline(settings, "bench", keep=options.keep) as (settings, session, home):
+        job = _stream_job(settings, home, list(options.stream_flags))
+        results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": options.source,
+                                   "name": settings.kafka_topic, "steps": []}
+        try:
+            _direct_load(settings, 2000, 1.0, 100, "warmup")  # JIT and first-batch set-up before measuring
+            if _wait_drained(settings, 180, job) is None:
+                raise RuntimeError("the stream job did not process the warm-up within 180 s")
+            for rate in rates:
+                step = _step(settings, options, rate, home, job, session)
+                results["steps"].append(step)
+                print(json.dumps(step))
+        finally:
+            job.terminate()
+            job.wait(120)
     bounded = [s["offered_trades_per_s"] for s in results["steps"] if s["bounded"]]
     results["sustained_trades_per_s"] = max(bounded, default=None)
     print(f"machine {results['machine']}, source {options.source}: sustained (lag not growing, backlog drained "

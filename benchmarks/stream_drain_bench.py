@@ -10,16 +10,13 @@ import argparse
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import cassandra as cassandra_db
+from benchmarks.scratch import scratch_pipeline
 from core import kafka as kafka_clients
 from core.arguments import positive_int
 from core.config import Settings
@@ -95,13 +92,8 @@ def _descends(ppid: int, root: int) -> bool:
 
 
 def measure(settings: Settings, options: DrainBenchOptions) -> dict:
-    name = f"drain{uuid.uuid4().hex[:8]}"
-    home = Path(tempfile.mkdtemp(prefix="tickplant-drain-bench-"))
-    settings = settings.replace(kafka_topic=name, cassandra_keyspace=name, home=home)
-    kafka_clients.ensure_topics(settings)
-    session = cassandra_db.connect(settings)
-    cassandra_db.apply_migrations(session, settings)
-    try:
+    with scratch_pipeline(settings, "drain") as (settings, session, home):
+        name = settings.kafka_topic
         _produce(settings, options.trades, options.record_trades)
         env = {**os.environ, "KAFKA_TOPIC": name, "CASSANDRA_KEYSPACE": name, "TICKPLANT_HOME": str(home),
                "TICKPLANT_STREAM_METRICS_PORT": "0"}
@@ -124,11 +116,6 @@ def measure(settings: Settings, options: DrainBenchOptions) -> dict:
                 "cpu_us_per_trade": round(cpu / options.trades * 1e6, 1),
                 "trades_per_cpu_s": round(options.trades / cpu) if cpu else None,
                 "load_average": os.getloadavg()[0]}
-    finally:
-        session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
-        kafka_clients.delete_topics(settings, [name, settings.dead_letter_topic])
-        cassandra_db.close(session)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _days(trades: int) -> list:
