@@ -73,7 +73,9 @@ def fill(settings: Settings, trades_total: int, days: float) -> dict[str, Any]:
         spec = sample_data.TradeSpec(symbol, start, end, per_symbol, s0=s0, sigma=0.6, seed=seed)
         frame = sample_data.synthetic_trades(spec)
         frame["symbol"] = symbol
-        frame["trade_id"] = [f"bench-{seed}-{i}" for i in range(len(frame))]
+        # identity as the stream processor derives it: producer, frame sequence, index in the frame
+        frame["producer_id"], frame["frame_seq"], frame["frame_index"] = f"bench-{seed}", range(len(frame)), 0
+        frame["trade_id"] = [f"bench-{seed}-{i}-0" for i in range(len(frame))]
         frames.append(frame)
     trades = pd.concat(frames, ignore_index=True)
     trades["t_ms"] = trades["trade_timestamp"].astype("int64") // 1_000_000
@@ -85,7 +87,8 @@ def fill(settings: Settings, trades_total: int, days: float) -> dict[str, Any]:
         import pyspark.sql.functions as F
 
         started = time.monotonic()
-        frame = spark.createDataFrame(trades[["symbol", "trade_id", "price", "volume", "t_ms"]])
+        frame = spark.createDataFrame(trades[["symbol", "trade_id", "price", "volume", "t_ms", "producer_id",
+                                              "frame_seq", "frame_index"]])
         rows = (frame.withColumn("trade_timestamp", transforms.epoch_ms_to_timestamp(F.col("t_ms")))
                 .withColumn("trade_date", transforms.utc_date(F.col("t_ms")))
                 .withColumn("trade_conditions", F.array().cast("array<string>"))
