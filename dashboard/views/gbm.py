@@ -12,10 +12,9 @@ import streamlit as st
 from dashboard import charts, data, ui
 
 
-def percent_with_error(value: float, error: float | None) -> str:
-    """0.2812, 0.0052 -> "28.1 % ± 0.52 %": annual rates read as percentages, like every quote screen."""
-    se = f" ± {error * 100:.2g} %" if error is not None and pd.notna(error) else ""
-    return f"{value * 100:.3g} %{se}"
+def percent(value: float | None, digits: int = 3) -> str:
+    """0.2812 -> "28.1 %": annual rates read as percentages, like every quote screen."""
+    return "n/a" if value is None or pd.isna(value) else f"{value * 100:.{digits}g} %"
 
 
 def actual_closes(symbol: str, run: pd.Series, forecast: pd.DataFrame) -> pd.Series:
@@ -39,13 +38,12 @@ def run_label(ts: pd.Timestamp) -> str:
 
 def estimates(run: pd.Series) -> None:
     columns = st.columns(5)
-    columns[0].metric("μ (drift, per year)", percent_with_error(run["mu"], run.get("mu_se")),
-                      help="annualised; standard error after ±")
-    columns[1].metric("σ (volatility, per year)", percent_with_error(run["sigma"], run.get("sigma_se")),
-                      help="annualised; standard error after ±")
+    columns[0].metric("μ (drift, per year)", percent(run["mu"]), help="annualised drift of log prices")
+    columns[1].metric("σ (volatility, per year)", percent(run["sigma"]), help="annualised volatility")
     columns[2].metric("S₀ (last close)", f"{run['s0']:,.6g}")
     columns[3].metric("observations", f"{int(run['observations'] or 0):,}")
     columns[4].metric("paths × steps", f"{int(run['paths'] or 0):,} × {int(run['steps'] or 0):,}")
+    st.caption(f"standard errors: μ ± {percent(run.get('mu_se'), 2)}, σ ± {percent(run.get('sigma_se'), 2)}")
 
 
 def render() -> None:

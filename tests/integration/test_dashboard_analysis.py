@@ -30,8 +30,9 @@ def test_gbm_page_shows_the_run_forecast_terminal_density_and_backtest(app_env, 
     assert not app.exception
     assert app.selectbox(key="gbm-run").value == f"{pd.Timestamp(run_ts):%Y-%m-%d %H:%M:%S} UTC"
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["μ (drift, per year)"] == "12 % ± 61 %"
-    assert metrics["σ (volatility, per year)"] == "28 % ± 0.52 %"
+    assert metrics["μ (drift, per year)"] == "12 %"
+    assert metrics["σ (volatility, per year)"] == "28 %"
+    assert "standard errors: μ ± 61 %, σ ± 0.52 %" in [c.value for c in app.caption]
     assert metrics["S₀ (last close)"] == "230.5"
     assert metrics["mean coverage p05–p95 (nominal 90 %)"] == "85.0%"
     assert metrics["mean coverage p25–p75 (nominal 50 %)"] == "45.0%"
