@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench keyspace")
     parser.add_argument("--fill-only", action="store_true", help="fill (and keep) the keyspace, measure nothing")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--floor", action="store_true",
+                        help="measure only a one-chart Streamlit page (what any Streamlit + Plotly page costs here)")
 
 
 def fill(settings: Settings, trades_total: int, days: float) -> dict[str, Any]:
@@ -132,14 +134,25 @@ def fill(settings: Settings, trades_total: int, days: float) -> dict[str, Any]:
     return {"trades_generated": len(trades), "trades_stored": stored, **timings}
 
 
-def _serve(settings: Settings) -> tuple[subprocess.Popen, str]:
+FLOOR_APP = """import plotly.graph_objects as go
+import streamlit as st
+
+st.title("Floor")
+st.plotly_chart(go.Figure(go.Scatter(x=list(range(10)), y=list(range(10)))), key="chart")
+"""
+
+
+def _serve(settings: Settings, app: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """`tickplant dashboard` on a free port, or plain `streamlit run app` when `app` is given."""
     from tickplant.procs import free_port
 
     port = free_port()
     env = {**os.environ, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace, "TICKPLANT_SYMBOLS": ",".join(SYMBOLS),
            "KAFKA_TOPIC": settings.kafka_topic}
-    process = subprocess.Popen([sys.executable, "-m", "tickplant", "dashboard", "--port", str(port)], cwd=ROOT,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = ([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+                "--server.headless", "true", "--browser.gatherUsageStats", "false"] if app
+               else [sys.executable, "-m", "tickplant", "dashboard", "--port", str(port)])
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -228,7 +241,41 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(values), 3), "max": round(max(values), 3), "n": len(values)}
 
 
+def measure_floor(settings: Settings, repeat: int) -> dict[str, Any]:
+    """First render of a one-chart Streamlit page, measured as the dashboard's pages are."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as directory:
+        app = Path(directory) / "floor.py"
+        app.write_text(FLOOR_APP)
+        process, url = _serve(settings, app)
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                                     args=["--no-sandbox", "--disable-dev-shm-usage"])
+                _, page, context = _load(browser, url, 1)  # the static files into the cache
+                page.close()
+                firsts = []
+                for _ in range(repeat):
+                    first, page, _ = _load(browser, url, 1, context)
+                    firsts.append(first)
+                    page.close()
+                browser.close()
+        finally:
+            process.terminate()
+            process.wait(30)
+    return {"floor_first_render_s": _stats(firsts)}
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.floor:
+        floor = measure_floor(settings, args.repeat)
+        print(f"one-chart Streamlit page, first render (static files cached): median "
+              f"{floor['floor_first_render_s']['median']:.2f} s, max {floor['floor_first_render_s']['max']:.2f} s "
+              f"over {args.repeat}; load average {os.getloadavg()[0]:.2f}")
+        return 0
     keyspace = args.keyspace or f"bench_dash_{uuid.uuid4().hex[:8]}"
     bench = settings.replace(cassandra_keyspace=keyspace)
     report: dict[str, Any] = {"keyspace": keyspace}
