@@ -108,14 +108,15 @@ class WindowBatch:
         self._store.write_windows(rows)
         written_ms = _now_ms()
         clock.lap("write_windows")
-        values = summary_values(transforms.latency_from_times(window_times(rows), written_ms))
+        times = window_times(rows)
+        values = summary_values(transforms.latency_from_times(times, written_ms))
         values["phases"] = clock.phases
         values.pop("late_rows")  # for aggregates Spark's own count of rows dropped by the watermark is used
         if self._bars:
             bars = rollup.roll_up(rows, self._store.minute_windows)
             self._store.write_bars(bars)
             clock.lap("roll_up_bars")
-            bar_values = summary_values(transforms.latency_from_times(window_times(rows), _now_ms()))
+            bar_values = summary_values(transforms.latency_from_times(times, _now_ms()))
             bar_values.pop("late_rows")
             bar_values.update(valid_rows=len(bars), phases=clock.phases)
             self._stash.put("bars_1m", batch_id, bar_values)

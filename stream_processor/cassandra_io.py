@@ -52,21 +52,38 @@ def upsert(frame: DataFrame, settings: Settings, table: str) -> None:
      .options(**cassandra_connector_options(settings), keyspace=settings.cassandra_keyspace, table=table).save())
 
 
-class LatestPrices:
-    """Upserts the newest trade per symbol of a batch, stamped with the trade's own time."""
+class DriverWrites:
+    """Prepared statements of CASSANDRA_KEYSPACE on the process's driver session, prepared once each,
+    and executed concurrently for a list of values (the few rows per batch not worth a Spark job)."""
+
+    consistency: Any = None   # the driver's default unless a subclass needs another
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._insert: Any = None
+        self._statements: dict[str, Any] = {}
+
+    def _prepared(self, text: str) -> Any:
+        statement = self._statements.get(text)
+        if statement is None:
+            statement = driver_session(self._settings).prepare(text.format(keyspace=self._settings.cassandra_keyspace))
+            if self.consistency is not None:
+                statement.consistency_level = self.consistency
+            self._statements[text] = statement
+        return statement
+
+    def _execute(self, text: str, values: list[tuple]) -> None:
+        if values:
+            execute_concurrent_with_args(driver_session(self._settings), self._prepared(text), values,
+                                         concurrency=32, raise_on_first_error=True)
+
+
+class LatestPrices(DriverWrites):
+    """Upserts the newest trade per symbol of a batch, stamped with the trade's own time."""
 
     def write(self, newest: Iterable[Any]) -> int:
-        session = driver_session(self._settings)
-        if self._insert is None:
-            self._insert = session.prepare(INSERT_LATEST.format(keyspace=self._settings.cassandra_keyspace))
         # Cassandra takes an int timestamp as epoch ms; the write timestamp is epoch microseconds.
         values = [(row["symbol"], row["price"], row["volume"], row["t_ms"], row["t_ms"] * 1000) for row in newest]
-        if values:
-            execute_concurrent_with_args(session, self._insert, values, concurrency=32, raise_on_first_error=True)
+        self._execute(INSERT_LATEST, values)
         return len(values)
 
 
@@ -79,22 +96,12 @@ INSERT_BAR = ("INSERT INTO {keyspace}.bars_1m (symbol, trade_date, bar_start, op
 _EPOCH = datetime(1970, 1, 1)
 
 
-class WindowStore:
+class WindowStore(DriverWrites):
     """The 5 s windows and 1 min bars a window batch updated (a few rows per symbol): written through
     the driver session, and a minute's stored windows read back (one partition, a clustering range)
     to roll a bar up. Read and write at LOCAL_QUORUM, so the read sees the batch's own writes."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._statements: dict[str, Any] = {}
-
-    def _prepared(self, text: str) -> Any:
-        statement = self._statements.get(text)
-        if statement is None:
-            statement = driver_session(self._settings).prepare(text.format(keyspace=self._settings.cassandra_keyspace))
-            statement.consistency_level = ConsistencyLevel.LOCAL_QUORUM
-            self._statements[text] = statement
-        return statement
+    consistency = ConsistencyLevel.LOCAL_QUORUM
 
     def write_windows(self, windows: list[dict[str, Any]]) -> None:
         values = [(w["symbol"], w["trade_date"], w["window_start_ms"], w["window_end_ms"], w["trade_count"],
@@ -111,8 +118,3 @@ class WindowStore:
         values = [(b["symbol"], b["trade_date"], b["bar_start"], b["open"], b["high"], b["low"], b["close"],
                    b["volume"], b["trade_count"], b["vwap"]) for b in bars]
         self._execute(INSERT_BAR, values)
-
-    def _execute(self, text: str, values: list[tuple]) -> None:
-        if values:
-            execute_concurrent_with_args(driver_session(self._settings), self._prepared(text), values,
-                                         concurrency=32, raise_on_first_error=True)
