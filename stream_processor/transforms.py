@@ -254,6 +254,22 @@ def trades_summary(rows: DataFrame) -> DataFrame:
     )
 
 
+def observed_summary(rows: DataFrame, symbols: tuple[str, ...]) -> Column:
+    """`trades_summary` as one aggregate expression for `DataFrame.observe`, so the batch's write
+    computes it in the same pass: a JSON object with the `time_summary` columns, the newest valid
+    trade of each of `symbols` (`newest_<i>` in their order) and `other_symbols`, the valid rows of
+    any other symbol (then the caller falls back to `trades_summary`). JSON, because observed
+    metrics reach Python as JVM objects; nulls are left out of it."""
+    valid = F.col("reason").isNull()
+    newest = F.struct(*TRADE_ORDER, "price", "volume", "t_ms")
+    return F.to_json(F.struct(
+        *_time_columns(rows, F.col("t_ms"), F.col("received_ms")),
+        *(F.max(F.when(valid & (F.col("symbol") == symbol), newest)).alias(f"newest_{i}")
+          for i, symbol in enumerate(symbols)),
+        F.count_if(valid & ~F.col("symbol").isin(list(symbols))).alias("other_symbols"),
+    )).alias("summary")
+
+
 def time_summary(rows: DataFrame, event_ms: Column, received_ms: Column | None = None) -> DataFrame:
     """One row for a micro-batch: valid and refused rows, late trades, and the 1st/50th
     percentiles of the event and receive times of the valid rows (epoch ms)."""

@@ -249,3 +249,29 @@ def test_open_and_close_order_same_millisecond_trades_by_numeric_sequence(spark)
     reference = recompute_windows(expected_trades([ten, nine, wide]), 5_000).set_index("symbol")
     assert (reference.loc["AAPL", "open"], reference.loc["AAPL", "close"]) == (9.0, 10.0)
     assert (reference.loc["MSFT", "open"], reference.loc["MSFT", "close"]) == (1.0, 11.0)
+
+
+def test_observed_summary_equals_the_grouped_pass_and_counts_other_symbols(spark):
+    import json
+
+    from pyspark.sql import Observation
+
+    nine = trade_record([trade("AAPL", 9.0, 1.0, T0 + 100), trade("MSFT", 7.0, 2.0, T0 - 1)], producer_id="p1", seq=9)
+    ten = trade_record([trade("AAPL", 10.0, 3.0, T0 + 100), trade("AAPL", 99.0, -1.0, T0 + 900),
+                        trade("TSLA", 5.0, 1.0, T0 + 50)], producer_id="p1", seq=10)
+    marked = transforms.mark_late(rows_of(spark, [ten, nine]), watermark_ms=T0)
+    observation = Observation("summary")
+    observed = marked.observe(observation, transforms.observed_summary(marked, ("AAPL", "MSFT", "IBM")))
+    assert observed.filter(F.col("reason").isNull()).count() == 4  # the action that fills the observation
+    summary = json.loads(observation.get["summary"])
+    grouped = transforms.trades_summary(marked).collect()
+    (total,) = [r for r in grouped if r.is_total]
+    assert {k: summary[k] for k in ("valid_rows", "refused_rows", "late_rows", "event_ms", "received_ms")} == \
+        {k: total[k] for k in ("valid_rows", "refused_rows", "late_rows", "event_ms", "received_ms")}
+    assert (summary["valid_rows"], summary["refused_rows"], summary["late_rows"]) == (4, 1, 1)
+    newest = {r.symbol: r.newest for r in grouped if not r.is_total}
+    assert (summary["newest_0"]["price"], summary["newest_0"]["volume"], summary["newest_0"]["t_ms"]) == \
+        (newest["AAPL"].price, newest["AAPL"].volume, newest["AAPL"].t_ms) == (10.0, 3.0, T0 + 100)
+    assert (summary["newest_1"]["price"], summary["newest_1"]["t_ms"]) == (7.0, T0 - 1)
+    assert "newest_2" not in summary  # no IBM trade: left out, as JSON leaves out nulls
+    assert summary["other_symbols"] == 1  # TSLA is not among the symbols: the caller falls back
