@@ -9,6 +9,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shlex
 import statistics
 import time
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ class E2eBenchOptions:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> E2eBenchOptions:
         return cls(rates=args.rate, duration=args.duration, source=args.source, frame_trades=args.frame_trades,
-                   drain_timeout=args.drain_timeout, stream_flags=tuple(args.stream_flags.split()),
+                   drain_timeout=args.drain_timeout, stream_flags=tuple(shlex.split(args.stream_flags)),
                    keep=args.keep, json=args.json)
 
 

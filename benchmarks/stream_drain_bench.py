@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import random
+import shlex
 import subprocess
 import sys
 import time
@@ -37,7 +38,7 @@ class DrainBenchOptions:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DrainBenchOptions:
         return cls(trades=args.trades, record_trades=args.record_trades, checkout=args.checkout or ROOT,
-                   stream_flags=tuple(args.stream_flags.split()))
+                   stream_flags=tuple(shlex.split(args.stream_flags)))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
