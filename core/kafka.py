@@ -83,8 +83,11 @@ def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
 
 
 def consumer(settings: Settings, *topics: str, **overrides: Any) -> KafkaConsumer:
-    config = {"auto_offset_reset": "earliest", "enable_auto_commit": False,
-              "consumer_timeout_ms": 5_000, **overrides}
+    # kafka-python refuses a response larger than receive_message_max_bytes (1 MB by default) while a
+    # fetch may return up to 1 MiB per partition: reading a 3-partition topic failed with "Invalid frame
+    # length" and retried. A response is at most fetch_max_bytes plus its framing.
+    config = {"auto_offset_reset": "earliest", "enable_auto_commit": False, "consumer_timeout_ms": 5_000,
+              "fetch_max_bytes": 16 * 1024 * 1024, "receive_message_max_bytes": 17 * 1024 * 1024, **overrides}
     return KafkaConsumer(*topics, **client_config(settings), **config)
 
 
