@@ -5,6 +5,7 @@ upsert by a deterministic key, so a batch replayed after a crash leaves the tabl
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -22,6 +23,27 @@ log = get_logger(__name__)
 
 
 EMPTY_BATCH_TIMES = {"valid_rows": 0, "refused_rows": 0, "late_rows": 0, "event_ms": None, "received_ms": None}
+
+
+# Observed metrics reach the Observation through Spark's listener bus after the write returns; if
+# they never come (an event dropped from a full queue), Observation.get would wait for ever.
+OBSERVATION_TIMEOUT_S = 30.0
+
+
+def observed_metrics(observation: Any, timeout_s: float) -> str | None:
+    """The `summary` metric of `observation` (JSON), or None when it has not arrived within
+    `timeout_s`: the caller then computes the summary itself. A wait that never ends is left to its
+    daemon thread."""
+    result: list[str] = []
+    waiter = threading.Thread(target=lambda: result.append(observation.get["summary"]),
+                              name="observed-metrics", daemon=True)
+    waiter.start()
+    waiter.join(timeout_s)
+    if not result:
+        log.warning("observed batch metrics did not arrive; summarising the batch in a second pass",
+                    timeout_s=timeout_s)
+        return None
+    return result[0]
 
 
 def _now_ms() -> int:
@@ -61,23 +83,27 @@ class TradesBatch:
         # The trades are written first: that is the latency readers see. The batch's summary (counts,
         # the newest trade per symbol, time percentiles: latency p99 = write time - p01 of the trade
         # times) is observed during that write, so the batch is read from Kafka and decoded once; a
-        # second grouped pass runs only for symbols outside TICKPLANT_SYMBOLS.
+        # second grouped pass runs only for symbols outside TICKPLANT_SYMBOLS (or if the observed
+        # metrics never arrive).
         clock = _PhaseClock()
         watermark_ms = batch_watermark_ms(self._files, self._checkpoint, batch_id)
         marked = transforms.mark_late(rows, watermark_ms, self._late_window_ms)
         symbols = self._settings.symbols
         observation = Observation(f"trades-{batch_id}")
-        observed = marked.observe(observation, transforms.observed_summary(marked, symbols))
-        upsert(transforms.valid_trades(observed).select(*transforms.TRADE_COLUMNS), self._settings, "trades")
+        watched = marked.observe(observation, transforms.observed_summary(marked, symbols))
+        upsert(transforms.valid_trades(watched).select(*transforms.TRADE_COLUMNS), self._settings, "trades")
         written_ms = _now_ms()
         clock.lap("write_trades")
-        times = {**EMPTY_BATCH_TIMES, **json.loads(observation.get["summary"])}
-        if times.get("other_symbols"):
+        observed = observed_metrics(observation, OBSERVATION_TIMEOUT_S)
+        times = {**EMPTY_BATCH_TIMES, **json.loads(observed or "{}")}
+        if observed is None or times.get("other_symbols"):
             # A symbol outside TICKPLANT_SYMBOLS (a replay, another producer): its newest trade needs
-            # the grouped pass over the batch.
+            # the grouped pass over the batch; so does a batch whose observed metrics never came.
             summary_rows = transforms.trades_summary(marked).collect()
             newest = [{"symbol": row["symbol"], **row["newest"].asDict()}
                       for row in summary_rows if not row["is_total"] and row["newest"]]
+            if observed is None:
+                times = next((row.asDict() for row in summary_rows if row["is_total"]), EMPTY_BATCH_TIMES)
             clock.lap("summary")
         else:
             newest = [{"symbol": symbol, **times[f"newest_{i}"]}

@@ -58,3 +58,25 @@ def test_only_the_minutes_of_updated_windows_are_rolled_up():
 
 def test_a_minute_without_trades_gives_no_bar():
     assert bar_from_windows("AAPL", date(2023, 11, 14), T0, []) is None
+
+
+def test_observed_metrics_give_up_after_the_timeout_and_return_what_arrived():
+    import threading
+
+    from stream_processor.batches import observed_metrics
+
+    class Observed:
+        def __init__(self, arrives: threading.Event) -> None:
+            self._arrives = arrives
+
+        @property
+        def get(self):
+            self._arrives.wait()
+            return {"summary": '{"valid_rows": 3}'}
+
+    arrived = threading.Event()
+    arrived.set()
+    assert observed_metrics(Observed(arrived), 5.0) == '{"valid_rows": 3}'
+    never = threading.Event()
+    assert observed_metrics(Observed(never), 0.2) is None
+    never.set()  # let the waiting thread end
