@@ -149,21 +149,33 @@ def _stream_job(settings: Settings, home: Path, flags: list[str]) -> Any:
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _lag(settings: Settings) -> int | None:
+def _checkpointed_queries(stream_flags: tuple[str, ...]) -> tuple[str, ...]:
+    """The Spark queries (checkpoints) `tickplant stream` runs with these flags: `--queries trades` has
+    no window checkpoint to wait for."""
+    from core.checkpoints import STREAMING_QUERIES
+    from stream_processor.options import add_arguments
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    wanted = parser.parse_known_args(list(stream_flags))[0].queries
+    return tuple(q for q in STREAMING_QUERIES if q in wanted or (q == "trades_5s" and "bars_1m" in wanted))
+
+
+def _lag(settings: Settings, queries: tuple[str, ...]) -> int | None:
     from core.stream_status import stream_status
 
-    rows = stream_status(settings)
+    rows = stream_status(settings, queries=queries)
     if any(r["lag"] is None or r["committed_batch"] is None for r in rows):
         return None
     return max(r["lag"] for r in rows)
 
 
-def _wait_drained(settings: Settings, timeout_s: float, job: Any) -> float | None:
+def _wait_drained(settings: Settings, timeout_s: float, job: Any, queries: tuple[str, ...]) -> float | None:
     """Seconds until the stream job has no lag, or None if it still has after `timeout_s`."""
     def drained() -> bool:
         if job.poll() is not None:
             raise RuntimeError(f"the stream job exited with {job.returncode}")
-        return _lag(settings) == 0
+        return _lag(settings, queries) == 0
 
     started = time.monotonic()
     try:
@@ -239,14 +251,14 @@ def _step(settings: Settings, options: E2eBenchOptions, rate: float, workdir: Pa
     lags: list[tuple[float, int]] = []
     while time.monotonic() - started < options.duration:
         time.sleep(1.0)
-        lag = _lag(settings)
+        lag = _lag(settings, _checkpointed_queries(options.stream_flags))
         if lag is not None:
             lags.append((time.monotonic() - started, lag))
     stopping = time.monotonic()
     load.stop()  # the collector flushes what it holds: the drain is counted from here
     load_s = time.monotonic() - started
     until_ms = int(time.time() * 1000)
-    drained = _wait_drained(settings, options.drain_timeout, job)
+    drained = _wait_drained(settings, options.drain_timeout, job, _checkpointed_queries(options.stream_flags))
     drain_s = None if drained is None else time.monotonic() - stopping
     received = _received_times(settings)
     samples = _latencies(settings, session, received, since_ms, until_ms)
@@ -281,7 +293,7 @@ def measure(settings: Settings, options: E2eBenchOptions) -> int:
                                    "name": settings.kafka_topic, "steps": []}
         try:
             _direct_load(settings, 2000, 1.0, 100, "warmup")  # JIT and first-batch set-up before measuring
-            if _wait_drained(settings, 180, job) is None:
+            if _wait_drained(settings, 180, job, _checkpointed_queries(options.stream_flags)) is None:
                 raise RuntimeError("the stream job did not process the warm-up within 180 s")
             for rate in rates:
                 step = _step(settings, options, rate, home, job, session)
