@@ -131,7 +131,8 @@ class Publisher:
                 self._writer_stop.wait(1.0)
 
     def submit(self, records: list[Record]) -> None:
-        """Journal one frame's records, then queue them; never waits on Kafka, only on a full journal."""
+        """Journal the records of one socket read's frames, then queue them; never waits on Kafka, only on a
+        full journal."""
         if not records:
             return
         with self._lock:
