@@ -276,7 +276,7 @@ class Collector:
                 log.error("source reported an error", message=parsed.message[:300])
             if parsed.events:
                 self.protocol.control(ws.send, parsed.events, self.symbols)
-        self.publisher.submit(encoded.records)
+        self.publisher.submit(encoded.records, len(frames))
 
     def _follow_symbols_file(self, ws: websocket.WebSocket) -> None:
         path = self.options.symbols_file
