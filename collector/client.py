@@ -16,8 +16,9 @@ import websocket
 
 from collector import alpaca, finnhub
 from collector.archive import ArchiveWriter, Retention
-from collector.encoding import MAX_FRAME_BYTES, FrameContext, encode_read
+from collector.encoding import MAX_FRAME_BYTES, FrameContext
 from collector.frames import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, FrameReader
+from collector.merging import encode_read
 from collector.metrics import CollectorMetrics
 from collector.publisher import Publisher
 from core.config import Settings, is_local_host, parse_symbols

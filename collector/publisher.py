@@ -15,8 +15,9 @@ from typing import Any
 
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from collector.encoding import Record, combine_records
+from collector.encoding import Record
 from collector.journal import FLUSH_INTERVAL_S, MAX_BYTES, Journal
+from collector.merging import combine_records
 from collector.metrics import CollectorMetrics
 from core import kafka as kafka_clients
 from core.config import Settings

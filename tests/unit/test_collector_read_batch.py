@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from collector.encoding import FrameContext, Record, combine_records, encode_read, frame_records
+from collector.encoding import FrameContext, Record, frame_records
+from collector.merging import combine_records, encode_read
 from core.schemas import HEADER_FRAMES, HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE
 from core.schemas import decode_message as decode
 
