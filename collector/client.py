@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,8 +16,9 @@ import websocket
 
 from collector import alpaca, finnhub
 from collector.archive import ArchiveWriter, Retention
-from collector.encoding import MAX_FRAME_BYTES, FrameContext, frame_records
+from collector.encoding import MAX_FRAME_BYTES, FrameContext
 from collector.frames import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, FrameReader
+from collector.merging import encode_read
 from collector.metrics import CollectorMetrics
 from collector.publisher import Publisher
 from core.config import Settings, is_local_host, parse_symbols
@@ -225,47 +226,58 @@ class Collector:
                 continue
             received_any = True
             last_frame = time.monotonic()
+            frames: list[bytes] = []
             for opcode, data in messages:
                 if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
-                    self._handle_frame(ws, data)
+                    frames.append(data)
                 elif opcode == OPCODE_PING:
                     ws.pong(data)
                 elif opcode == OPCODE_CLOSE:
+                    self._handle_frames(ws, frames)
                     log.info("source closed the connection")
                     return received_any
+            self._handle_frames(ws, frames)
             if last_frame - last_check > 1.0:
                 self._follow_symbols_file(ws)
                 last_check = last_frame
         return received_any
 
-    def _handle_frame(self, ws: websocket.WebSocket, data: bytes) -> None:
-        self.sequence += 1
-        context = FrameContext(self.producer_id, self.sequence, time.time_ns() // 1_000_000,
+    def _handle_frames(self, ws: websocket.WebSocket, frames: list[bytes]) -> None:
+        """The data frames of one socket read, as one batch: numbered in order, stamped with the
+        read's receive time, journaled and queued together; counters move once per read."""
+        if not frames:
+            return
+        context = FrameContext(self.producer_id, self.sequence + 1, time.time_ns() // 1_000_000,
                                self.source_label, self.options.source)
+        self.sequence += len(frames)
         if self._archive is not None:
-            self._archive.write(context, data)
-        encoded = frame_records(data, context, self.settings.kafka_topic, self.settings.dead_letter_topic,
-                                self.options.max_frame_bytes)
-        parsed = encoded.parsed
-        self.frames += 1
-        counter = self._frame_counters.get(parsed.kind)
-        if counter is None:
-            counter = self._frame_counters[parsed.kind] = self.metrics.frames.labels(parsed.kind)
-        counter.inc()
+            for sequence, data in enumerate(frames, context.sequence):
+                self._archive.write(replace(context, sequence=sequence), data)
+        encoded = encode_read(frames, context, self.settings.kafka_topic, self.settings.dead_letter_topic,
+                              self.options.max_frame_bytes, self.options.merge_frames)
+        self.frames += len(frames)
+        for kind, count in encoded.kinds.items():
+            counter = self._frame_counters.get(kind)
+            if counter is None:
+                counter = self._frame_counters[kind] = self.metrics.frames.labels(kind)
+            counter.inc(count)
         if encoded.trades:
             self.trades += encoded.trades
             self.metrics.trades.inc(encoded.trades)
         if encoded.dead_letters:
             self.dead_letters += encoded.dead_letters
             self.metrics.dead_letters.inc(encoded.dead_letters)
-            reasons = [parsed.error] if parsed.error else [reason for reason, _ in parsed.rejected]
-            log.warning("dead letter", seq=self.sequence, count=encoded.dead_letters, reason=reasons[0][:200])
-        if parsed.message is not None:
-            self.metrics.server_errors.inc()
-            log.error("source reported an error", message=parsed.message[:300])
-        if parsed.events:
-            self.protocol.control(ws.send, parsed.events, self.symbols)
-        self.publisher.submit(encoded.records)
+        for sequence, frame in encoded.notable:
+            parsed = frame.parsed
+            if frame.dead_letters:
+                reasons = [parsed.error] if parsed.error else [reason for reason, _ in parsed.rejected]
+                log.warning("dead letter", seq=sequence, count=frame.dead_letters, reason=reasons[0][:200])
+            if parsed.message is not None:
+                self.metrics.server_errors.inc()
+                log.error("source reported an error", message=parsed.message[:300])
+            if parsed.events:
+                self.protocol.control(ws.send, parsed.events, self.symbols)
+        self.publisher.submit(encoded.records, len(frames))
 
     def _follow_symbols_file(self, ws: websocket.WebSocket) -> None:
         path = self.options.symbols_file

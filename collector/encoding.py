@@ -13,7 +13,6 @@ from collector import alpaca, finnhub
 from collector.finnhub import ParsedFrame
 from core.schemas import (
     HEADER_DLQ_REASON,
-    HEADER_FRAMES,
     HEADER_PRODUCER_ID,
     HEADER_RECEIVED_AT,
     HEADER_SEQUENCE,
@@ -84,7 +83,7 @@ def _to_bytes(raw: bytes | str) -> bytes:
 # type: string}. A fifth of fastavro's cost for the small messages a frame makes.
 _pack_double = struct.Struct("<d").pack
 _NULL_CONDITIONS = b"\x02"
-_TRADE_TAIL = b"\x00\x0atrade"   # the data array's end block, then the type string "trade"
+TRADE_TAIL = b"\x00\x0atrade"   # the data array's end block, then the type string "trade"
 _symbol_cache: dict[str, bytes] = {}
 
 
@@ -92,7 +91,7 @@ _SMALL_LONGS = [bytes((n << 1,)) for n in range(64)]
 _conditions_cache: dict[tuple[str, ...], bytes] = {}
 
 
-def _long(number: int) -> bytes:
+def avro_long(number: int) -> bytes:
     """Avro's zigzag varint."""
     if 0 <= number < 64:
         return _SMALL_LONGS[number]
@@ -110,7 +109,7 @@ def _long(number: int) -> bytes:
 
 def _string(text: str) -> bytes:
     data = text.encode()
-    return _long(len(data)) + data
+    return avro_long(len(data)) + data
 
 
 def _symbol(symbol: str) -> bytes:
@@ -127,7 +126,7 @@ def _conditions(conditions: list[str]) -> bytes:
     key = tuple(conditions)
     encoded = _conditions_cache.get(key)
     if encoded is None:
-        encoded = (b"\x00" + _long(len(conditions)) + b"".join([b"\x02" + _string(c) for c in conditions])
+        encoded = (b"\x00" + avro_long(len(conditions)) + b"".join([b"\x02" + _string(c) for c in conditions])
                    + b"\x00") if conditions else b"\x00\x00"
         if len(_conditions_cache) < 10_000:
             _conditions_cache[key] = encoded
@@ -137,16 +136,20 @@ def _conditions(conditions: list[str]) -> bytes:
 def encode_trades(trades: list[dict[str, Any]]) -> bytes:
     """The Avro value of `{"type": "trade", "data": trades}` for validated trades (see
     finnhub.trade_problem); equal, byte for byte, to core.schemas.encode_message."""
-    parts = [_long(len(trades))]
+    return b"".join([avro_long(len(trades)), trade_items(trades), TRADE_TAIL])
+
+
+def trade_items(trades: list[dict[str, Any]]) -> bytes:
+    """The data array's items, without its count and end."""
+    parts: list[bytes] = []
     append = parts.append
     for trade in trades:
         conditions = trade.get("c")
         append(_NULL_CONDITIONS if conditions is None else _conditions(conditions))
         append(_pack_double(float(trade["p"])))
         append(_symbol(trade["s"]))
-        append(_long(trade["t"]))
+        append(avro_long(trade["t"]))
         append(_pack_double(float(trade["v"])))
-    append(_TRADE_TAIL)
     return b"".join(parts)
 
 
@@ -200,85 +203,3 @@ def frame_records(raw: bytes | str, context: FrameContext, topic: str, dead_lett
         payload = json.dumps(trade, default=repr).encode("utf-8", "surrogateescape")
         result.dead_letters += _dead_letters(records, dead_letter_topic, key, payload, reason, headers)
     return result
-
-
-# -- combining records of one symbol from consecutive frames into one Kafka record (tp-frames)
-COMBINED_MAX_BYTES = 512 * 1024
-# A merged record carries its earliest frame's receive time, and the stream processor refuses a trade
-# stamped more than a few seconds after its record's receive time: merge only frames this close.
-COMBINED_MAX_SPAN_MS = 500
-_STANDARD_HEADERS = (HEADER_PRODUCER_ID, HEADER_SEQUENCE, HEADER_RECEIVED_AT, HEADER_SOURCE)
-
-
-def _array_count(value: bytes) -> tuple[int, int]:
-    """(item count, bytes of the count) of an Avro array's first block at the start of `value`."""
-    shift = result = position = 0
-    while True:
-        byte = value[position]
-        result |= (byte & 0x7F) << shift
-        position += 1
-        if not byte & 0x80:
-            break
-        shift += 7
-    return (result >> 1) ^ -(result & 1), position
-
-
-def _zigzag(number: int) -> bytes:
-    encoded = number << 1
-    out = bytearray()
-    while encoded & ~0x7F:
-        out.append((encoded & 0x7F) | 0x80)
-        encoded >>= 7
-    out.append(encoded)
-    return bytes(out)
-
-
-def _combinable(record: Record) -> bool:
-    headers = record.headers
-    return (record.key is not None and len(headers) == 4 and headers[0][0] == HEADER_PRODUCER_ID
-            and headers[1][0] == HEADER_SEQUENCE and headers[2][0] == HEADER_RECEIVED_AT
-            and headers[3][0] == HEADER_SOURCE and record.value.endswith(_TRADE_TAIL))
-
-
-def _merge(group: list[Record]) -> Record:
-    first = group[0]
-    items, runs, total = [], [], 0
-    for record in group:
-        count, size = _array_count(record.value)
-        items.append(record.value[size:-len(_TRADE_TAIL)])
-        runs.append(b"%s:%d" % (record.headers[1][1], count))
-        total += count
-    received = min(int(record.headers[2][1]) for record in group)
-    headers = [first.headers[0], first.headers[1], (HEADER_RECEIVED_AT, str(received).encode()), first.headers[3],
-               (HEADER_FRAMES, b",".join(runs))]
-    return Record(first.topic, first.key, b"".join([_zigzag(total), *items, _TRADE_TAIL]), headers)
-
-
-def combine_records(records: list[Record], max_bytes: int = COMBINED_MAX_BYTES,
-                    max_span_ms: int = COMBINED_MAX_SPAN_MS) -> list[Record]:
-    """Records of consecutive frames merged per (topic, symbol, producer, source) into one record
-    whose `tp-frames` header keeps every trade's id (see core.schemas.HEADER_FRAMES); a symbol's
-    order is kept; a merged record stays under `max_bytes` and spans at most `max_span_ms` of
-    receive time. Dead letters and records of other shapes pass unchanged."""
-    groups: dict[tuple, list[Record]] = {}
-    order: list[list[Record] | Record] = []
-    limits: dict[tuple, tuple[int, int]] = {}   # group -> (bytes so far, earliest receive time)
-    for record in records:
-        if not _combinable(record):
-            order.append(record)
-            continue
-        group_key = (record.topic, record.key, record.headers[0][1], record.headers[3][1])
-        group = groups.get(group_key)
-        received = int(record.headers[2][1])
-        if group is not None:
-            size, earliest = limits[group_key]
-            if size + len(record.value) > max_bytes or received - earliest > max_span_ms:
-                group = None
-        if group is None:
-            group = groups[group_key] = []
-            size, earliest = 0, received
-            order.append(group)
-        group.append(record)
-        limits[group_key] = (size + len(record.value), min(earliest, received))
-    return [entry if isinstance(entry, Record) else entry[0] if len(entry) == 1 else _merge(entry)
-            for entry in order]

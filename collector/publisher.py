@@ -15,8 +15,9 @@ from typing import Any
 
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from collector.encoding import Record, combine_records
+from collector.encoding import Record
 from collector.journal import FLUSH_INTERVAL_S, MAX_BYTES, Journal
+from collector.merging import combine_records
 from collector.metrics import CollectorMetrics
 from core import kafka as kafka_clients
 from core.config import Settings
@@ -93,8 +94,9 @@ class Publisher:
         self._room = threading.Condition(self._lock)
         self._wakeup = threading.Event()
         self._sender_waiting = False
-        self._memory: collections.deque[tuple[int, list[Record]]] = collections.deque()
-        self._memory_bytes = 0
+        # (number of the first record, records, frames they came from)
+        self._memory: collections.deque[tuple[int, list[Record], int]] = collections.deque()
+        self._memory_bytes = self._memory_frames = 0
         self._from_disk = self.journal.backlog > 0      # a previous run's records go first
         self._next_index = self.journal.acked
         self._producer: Any = None
@@ -130,8 +132,9 @@ class Publisher:
                 log.exception("journal write failed")
                 self._writer_stop.wait(1.0)
 
-    def submit(self, records: list[Record]) -> None:
-        """Journal one frame's records, then queue them; never waits on Kafka, only on a full journal."""
+    def submit(self, records: list[Record], frames: int = 1) -> None:
+        """Journal the records of `frames` frames (one socket read's), then queue them; never waits on
+        Kafka, only on a full journal."""
         if not records:
             return
         with self._lock:
@@ -139,8 +142,9 @@ class Publisher:
                 self._wait_for_room()
             first = self.journal.append(records)
             if not self._from_disk:
-                if len(self._memory) < self.queue_frames and self._memory_bytes < MEMORY_QUEUE_BYTES:
-                    self._memory.append((first, records))
+                if self._memory_frames < self.queue_frames and self._memory_bytes < MEMORY_QUEUE_BYTES:
+                    self._memory.append((first, records, frames))
+                    self._memory_frames += frames
                     for record in records:
                         self._memory_bytes += len(record.value)
                     if self._sender_waiting:    # Event.set per frame costs more than the frame's encoding
@@ -197,7 +201,7 @@ class Publisher:
         return False
 
     def stats(self) -> dict[str, int]:
-        return {"queued_frames": len(self._memory), "sent": self.produced, "acknowledged": self.acknowledged,
+        return {"queued_frames": self._memory_frames, "sent": self.produced, "acknowledged": self.acknowledged,
                 "spooled_records": self.spooled_total, "spooling": int(self._from_disk),
                 "journal_records": self.journal.next_index, "journal_flushed": self.journal.flushed_index,
                 "journal_acked": self.journal.acked}
@@ -242,7 +246,7 @@ class Publisher:
         with self._io_lock, self._lock:
             self.journal.save_cursor()
             self._room.notify_all()
-        self.metrics.queue_depth.set(len(self._memory))
+        self.metrics.queue_depth.set(self._memory_frames)
         self.metrics.spool_bytes.set(self.journal.size_bytes)
 
     def _next_batch(self) -> _Batch | None:
@@ -255,11 +259,14 @@ class Publisher:
             memory, flushed = self._memory, self.journal.flushed_index
             # write-ahead: nothing is sent before it is in the journal
             if memory and memory[0][0] + len(memory[0][1]) <= flushed:
-                start, first = memory.popleft()
+                start, first, frames = memory.popleft()
                 records = list(first)
                 while memory and len(records) < BATCH_RECORDS and memory[0][0] + len(memory[0][1]) <= flushed:
-                    records.extend(memory.popleft()[1])
+                    _, more, more_frames = memory.popleft()
+                    records.extend(more)
+                    frames += more_frames
                 self._memory_bytes -= sum(len(record.value) for record in records)
+                self._memory_frames -= frames
                 self._next_index = start + len(records)
                 return _Batch(start, records)
             if memory:

@@ -13,10 +13,10 @@ from collector.encoding import (
     MAX_RECORD_BYTES,
     FrameContext,
     Record,
-    combine_records,
     encode_trades,
     frame_records,
 )
+from collector.merging import combine_records
 from core.schemas import (
     HEADER_DLQ_REASON,
     HEADER_FRAMES,

@@ -185,3 +185,19 @@ def test_a_full_journal_pauses_the_reader_until_shutdown_and_keeps_every_record(
     publisher.journal.flush()
     assert seqs(publisher.journal.read(0, 1000)) == list(range(submitted + 1))
     assert "journal full" in caplog.text
+
+
+def test_the_memory_queue_limit_counts_frames_not_socket_reads(tmp_path):
+    from collector.publisher import Publisher
+    from core.config import Settings
+
+    settings = Settings.from_env({"TICKPLANT_HOME": str(tmp_path)}, dotenv=tmp_path / "none")
+    publisher = Publisher(settings, spool_dir=tmp_path / "spool", queue_frames=5)   # never started
+    publisher.submit([record(0), record(1)], frames=3)
+    publisher.submit([record(2)], frames=2)
+    assert publisher.stats()["queued_frames"] == 5 and publisher.spooled_total == 0
+    publisher.submit([record(3), record(4)], frames=1)    # the queue holds 5 frames: to the journal only
+    assert publisher.stats()["queued_frames"] == 5 and publisher.spooled_total == 2
+    assert publisher.stats()["spooling"] == 1
+    publisher.journal.flush()
+    assert seqs(publisher.journal.read(0, 10)) == [0, 1, 2, 3, 4]
