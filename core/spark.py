@@ -79,7 +79,7 @@ def build_session(settings: Settings, app_name: str, extra: Mapping[str, str] | 
     builder = SparkSession.builder
     jars_given = submitted.contains("spark.jars") or submitted.contains("spark.jars.packages")
     for key, value in spark_conf(settings, app_name, extra, with_jars=not jars_given).items():
-        if key in ("spark.master", "spark.jars") and submitted.contains(key):
+        if (key in ("spark.master", "spark.jars") or key in (extra or {})) and submitted.contains(key):
             continue
         builder = builder.config(key, value)
     if settings.spark_master.startswith("local") and not submitted.contains("spark.master"):

@@ -25,10 +25,16 @@ from stream_processor.options import StreamOptions, add_arguments  # noqa: E402
 
 log = get_logger(__name__)
 
+# Projections whole-stage codegen cannot take (the decode's higher-order functions: headers, tp-frames
+# runs) have their code generated again in every task of every micro-batch; interpreted, a small batch
+# costs about a third less CPU (BENCHMARKS.md, issue 11).
+# spark-submit --conf spark.sql.codegen.factoryMode=FALLBACK restores Spark's default.
+STREAM_SPARK_CONF = {"spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
 
 def run(settings: Settings, options: StreamOptions) -> int:
     """Build the session, read Kafka, transform, write to Cassandra, await; returns the exit code."""
-    spark = build_session(settings, "tickplant-stream")
+    spark = build_session(settings, "tickplant-stream", STREAM_SPARK_CONF)
     try:
         records = streams.kafka_records(spark, settings, options)
         rows = transforms.trade_rows(transforms.decode_records(records, trade_schema_json()),
