@@ -244,21 +244,21 @@ def _batch_profile(settings: Settings, session: Any, since_ms: int) -> dict[str,
 
 
 def _step(settings: Settings, options: E2eBenchOptions, rate: float, workdir: Path, job: Any,
-          session: Any) -> dict[str, Any]:
+          session: Any, queries: tuple[str, ...]) -> dict[str, Any]:
     since_ms = int(time.time() * 1000)
     started = time.monotonic()
     load = Load(settings, options, rate, workdir)
     lags: list[tuple[float, int]] = []
     while time.monotonic() - started < options.duration:
         time.sleep(1.0)
-        lag = _lag(settings, _checkpointed_queries(options.stream_flags))
+        lag = _lag(settings, queries)
         if lag is not None:
             lags.append((time.monotonic() - started, lag))
     stopping = time.monotonic()
     load.stop()  # the collector flushes what it holds: the drain is counted from here
     load_s = time.monotonic() - started
     until_ms = int(time.time() * 1000)
-    drained = _wait_drained(settings, options.drain_timeout, job, _checkpointed_queries(options.stream_flags))
+    drained = _wait_drained(settings, options.drain_timeout, job, queries)
     drain_s = None if drained is None else time.monotonic() - stopping
     received = _received_times(settings)
     samples = _latencies(settings, session, received, since_ms, until_ms)
@@ -289,14 +289,15 @@ def measure(settings: Settings, options: E2eBenchOptions) -> int:
     rates = list(options.rates)
     with scratch_pipeline(settings, "bench", keep=options.keep) as (settings, session, home):
         job = _stream_job(settings, home, list(options.stream_flags))
+        queries = _checkpointed_queries(options.stream_flags)
         results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": options.source,
                                    "name": settings.kafka_topic, "steps": []}
         try:
             _direct_load(settings, 2000, 1.0, 100, "warmup")  # JIT and first-batch set-up before measuring
-            if _wait_drained(settings, 180, job, _checkpointed_queries(options.stream_flags)) is None:
+            if _wait_drained(settings, 180, job, queries) is None:
                 raise RuntimeError("the stream job did not process the warm-up within 180 s")
             for rate in rates:
-                step = _step(settings, options, rate, home, job, session)
+                step = _step(settings, options, rate, home, job, session, queries)
                 results["steps"].append(step)
                 print(json.dumps(step))
         finally:

@@ -43,16 +43,6 @@ def _array_count(value: bytes) -> tuple[int, int]:
     return (result >> 1) ^ -(result & 1), position
 
 
-def _zigzag(number: int) -> bytes:
-    encoded = number << 1
-    out = bytearray()
-    while encoded & ~0x7F:
-        out.append((encoded & 0x7F) | 0x80)
-        encoded >>= 7
-    out.append(encoded)
-    return bytes(out)
-
-
 class _Piece(NamedTuple):
     """A symbol's trades of one frame (or of a record already combined): the Avro items without
     the array's count and end, and what its record's headers say."""
@@ -139,7 +129,7 @@ def _merge(group: list[_Piece]) -> Record:
     received = min(int(piece.received[1]) for piece in group)
     headers = [first.producer, first.sequence, (HEADER_RECEIVED_AT, str(received).encode()), first.source,
                (HEADER_FRAMES, b",".join([piece.run() for piece in group]))]
-    value = b"".join([_zigzag(sum(piece.count for piece in group)), *[piece.items for piece in group], TRADE_TAIL])
+    value = b"".join([avro_long(sum(piece.count for piece in group)), *[piece.items for piece in group], TRADE_TAIL])
     return Record(first.topic, first.key, value, headers)
 
 
