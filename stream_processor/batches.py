@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import DataFrame, Observation
@@ -30,13 +31,19 @@ EMPTY_BATCH_TIMES = {"valid_rows": 0, "refused_rows": 0, "late_rows": 0, "event_
 OBSERVATION_TIMEOUT_S = 30.0
 
 
-def observed_metrics(observation: Any, timeout_s: float) -> str | None:
-    """The `summary` metric of `observation` (JSON), or None when it has not arrived within
+def summary_of(observation: Observation) -> str:
+    """The `summary` metric of `observation` (JSON), waiting for it. One map lookup on the JVM side:
+    `Observation.get` walks the Java map from Python, and py4j ends the walk with an exception that
+    PySpark classifies by class lookups across the whole classpath (BENCHMARKS.md, issue 11)."""
+    return observation._jo.getAsJava().get("summary")
+
+
+def observed_metrics(fetch: Callable[[], str], timeout_s: float) -> str | None:
+    """What `fetch` returns (the batch's observed `summary`), or None when it has not returned within
     `timeout_s`: the caller then computes the summary itself. A wait that never ends is left to its
     daemon thread."""
     result: list[str] = []
-    waiter = threading.Thread(target=lambda: result.append(observation.get["summary"]),
-                              name="observed-metrics", daemon=True)
+    waiter = threading.Thread(target=lambda: result.append(fetch()), name="observed-metrics", daemon=True)
     waiter.start()
     waiter.join(timeout_s)
     if not result:
@@ -94,7 +101,7 @@ class TradesBatch:
         upsert(transforms.valid_trades(watched).select(*transforms.TRADE_COLUMNS), self._settings, "trades")
         written_ms = _now_ms()
         clock.lap("write_trades")
-        observed = observed_metrics(observation, OBSERVATION_TIMEOUT_S)
+        observed = observed_metrics(lambda: summary_of(observation), OBSERVATION_TIMEOUT_S)
         times = {**EMPTY_BATCH_TIMES, **json.loads(observed or "{}")}
         if observed is None or times.get("other_symbols"):
             # A symbol outside TICKPLANT_SYMBOLS (a replay, another producer): its newest trade needs

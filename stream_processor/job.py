@@ -39,8 +39,8 @@ def run(settings: Settings, options: StreamOptions) -> int:
         records = streams.kafka_records(spark, settings, options)
         rows = transforms.trade_rows(transforms.decode_records(records, trade_schema_json()),
                                      max_ahead_ms=settings.stream_max_future_ms)
-        queries = streams.start_queries(spark, settings, rows, options)
-        return streams.await_queries(queries, options)
+        queries, poller = streams.start_queries(spark, settings, rows, options)
+        return streams.await_queries(queries, options, poller)
     finally:
         close_driver_sessions()
         spark.stop()

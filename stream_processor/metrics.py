@@ -1,5 +1,5 @@
-"""`pipeline_metrics`: one row per micro-batch and query. Spark's progress events (input rows,
-duration, rates, rows dropped by the watermark) come through a StreamingQueryListener; the
+"""`pipeline_metrics`: one row per micro-batch and query. Spark's progress reports (input rows,
+duration, rates, rows dropped by the watermark) are polled from the running queries; the
 foreachBatch handlers add what only they know (write latency percentiles, exact late trades).
 """
 
@@ -9,7 +9,8 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from pyspark.sql.streaming import StreamingQueryListener
+from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming.listener import StreamingQueryProgress
 
 from core.config import Settings
 from core.logging import get_logger
@@ -38,6 +39,10 @@ class BatchStash:
             for key in [k for k in self._items if k[0] == query and k[1] < batch_id - 100]:
                 del self._items[key]
 
+    def has(self, query: str, batch_id: int) -> bool:
+        with self._lock:
+            return (query, batch_id) in self._items
+
     def pop(self, query: str, batch_id: int) -> dict[str, Any] | None:
         with self._lock:
             return self._items.pop((query, batch_id), None)
@@ -58,34 +63,63 @@ def summary_values(summary: Any) -> dict[str, Any]:
     }
 
 
-class MetricsListener(StreamingQueryListener):
-    """Writes a pipeline_metrics row for every progress event of our queries that read data."""
+class ProgressPoller:
+    """Writes a pipeline_metrics row for every batch of our queries that read data.
+
+    Spark's progress is polled as JSON (`lastProgress`, and `recentProgress` when batches were missed
+    between two polls) instead of arriving through a Python StreamingQueryListener: PySpark turns each
+    listener event into Python by walking half a dozen Java maps, and py4j ends every walk with a Java
+    exception that PySpark classifies by looking classes up across the whole classpath, about 0.1 CPU-s
+    per event (BENCHMARKS.md, issue 11)."""
 
     def __init__(self, settings: Settings, stash: BatchStash, queries: set[str],
-                 exporter: StreamMetrics | None = None) -> None:
+                 exporter: StreamMetrics | None = None, interval_s: float = 0.25) -> None:
         self._settings = settings
         self._stash = stash
         self._queries = queries
         self._insert: Any = None
         self._exporter = exporter
+        self._interval_s = interval_s
+        self._watched: list[StreamingQuery] = []
+        self._done: dict[str, int] = {}     # per query: the newest batch id recorded
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def onQueryStarted(self, event: Any) -> None:
-        log.info("query started", query=event.name, id=str(event.id))
+    def start(self, queries: list[StreamingQuery]) -> None:
+        self._watched = list(queries)
+        self._thread = threading.Thread(target=self._run, name="progress-poller", daemon=True)
+        self._thread.start()
 
-    def onQueryIdle(self, event: Any) -> None:
-        pass
+    def stop(self) -> None:
+        """Stop polling after one last poll (the final batches of stopped queries included)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        self.poll()
 
-    def onQueryTerminated(self, event: Any) -> None:
-        if event.exception:
-            log.error("query failed", id=str(event.id), error=str(event.exception).splitlines()[0][:500])
-        else:
-            log.info("query stopped", id=str(event.id))
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self.poll()
 
-    def onQueryProgress(self, event: Any) -> None:
-        try:
-            self._record(event.progress)
-        except Exception:  # a metrics failure must never stop the pipeline
-            log.exception("pipeline metrics not written")
+    def poll(self) -> None:
+        for query in self._watched:
+            try:
+                for progress in self._new_progress(query):
+                    self._record(StreamingQueryProgress.fromJson(progress))
+            except Exception:  # a metrics failure must never stop the pipeline
+                log.exception("pipeline metrics not written")
+
+    def _new_progress(self, query: StreamingQuery) -> list[dict[str, Any]]:
+        done = self._done.get(query.name, -1)
+        last = query.lastProgress
+        if not last or last["batchId"] <= done:
+            return []
+        reports = [last] if last["batchId"] == done + 1 else query.recentProgress
+        fresh = {p["batchId"]: p for p in reports if p["batchId"] > done}  # an idle report repeats an id
+        if any(p["numInputRows"] or self._stash.has(query.name, p["batchId"]) for p in fresh.values()):
+            self._done[query.name] = max(batch for batch, p in fresh.items()
+                                         if p["numInputRows"] or self._stash.has(query.name, batch))
+        return [fresh[batch] for batch in sorted(fresh)]
 
     def _record(self, progress: Any) -> None:
         # The trades_5s query also writes bars_1m: its batch gets a metrics row under each name.

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the stream processor, fed by the query listener: rows and rows/s, batch
+"""Prometheus metrics of the stream processor, fed by the progress poller: rows and rows/s, batch
 duration, trade latency p99, Kafka lag (offsets behind the topic's end), dead letters and the time
 spent writing to Cassandra, per query; served on TICKPLANT_STREAM_METRICS_PORT (0: off)."""
 

@@ -19,7 +19,7 @@ from core.logging import get_logger
 from core.security import kafka_source_options
 from stream_processor import transforms
 from stream_processor.batches import TradesBatch, WindowBatch
-from stream_processor.metrics import BatchStash, MetricsListener
+from stream_processor.metrics import BatchStash, ProgressPoller
 from stream_processor.options import StreamOptions
 from stream_processor.prometheus import StreamMetrics
 
@@ -44,14 +44,15 @@ def kafka_records(spark: SparkSession, settings: Settings, options: StreamOption
 
 
 def start_queries(spark: SparkSession, settings: Settings, rows: DataFrame,
-                  options: StreamOptions) -> list[StreamingQuery]:
-    """Start the requested queries over `rows` (the output of `transforms.trade_rows`)."""
+                  options: StreamOptions) -> tuple[list[StreamingQuery], ProgressPoller]:
+    """Start the requested queries over `rows` (the output of `transforms.trade_rows`), and the poller
+    that writes their pipeline_metrics."""
     wanted = options.queries
     base = checkpoint_base(settings, options.checkpoint_dir)
     stash = BatchStash()
     exporter = StreamMetrics()
     exporter.serve(settings.stream_metrics_port, settings.stream_metrics_host)
-    spark.streams.addListener(MetricsListener(settings, stash, set(wanted), exporter))
+    poller = ProgressPoller(settings, stash, set(wanted), exporter)
     watermarked = rows.withWatermark("event_time", options.watermark)
     # A record delivered twice (producer retry, journal resend, a replay into the live topic) must not
     # count twice: duplicates are dropped by (symbol, trade_id) while the watermark can still see them;
@@ -76,7 +77,8 @@ def start_queries(spark: SparkSession, settings: Settings, rows: DataFrame,
         queries.append(writer.start())
         log.info("query running", query=name, checkpoint=query_checkpoint(base, name),
                  trigger="availableNow" if options.once else trigger)
-    return queries
+    poller.start(queries)
+    return queries, poller
 
 
 def _stop_gracefully(queries: list[StreamingQuery], timeout_s: float = 30.0) -> None:
@@ -88,7 +90,7 @@ def _stop_gracefully(queries: list[StreamingQuery], timeout_s: float = 30.0) -> 
         query.stop()
 
 
-def await_queries(queries: list[StreamingQuery], options: StreamOptions) -> int:
+def await_queries(queries: list[StreamingQuery], options: StreamOptions, poller: ProgressPoller) -> int:
     """Block until --once completes, --await-seconds pass, SIGTERM/SIGINT, or a query fails."""
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -107,6 +109,7 @@ def await_queries(queries: list[StreamingQuery], options: StreamOptions) -> int:
                 break
     finally:
         _stop_gracefully([q for q in queries if q.isActive])
+        poller.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if failed is not None:

@@ -31,9 +31,10 @@ BAR_COLUMNS = ["symbol", "trade_date", "bar_start", "open", "high", "low", "clos
 
 
 def header_text(name: str) -> Column:
-    """The first Kafka header `name` as UTF-8 text, null when absent."""
-    matches = F.filter(F.col("headers"), lambda header: header["key"] == F.lit(name))
-    return F.get(matches, 0)["value"].cast("string")
+    """The first Kafka header `name` as UTF-8 text, null when absent. No lambda: a higher-order
+    function would keep the decode (and its from_avro) out of whole-stage code generation."""
+    position = F.array_position(F.col("headers.key"), name)  # 1-based, 0 when absent
+    return F.get(F.col("headers.value"), (position - 1).cast("int")).cast("string")
 
 
 def epoch_ms_to_timestamp(ms: Column) -> Column:
@@ -141,7 +142,7 @@ def trade_rows(decoded: DataFrame, now_ms: Column | None = None, max_future_ms: 
         "record_reason", "record_id", "trade_index", "producer_id", "seq", "frame_runs",
         trade["s"].alias("symbol"), trade["p"].alias("price"), trade["v"].alias("volume"),
         trade["t"].alias("t_ms"),
-        F.filter(trade["c"], lambda c: c.isNotNull()).alias("trade_conditions"),
+        F.array_compact(trade["c"]).alias("trade_conditions"),
     )
     index = F.col("trade_index")
     run = F.get(F.filter(F.col("frame_runs"), lambda r: (r["start"] <= index) & (index < r["start"] + r["count"])), 0)

@@ -65,18 +65,15 @@ def test_observed_metrics_give_up_after_the_timeout_and_return_what_arrived():
 
     from stream_processor.batches import observed_metrics
 
-    class Observed:
-        def __init__(self, arrives: threading.Event) -> None:
-            self._arrives = arrives
-
-        @property
-        def get(self):
-            self._arrives.wait()
-            return {"summary": '{"valid_rows": 3}'}
+    def observed(arrives: threading.Event):
+        def fetch() -> str:
+            arrives.wait()
+            return '{"valid_rows": 3}'
+        return fetch
 
     arrived = threading.Event()
     arrived.set()
-    assert observed_metrics(Observed(arrived), 5.0) == '{"valid_rows": 3}'
+    assert observed_metrics(observed(arrived), 5.0) == '{"valid_rows": 3}'
     never = threading.Event()
-    assert observed_metrics(Observed(never), 0.2) is None
+    assert observed_metrics(observed(never), 0.2) is None
     never.set()  # let the waiting thread end
