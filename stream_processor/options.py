@@ -22,6 +22,7 @@ class StreamOptions:
     watermark: str = "10 seconds"
     max_offsets_per_trigger: int = 200_000       # 0 = unlimited
     kafka_fetch_wait_ms: int = 20
+    source_tasks: int = 0                         # 0 = one task per Kafka partition
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     checkpoint_dir: str | None = None             # default <TICKPLANT_HOME>/checkpoints/<keyspace>
     queries: tuple[str, ...] = QUERY_NAMES
@@ -32,7 +33,8 @@ class StreamOptions:
     def from_args(cls, args: argparse.Namespace) -> StreamOptions:
         return cls(trigger=args.trigger, window_trigger=args.window_trigger, watermark=args.watermark,
                    max_offsets_per_trigger=args.max_offsets_per_trigger,
-                   kafka_fetch_wait_ms=args.kafka_fetch_wait_ms, starting_offsets=args.starting_offsets,
+                   kafka_fetch_wait_ms=args.kafka_fetch_wait_ms, source_tasks=args.source_tasks,
+                   starting_offsets=args.starting_offsets,
                    checkpoint_dir=args.checkpoint_dir, queries=args.queries, once=args.once,
                    await_seconds=args.await_seconds)
 
@@ -64,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Kafka records per micro-batch at most (default 200000; 0 = unlimited)")
     parser.add_argument("--kafka-fetch-wait-ms", type=non_negative_int, default=20,
                         help="Kafka consumer fetch.max.wait.ms for the source (default 20)")
+    parser.add_argument("--source-tasks", type=non_negative_int, default=0,
+                        help="read each micro-batch in at most this many tasks (default 0: one per Kafka "
+                        "partition; 1 suits a 2-core box)")
     parser.add_argument("--starting-offsets", choices=("earliest", "latest"), default="earliest",
                         help="where a fresh checkpoint starts: earliest (default) or latest")
     parser.add_argument("--checkpoint-dir", default=None,

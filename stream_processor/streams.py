@@ -40,7 +40,10 @@ def kafka_records(spark: SparkSession, settings: Settings, options: StreamOption
               .options(**kafka_source_options(settings)))
     if options.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
-    return reader.load()
+    records = reader.load()
+    # Every task of every batch pays a fixed cost (deserializing the plan, from_avro's options): on a
+    # small box fewer, fuller tasks win (BENCHMARKS.md, issue 11).
+    return records.coalesce(options.source_tasks) if options.source_tasks else records
 
 
 def start_queries(spark: SparkSession, settings: Settings, rows: DataFrame,
