@@ -67,6 +67,19 @@ def test_trade_id_falls_back_to_partition_offset_index_without_headers(spark):
     assert ids == ["2-0-0", "2-1-0", "2-1-1"]
 
 
+def test_a_header_named_twice_counts_by_its_first_value_and_null_conditions_are_dropped(spark):
+    import dataclasses
+
+    record = trade_record([trade("AAPL", 1.0, 1.0, T0, ["1", None, "12"]), trade("AAPL", 2.0, 1.0, T0)],
+                          producer_id="col-a", seq=5)
+    twice = dataclasses.replace(record, headers=[*record.headers, ("tp-producer-id", b"col-b")])
+    no_source = dataclasses.replace(record, headers=[h for h in record.headers if h[0] != "tp-source"])
+    rows = rows_of(spark, [twice, no_source]).orderBy("offset", "trade_index").collect()
+    assert [(r.trade_id, r.source) for r in rows] == [("col-a-5-0", "test"), ("col-a-5-1", "test"),
+                                                      ("col-a-5-0", None), ("col-a-5-1", None)]
+    assert [r.trade_conditions for r in rows[:2]] == [["1", "12"], None]
+
+
 def test_timestamps_and_trade_date_are_utc_from_epoch_ms(spark):
     late_evening = int(datetime(2024, 3, 9, 23, 59, 59, 999000, tzinfo=UTC).timestamp() * 1000)
     row = rows_of(spark, [trade_record([trade("AAPL", 1.0, 1.0, late_evening)], received_ms=late_evening)]).first()
