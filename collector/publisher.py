@@ -299,7 +299,9 @@ class Publisher:
             log.warning("kafka refused the collector; retrying", error=str(exc), retry_in_s=round(delay, 2))
             self._closing.wait(delay)
             return False
-        except (KafkaError, OSError) as exc:
+        except (KafkaError, OSError, AssertionError) as exc:
+            # AssertionError: kafka-python probes the broker's version when it builds a producer; against a
+            # stalled broker the probe times out, it guesses a version too old for idempotence and asserts.
             delay = self._backoff.next_delay()
             log.warning("kafka unreachable; retrying", error=type(exc).__name__, retry_in_s=round(delay, 2))
             self._closing.wait(delay)
