@@ -116,9 +116,9 @@ class ProgressPoller:
             return []
         reports = [last] if last["batchId"] == done + 1 else query.recentProgress
         fresh = {p["batchId"]: p for p in reports if p["batchId"] > done}  # an idle report repeats an id
-        if any(p["numInputRows"] or self._stash.has(query.name, p["batchId"]) for p in fresh.values()):
-            self._done[query.name] = max(batch for batch, p in fresh.items()
-                                         if p["numInputRows"] or self._stash.has(query.name, batch))
+        ran = [batch for batch, p in fresh.items() if p["numInputRows"] or self._stash.has(query.name, batch)]
+        if ran:
+            self._done[query.name] = max(ran)
         return [fresh[batch] for batch in sorted(fresh)]
 
     def _record(self, progress: Any) -> None:

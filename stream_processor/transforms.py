@@ -31,8 +31,8 @@ BAR_COLUMNS = ["symbol", "trade_date", "bar_start", "open", "high", "low", "clos
 
 
 def header_text(name: str) -> Column:
-    """The first Kafka header `name` as UTF-8 text, null when absent. No lambda: a higher-order
-    function would keep the decode (and its from_avro) out of whole-stage code generation."""
+    """The first Kafka header `name` as UTF-8 text, null when absent. No lambda: where code generation
+    is on, a higher-order function keeps its projection (and from_avro) out of whole-stage codegen."""
     position = F.array_position(F.col("headers.key"), name)  # 1-based, 0 when absent
     return F.get(F.col("headers.value"), (position - 1).cast("int")).cast("string")
 
