@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 JARS   := var/jars
 POMS   := deploy/jars/pom.xml $(wildcard deploy/jars/*/pom.xml)
 
-.PHONY: install run test test-unit lint check-tools clean-jars test-deps
+.PHONY: install install-sql run test test-unit lint check-tools clean-jars test-deps
 
 install: check-tools $(VENV)/.installed $(JARS)/.resolved
 
@@ -41,11 +41,23 @@ test-deps:
 	@missing=""; for pair in $(TEST_TOOLS); do command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then apt-get update && apt-get install -y $$missing; fi
 
+# The SQL tier's one-time builds (Trino unpacked from its tarball, Superset's own virtualenv), so that
+# no test pays for them; `services start --sql` would otherwise do them on its first start.
+install-sql: install
+	$(BIN)/python -m tickplant.sql_install
+
+# The unit tier first and alone (it reports within a couple of minutes), while install-sql builds
+# beside it; then every tier that talks to real servers. Results: var/junit-unit.xml, var/junit.xml.
+PYTEST_REPORT := -p no:cacheprovider --durations=20
 test: install test-deps
-	$(BIN)/pytest -m "unit or integration or e2e or browser" tests
+	@mkdir -p var/logs
+	@$(MAKE) --no-print-directory install-sql > var/logs/install-sql.log 2>&1 & sql=$$!; \
+	$(BIN)/pytest -m unit tests/unit $(PYTEST_REPORT) --junitxml=var/junit-unit.xml || { kill $$sql; exit 1; }; \
+	wait $$sql || { tail -20 var/logs/install-sql.log; echo "make install-sql failed (var/logs/install-sql.log)"; exit 1; }; \
+	$(BIN)/pytest -m "integration or e2e or browser" tests $(PYTEST_REPORT) --junitxml=var/junit.xml
 
 test-unit: install
-	$(BIN)/pytest -m unit tests
+	$(BIN)/pytest -m unit tests/unit
 
 lint: install
 	$(BIN)/ruff check .

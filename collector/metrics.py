@@ -36,6 +36,10 @@ class CollectorMetrics:
                                  registry=r)
         self.spool_bytes = Gauge("tickplant_collector_spool_bytes", "bytes in the write-ahead journal (spool dir)",
                                  registry=r)
+        self.journal_unwritten = Gauge("tickplant_collector_journal_unwritten_records",
+                                       "records received but not yet handed to the OS (a kill -9 now would lose "
+                                       "them; the journal writer hands them over every few milliseconds)",
+                                       registry=r)
         self.spooled = Counter("tickplant_collector_spooled_records",
                                "records journaled while the in-memory queue was full (read back from disk)", registry=r)
         self.latency = Histogram("tickplant_collector_produce_latency_seconds",

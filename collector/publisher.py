@@ -87,6 +87,8 @@ class Publisher:
         self.settings = settings
         self.metrics = metrics or CollectorMetrics()
         self.journal = Journal(spool_dir or settings.home / "spool", journal_max_bytes)
+        # read at scrape time: nothing on the reader's path
+        self.metrics.journal_unwritten.set_function(lambda: self.journal.next_index - self.journal.flushed_index)
         self.queue_frames, self.max_unacked, self.combine = queue_frames, max_unacked, combine
         self._overrides = {**COLLECTOR_PRODUCER, **(producer_overrides or {})}
         self._lock = threading.Lock()

@@ -130,6 +130,9 @@ def access_refusal(settings: Settings, exc: NoHostAvailable) -> str | None:
                     "(check CASSANDRA_USERNAME and CASSANDRA_PASSWORD)")
         if "requires authentication" in text or "AuthenticationRequired" in text:
             return (f"Cassandra at {address} requires authentication but CASSANDRA_USERNAME is not set")
+        if "CERTIFICATE_REQUIRED" in text.upper().replace(" ", "_"):
+            return (f"Cassandra at {address} requires a client certificate and refused the connection without one "
+                    "(set CASSANDRA_SSL_CERTFILE and CASSANDRA_SSL_KEYFILE)")
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
             reason = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"") or "not trusted"
             return (f"Cassandra at {address} presented a TLS certificate that CASSANDRA_SSL_CAFILE="

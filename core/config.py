@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     cassandra_storage_port: Port = _env("TICKPLANT_CASSANDRA_STORAGE_PORT", "local Cassandra gossip", 7000)
     kafka_heap_mb: int = _env("TICKPLANT_KAFKA_HEAP_MB", "local Kafka heap (MB)", 512, ge=64)
     cassandra_heap_mb: int = _env("TICKPLANT_CASSANDRA_HEAP_MB", "local Cassandra heap (MB)", 1024, ge=256)
+    cassandra_jvm_options: str = _env("TICKPLANT_CASSANDRA_JVM_OPTIONS", "extra JVM flags of the local Cassandra, "
+                                      "space-separated (the test suite sets Cassandra's own test-only "
+                                      "schema flags)", "")
     tls_keystore: Path | None = _env("TICKPLANT_TLS_KEYSTORE", "PKCS12 keystore (key + certificate) the "
                                      "local Kafka and Cassandra serve TLS with")
     tls_keystore_password: SecretStr | None = _env("TICKPLANT_TLS_KEYSTORE_PASSWORD",

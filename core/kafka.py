@@ -113,6 +113,12 @@ def access_refusal(settings: Settings, exc: BaseException | None = None) -> str 
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (f"Kafka at {servers} presented a TLS certificate that KAFKA_SSL_CAFILE="
                 f"{settings.kafka_ssl_cafile or '(system CAs)'} does not trust ({exc.verify_message})")
+    if isinstance(exc, ssl.SSLError) and (exc.reason or "").endswith(("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE")):
+        # the broker's alert when it wants a client certificate (TLS 1.2: bad_certificate) or refused ours
+        if not settings.kafka_ssl_certfile:
+            return (f"Kafka at {servers} requires a client certificate and refused the connection without one "
+                    "(set KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE)")
+        return f"Kafka at {servers} refused the client certificate KAFKA_SSL_CERTFILE={settings.kafka_ssl_certfile}"
     if isinstance(exc, SaslAuthenticationFailedError):
         return (f"Kafka at {servers} refused SASL {settings.kafka_sasl_mechanism} authentication of user "
                 f"{settings.kafka_sasl_username!r} (check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)")

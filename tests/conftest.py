@@ -16,16 +16,25 @@ from collector.simulator import SimulatorConfig
 from core import cassandra as cassandra_db
 from core.config import Settings
 from core.errors import TickplantError
-from tests.helpers import own_topic_and_keyspace, service_unavailable
+from tests.helpers import close_shared_sessions, own_topic_and_keyspace, service_unavailable
 from tests.helpers_collector import simulated_feed
 
-pytest_plugins = ["tests.helpers_sql"]   # the SQL engine / Superset fixtures
+pytest_plugins = ["tests.browser.fixtures"]   # chromium, browser, browser_page
+
+# Cassandra's own test-only switches for every Cassandra the suite starts (shared or private): schema
+# changes are not flushed to disk one by one, the system keyspace is not synced, nor is the commit log.
+# A test creates and drops a keyspace of 17 statements; these make that ~3x faster (BENCHMARKS.md).
+TEST_CASSANDRA_FLAGS = ("-Dcassandra.test.flush_local_schema_changes=false -Dcassandra.unsafesystem=true "
+                        "-Dcassandra.skip_sync=true")
+os.environ.setdefault("TICKPLANT_CASSANDRA_JVM_OPTIONS", TEST_CASSANDRA_FLAGS)
 
 TIERS = ("unit", "integration", "e2e", "browser")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        if any(item.get_closest_marker(tier) for tier in TIERS):
+            continue   # a module of a server's own package names its tier (pytestmark)
         parts = Path(str(item.fspath)).parts
         for tier in TIERS:
             if tier in parts:
@@ -48,6 +57,7 @@ def services(base_settings: Settings):
     except TickplantError as exc:
         service_unavailable(f"the local services could not start: {exc}")
     yield base_settings
+    close_shared_sessions()
     if not already_up and not os.environ.get("TICKPLANT_KEEP_SERVICES"):
         runtime.stop_all(base_settings)
 
@@ -74,31 +84,3 @@ def feed(request: pytest.FixtureRequest, tmp_path: Path):
         settings = settings if settings is not None else request.getfixturevalue("isolated")
         return simulated_feed(settings, config, tmp_path / "spool", **collector_options)
     return start
-
-
-@pytest.fixture(scope="session")
-def secured_services(tmp_path_factory: pytest.TempPathFactory):
-    """A private Kafka (SASL_SSL listener) + Cassandra (PasswordAuthenticator, client TLS) pair with a
-    throw-away CA, on free ports, started once for the session and stopped at its end."""
-    from tests.helpers_secured import SecuredPair, make_pki, secured_env, settings_of
-    from tickplant import services as runtime
-
-    root = tmp_path_factory.mktemp("secured")
-    pki = make_pki(root / "pki")
-    env = secured_env(root / "var", pki)
-    settings = settings_of(env)
-    try:
-        runtime.start_all(settings)
-    except TickplantError as exc:
-        runtime.stop_all(settings)
-        service_unavailable(f"the secured services could not start: {exc}")
-    yield SecuredPair(settings, env, pki, root)
-    runtime.stop_all(settings)
-
-
-@pytest.fixture
-def secured_isolated(secured_services):
-    """Settings of the secured pair with a topic and keyspace of this test's own."""
-
-    with own_topic_and_keyspace(secured_services.settings) as settings:
-        yield settings

@@ -67,26 +67,51 @@ def record_at(settings: Settings, topic: str, partition: int, offset: int, timeo
         consumer.close()
 
 
+def _connection_key(settings: Settings) -> tuple:
+    """What makes two settings reach Cassandra the same way (the keyspace aside)."""
+    password = settings.cassandra_password.get_secret_value() if settings.cassandra_password else None
+    return (settings.cassandra_hosts, settings.cassandra_port, settings.cassandra_username, password,
+            settings.cassandra_ssl_cafile, settings.cassandra_ssl_certfile, settings.cassandra_ssl_keyfile,
+            settings.cassandra_local_dc, settings.cassandra_protocol_version)
+
+
+_SESSIONS: dict[tuple, object] = {}
+
+
+def shared_session(settings: Settings):
+    """One driver session per Cassandra for the whole test process (a `Cluster` costs a control
+    connection, a topology read and a thread pool): tests read and write with fully qualified table
+    names through it. Closed by `close_shared_sessions` (the session's end, or its server's stop)."""
+    from core import cassandra as cassandra_db
+
+    key = _connection_key(settings)
+    session = _SESSIONS.get(key)
+    if session is None or session.is_shutdown:
+        session = _SESSIONS[key] = cassandra_db.connect(settings)
+    return session
+
+
+def close_shared_sessions(settings: Settings | None = None) -> None:
+    """Shut down the shared session of `settings`' Cassandra (all of them when None)."""
+    for key in [k for k in _SESSIONS if settings is None or k == _connection_key(settings)]:
+        _SESSIONS.pop(key).cluster.shutdown()
+
+
 @contextlib.contextmanager
 def own_topic_and_keyspace(settings: Settings, prefix: str = "t", **changes: object) -> Iterator[Settings]:
     """`settings` (with `changes`) and a Kafka topic and Cassandra keyspace of their own, created and
-    migrated; both dropped afterwards."""
+    migrated; both dropped afterwards (the keyspace without waiting: nothing reads it again, and the
+    next test's schema changes queue behind the drop on the server)."""
     from core import cassandra as cassandra_db
 
     suffix = uuid.uuid4().hex[:10]
     own = settings.replace(kafka_topic=f"{prefix}{suffix}", cassandra_keyspace=f"{prefix}{suffix}", **changes)
     kafka_clients.ensure_topics(own)
-    session = cassandra_db.connect(own)
-    try:
-        cassandra_db.apply_migrations(session, own)
-    finally:
-        cassandra_db.close(session)
+    session = shared_session(own)
+    cassandra_db.apply_migrations(session, own)
     try:
         yield own
     finally:
-        session = cassandra_db.connect(own)
-        try:
-            session.execute(f"DROP KEYSPACE IF EXISTS {own.cassandra_keyspace}", timeout=60)
-        finally:
-            cassandra_db.close(session)
+        session = shared_session(own)
+        session.execute_async(f"DROP KEYSPACE IF EXISTS {own.cassandra_keyspace}", timeout=60)
         kafka_clients.delete_topics(own, [own.kafka_topic, own.dead_letter_topic])

@@ -558,6 +558,7 @@ class CassandraService(LocalService):
     def command(self) -> list[str]:
         heap = self.settings.cassandra_heap_mb
         return [self.java(), f"-Xms{heap}m", f"-Xmx{heap}m", *CASSANDRA_JVM17_OPTIONS,
+                *self.settings.cassandra_jvm_options.split(),
                 f"-Dcassandra.config=file://{self.config_file}",
                 "-Dcassandra-foreground=yes",
                 f"-Dcassandra.storagedir={self.dir}",

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -164,7 +163,9 @@ def test_kill_9_while_kafka_holds_frames_unacknowledged_loses_and_duplicates_not
                 sent = simulator.report()
                 wait_until(lambda: first.metric("tickplant_collector_trades_total") == sent["trades"], 30,
                            what="the collector reading the whole burst", initial_s=0.1, maximum_s=0.2)
-                time.sleep(1.0)   # the group commit's last write is due within milliseconds
+                # the group commit hands the last records to the OS within milliseconds: wait until it has
+                wait_until(lambda: first.metric("tickplant_collector_journal_unwritten_records") == 0, 30,
+                           what="every record read handed to the journal", initial_s=0.01, maximum_s=0.05)
                 first.kill()
             # thousands of trades were read while the broker could acknowledge none of them
             assert sent["trades"] - read_before_freeze > 3000
@@ -205,8 +206,10 @@ def test_an_outage_longer_than_the_delivery_timeout_keeps_each_symbols_order_and
         collector = running.collector
         wait_until(lambda: collector.publisher.stats()["acknowledged"] > 20, 60, what="first acks",
                    initial_s=0.05, maximum_s=0.1)
-        with _Frozen(broker_pid):
-            time.sleep(12)    # three delivery timeouts
+        with _Frozen(broker_pid):   # until deliveries time out and the reader spills into the journal
+            wait_until(lambda: collector.metrics.snapshot()["tickplant_collector_produce_failures_total"] > 0
+                       and collector.publisher.stats()["spooled_records"] > 0, 60,
+                       what="a delivery timeout during the outage", initial_s=0.1, maximum_s=0.25)
         report = running.finish(120)
         failures = collector.metrics.snapshot()["tickplant_collector_produce_failures_total"]
         spooled = collector.publisher.stats()["spooled_records"]

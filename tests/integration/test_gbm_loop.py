@@ -8,9 +8,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
+from core.retry import wait_until
 from tests.helpers import ROOT
 
 
@@ -30,20 +30,28 @@ def test_gbm_loop_waits_for_bars_then_runs_every_interval(isolated, cassandra_se
                              "--symbols", "AAA", "--paths", "200", "--horizon", "5m", "--min-observations", "30"],
                             cwd=ROOT, env={**os.environ, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace},
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def output() -> str:
+        return (tmp_path / "gbm-loop.log").read_text(errors="replace")
+
+    def running(condition):
+        def check():
+            assert loop.poll() is None, f"the loop exited ({loop.returncode}):\n{output()[-3000:]}"
+            return condition()
+        return check
+
     try:
-        time.sleep(25)
-        assert loop.poll() is None
+        wait_until(running(lambda: 'event="waiting for bars" have=10 need=30' in output()), 120,
+                   what="the loop saying it waits for bars", initial_s=0.2, maximum_s=1.0)
         assert list(cassandra_session.execute(runs, ("AAA",))) == []
-        assert 'event="waiting for bars" have=10 need=30' in (tmp_path / "gbm-loop.log").read_text()
+        assert "gbm run starting" not in output()
         _insert_bars(cassandra_session, range(40, 10, -1), now)     # now 40 completed bars
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            done = list(cassandra_session.execute(runs, ("AAA",)))
-            if len(done) >= 2:
-                break
-            assert loop.poll() is None, (tmp_path / "gbm-loop.log").read_text()[-3000:]
-            time.sleep(2)
-        assert len(done) >= 2, (tmp_path / "gbm-loop.log").read_text()[-3000:]
+
+        def two_runs() -> list[dict] | None:
+            rows = list(cassandra_session.execute(runs, ("AAA",)))
+            return rows if len(rows) >= 2 else None
+
+        done = wait_until(running(two_runs), 600, what="two runs", initial_s=1.0, maximum_s=2.0)
         assert {row["status"] for row in done} == {"ok"}
         newest, previous = done[0]["run_ts"], done[1]["run_ts"]
         assert newest - previous >= timedelta(seconds=19)

@@ -56,8 +56,8 @@ def run_every(settings: Settings, options: GbmOptions, every_s: float, wait_for_
     """Run forever: one `tickplant gbm` child per interval; a failed run is logged and the loop goes on."""
     from tickplant.supervisor import _die_with_parent
 
-    if wait_for_bars:
-        wait_until_bars(settings, options)
+    if wait_for_bars:   # a short interval is a short first wait too
+        wait_until_bars(settings, options, poll_s=min(15.0, max(1.0, every_s / 4)))
     argv = [sys.executable, "-m", "tickplant", *one_run_argv(options)]
     while True:
         started = time.monotonic()

@@ -1,7 +1,8 @@
-"""Fixtures of the browser tier: `chromium` (Debian's package, installed with apt when missing;
-under CI=true a failure fails the test), `browser` (one headless Playwright Chromium per session)
-and `browser_page` (a fresh 1400×1000 page per test). Helpers: tests/browser/support.py.
-"""
+"""Fixtures of the browser tier, a plugin of the root conftest so that browser tests outside
+tests/browser (the SQL package's Superset test) have them too: `chromium` (Debian's package,
+installed with apt when missing; under CI=true a failure fails the test), `browser` (one headless
+Playwright Chromium per session) and `browser_page` (a fresh 1400x1000 page per test).
+Helpers: tests/browser/support.py."""
 
 from __future__ import annotations
 

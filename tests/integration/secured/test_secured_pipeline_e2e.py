@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from collector.simulator import SimulatorConfig, SimulatorThread
 from core import cassandra as cassandra_db
@@ -29,6 +30,8 @@ from tests.helpers_stream import (
     read_partitioned,
     wait_until,
 )
+
+pytestmark = pytest.mark.e2e   # the whole pipeline, run in the secured pair's package
 
 SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT")
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.browser.support import save_screenshot
 from tests.helpers_sql import SqlStack
+
+pytestmark = pytest.mark.browser   # run in the SQL package, beside the stack it needs
 
 CHARTS = 5
 # per chart holder: its title, whether it drew (canvas/svg/table rows), whether it shows an error
