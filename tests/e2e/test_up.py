@@ -1,5 +1,6 @@
 """`tickplant up` end to end: services, simulator, collector and stream processor as real processes;
-trades reach Cassandra; `tickplant status` reports them; Ctrl-C stops every part cleanly."""
+trades reach Cassandra; `tickplant status` reports them; Ctrl-C stops every part cleanly and, with
+--keep-services, leaves the services `up` started running."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
+from pathlib import Path
 
-from core import cassandra as cassandra_db
-from tests.helpers import ROOT, run_cli
+from core.config import Settings
+from core.retry import wait_until
+from tests.helpers import ROOT, close_shared_sessions, private_env, run_cli, shared_session
 from tickplant import procs
+from tickplant import services as runtime
 
 
 def _own_ports() -> tuple[dict[str, str], int, int]:
@@ -26,61 +29,74 @@ def _own_ports() -> tuple[dict[str, str], int, int]:
 
 
 def _trade_rows(settings) -> int:
-    session = cassandra_db.connect(settings)
-    try:
-        statement = session.prepare(f"SELECT COUNT(*) AS n FROM {settings.cassandra_keyspace}.trades "
-                                    "WHERE symbol = ? AND trade_date = ?")
-        day = datetime.now(UTC).date()
-        return sum(session.execute(statement, (symbol, day)).one()["n"] for symbol in settings.symbols)
-    finally:
-        cassandra_db.close(session)
+    session = shared_session(settings)
+    statement = session.prepare(f"SELECT COUNT(*) AS n FROM {settings.cassandra_keyspace}.trades "
+                                "WHERE symbol = ? AND trade_date = ?")
+    day = datetime.now(UTC).date()
+    return sum(session.execute(statement, (symbol, day)).one()["n"] for symbol in settings.symbols)
 
 
-def test_up_runs_the_pipeline_reports_status_and_stops_cleanly_on_ctrl_c(isolated):
+def test_up_starts_the_services_runs_the_pipeline_reports_status_and_keeps_the_services_after_ctrl_c(tmp_path):
+    """`up` starts Kafka and Cassandra of its own (a private home and ports: nothing runs there yet), so
+    that `--keep-services` has something to keep: after Ctrl-C they still answer, and only then are
+    they stopped here."""
     ports, simulator_port, metrics_port = _own_ports()
-    env = {**os.environ, "KAFKA_TOPIC": isolated.kafka_topic, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace,
-           "TICKPLANT_SYMBOLS": "AAPL,MSFT,BINANCE:BTCUSDT", **ports}
+    symbols = ("AAPL", "MSFT", "BINANCE:BTCUSDT")
+    env = {**os.environ, **private_env(tmp_path / "var"), "TICKPLANT_SYMBOLS": ",".join(symbols), **ports}
     env.pop("FINNHUB_API_TOKEN", None)
+    settings = Settings.from_env(env, dotenv=Path("/nonexistent"))
+    kafka_port, cassandra_port = settings.kafka_port, settings.cassandra_port
+    assert not procs.port_open("127.0.0.1", kafka_port) and not procs.port_open("127.0.0.1", cassandra_port)
     process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--rate", "300", "--keep-services"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     try:
-        settings = isolated.replace(symbols=("AAPL", "MSFT", "BINANCE:BTCUSDT"))
-        deadline = time.monotonic() + 240
-        rows = 0
-        while time.monotonic() < deadline and process.poll() is None:
-            rows = _trade_rows(settings)
-            if rows >= 500:
-                break
-            time.sleep(3)
-        assert process.poll() is None, process.stdout.read()
-        assert rows >= 500, f"only {rows} trades reached Cassandra in 240 s"
+        def running(condition):
+            def check():
+                assert process.poll() is None, process.stdout.read()
+                return condition()
+            return check
+
+        def rows_reached() -> bool:
+            if not procs.port_open("127.0.0.1", cassandra_port):
+                return False
+            try:
+                return _trade_rows(settings) >= 500
+            except Exception:  # noqa: BLE001 - the keyspace is being created: not yet
+                return False
+
+        wait_until(running(rows_reached), 300, what="500 trades in Cassandra", initial_s=1.0, maximum_s=3.0)
 
         # rows become readable before Spark records the batch as committed, and the batch's metrics row
         # (what status sums) is written after the commit: poll the status
-        for _ in range(30):
-            status = run_cli("status", "--json", env={k: env[k] for k in ("KAFKA_TOPIC", "CASSANDRA_KEYSPACE",
-                                                                         "TICKPLANT_SYMBOLS")})
+        def status_counts() -> dict | None:
+            status = run_cli("status", "--json", env={k: env[k] for k in env if k.startswith(("TICKPLANT_",
+                                                                                            "KAFKA_", "CASSANDRA_"))})
             assert status.returncode == 0, status.stderr
             report = json.loads(status.stdout)
             queries = {q["query"]: q for q in report["stream"]["queries"]}
-            if queries["trades"]["committed_batch"] is not None and report["cassandra"]["rows"]["trades"] >= 500:
-                break
-            time.sleep(2)
-        assert report["kafka"][isolated.kafka_topic]["records"] > 0
-        assert report["cassandra"]["rows"]["trades"] >= 500
-        assert queries["trades"]["committed_batch"] is not None and queries["trades"]["lag"] is not None
+            done = queries["trades"]["committed_batch"] is not None and report["cassandra"]["rows"]["trades"] >= 500
+            return (report, queries) if done else None
+
+        report, queries = wait_until(running(status_counts), 90, what="status reporting the trades",
+                                     initial_s=1.0, maximum_s=2.0)
+        assert report["kafka"][settings.kafka_topic]["records"] > 0
+        assert queries["trades"]["lag"] is not None
 
         os.killpg(process.pid, signal.SIGINT)
         output, _ = process.communicate(timeout=240)
+        assert process.returncode == 0, output
+        assert f"simulator  ws://127.0.0.1:{simulator_port}" in output and "tickplant status" in output
+        assert "stopped." in output
+        assert not procs.port_open("127.0.0.1", simulator_port) and not procs.port_open("127.0.0.1", metrics_port)
+        # --keep-services: the Kafka and Cassandra that `up` started itself still answer
+        assert [s.state for s in runtime.status_all(settings)] == ["up", "up"]
+        assert _trade_rows(settings) >= 500
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 0, output
-    assert f"simulator  ws://127.0.0.1:{simulator_port}" in output and "tickplant status" in output
-    assert "stopped." in output
-    assert not procs.port_open("127.0.0.1", simulator_port) and not procs.port_open("127.0.0.1", metrics_port)
-    assert procs.port_open("127.0.0.1", 9092) and procs.port_open("127.0.0.1", 9042)  # --keep-services
+        close_shared_sessions(settings)
+        runtime.stop_all(settings)
 
 
 def test_kill_9_of_up_takes_its_children_down_too(isolated):
@@ -91,17 +107,14 @@ def test_kill_9_of_up_takes_its_children_down_too(isolated):
     process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--rate", "50", "--no-stream",
                                 "--keep-services"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def both_open() -> bool:
+        return procs.port_open("127.0.0.1", simulator_port) and procs.port_open("127.0.0.1", metrics_port)
+
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (procs.port_open("127.0.0.1", simulator_port)
-                                                   and procs.port_open("127.0.0.1", metrics_port)):
-            time.sleep(0.5)
-        assert procs.port_open("127.0.0.1", simulator_port) and procs.port_open("127.0.0.1", metrics_port)
+        wait_until(both_open, 60, what="the simulator and the collector's metrics port", initial_s=0.2, maximum_s=0.5)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (procs.port_open("127.0.0.1", simulator_port)
-                                           or procs.port_open("127.0.0.1", metrics_port)):
-        time.sleep(0.5)
-    assert not procs.port_open("127.0.0.1", simulator_port) and not procs.port_open("127.0.0.1", metrics_port)
+    wait_until(lambda: not (procs.port_open("127.0.0.1", simulator_port) or procs.port_open("127.0.0.1", metrics_port)),
+               60, what="the children of the killed `up` gone", initial_s=0.2, maximum_s=0.5)

@@ -29,7 +29,8 @@ def test_stop_then_start_finds_the_kafka_message_and_the_cassandra_row_again(tmp
         statuses = runtime.start_all(settings)
         first_start_s = time.monotonic() - started
         assert [s.state for s in statuses] == ["up", "up"]
-        assert first_start_s < 120, f"services took {first_start_s:.0f}s to start"
+        # a bound a loaded 2-core box passes (typical: 15-30 s), far below the 180 s start timeout
+        assert first_start_s < 150, f"services took {first_start_s:.0f}s to start"
 
         producer = kafka_clients.producer(settings)
         sent = producer.send(settings.kafka_topic, key=b"MSFT", value=b"payload-before-restart").get(timeout=30)

