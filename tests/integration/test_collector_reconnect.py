@@ -3,8 +3,6 @@ simulator sent after each reconnect reaches Kafka."""
 
 from __future__ import annotations
 
-import time
-
 from collector.simulator import SimulatorConfig
 from core.retry import wait_until
 from tests.helpers_collector import read_topic, summarise
@@ -19,7 +17,9 @@ def test_reconnect_after_drop_loses_no_trade(isolated, feed):
         for drop in range(1, 4):
             wait_until(lambda d=drop: collector.connections == d and collector.connected.is_set()
                        and collector.trades > 0, 20, what=f"connection {drop} streaming", initial_s=0.02, maximum_s=0.2)
-            time.sleep(0.5)
+            streamed = collector.trades
+            wait_until(lambda s=streamed: collector.trades > s + 200, 20, what=f"connection {drop} carrying trades",
+                       initial_s=0.02, maximum_s=0.1)
             simulator.drop_connections()
         report = running.finish(30)
         reconnects = collector.metrics.snapshot()["tickplant_collector_reconnects_total"]

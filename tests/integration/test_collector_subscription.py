@@ -26,8 +26,10 @@ def test_symbols_file_change_subscribes_and_unsubscribes_without_restart(isolate
         os.utime(symbols_file, (later, later))        # a visible mtime change on coarse filesystems
         wait_until(lambda: _count(simulator, "MSFT") > 300 and _count(simulator, "BINANCE:BTCUSDT") > 300,
                    20, what="new symbols streaming", initial_s=0.05, maximum_s=0.1)
-        apple = _count(simulator, "AAPL")
-        time.sleep(1.0)
+        apple, microsoft = _count(simulator, "AAPL"), _count(simulator, "MSFT")
+        # while the symbols still subscribed stream 300 more trades, AAPL streams none
+        wait_until(lambda: _count(simulator, "MSFT") > microsoft + 300, 20, what="MSFT streaming on",
+                   initial_s=0.05, maximum_s=0.1)
         assert _count(simulator, "AAPL") == apple, "AAPL still streaming after it was removed"
         assert collector.connections == 1 and collector.symbols == ("MSFT", "BINANCE:BTCUSDT")
         simulator.stop()                               # no more trades: everything sent is countable

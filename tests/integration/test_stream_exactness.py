@@ -24,6 +24,7 @@ from tests.helpers_stream import (
     expected_trades,
     produce,
     read_partitioned,
+    status_of,
     synthetic_records,
     to_ms,
     trade,
@@ -66,6 +67,11 @@ def replay(settings, paths: list[Path], home: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def _committed(settings, home: Path) -> dict[str, int]:
+    """Per query, the newest batch its checkpoint has committed."""
+    return {row["query"]: row["committed_batch"] for row in status_of(settings, home)}
+
+
 def test_records_delivered_twice_and_a_replay_into_the_live_topic_leave_every_table_exact(
         isolated, cassandra_session, tmp_path: Path):
     now = int(time.time() * 1000)
@@ -80,12 +86,15 @@ def test_records_delivered_twice_and_a_replay_into_the_live_topic_leave_every_ta
     job = StreamJob(isolated, tmp_path, *FAST)
     try:
         wait_until(lambda: caught_up(isolated, tmp_path), 180, "the first copies", job)
+        first = _committed(isolated, tmp_path)
         # While it runs: every record again and the archive again. The archive's newest trades are
         # within the watermark, so their second copies meet the dedup state, not only the late rule.
         produce(isolated, records)
         replay(isolated, paths, tmp_path / "replay-home")
-        time.sleep(3)
-        wait_until(lambda: caught_up(isolated, tmp_path), 180, "the second copies", job)
+        # every query has run a batch since (it read the second copies) and has caught up again
+        wait_until(lambda: caught_up(isolated, tmp_path)
+                   and all(batch > first[query] for query, batch in _committed(isolated, tmp_path).items()),
+                   180, "the second copies", job)
     finally:
         assert job.stop() == 0, job.tail()
     distinct = pd.concat([expected_trades(records), archive], ignore_index=True)
