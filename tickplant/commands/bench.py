@@ -17,6 +17,7 @@ BENCHMARKS = {
     "stream-drain": ("benchmarks.stream_drain_bench", "stream job alone on a backlog: wall time, CPU/trade"),
     "dashboard": ("benchmarks.dashboard_bench", "1M trades stored, each dashboard page timed in Chromium"),
     "gbm": ("benchmarks.gbm_bench", "GBM job: 50 symbols x 10,000 paths x 720 steps vs a bare numpy loop"),
+    "suite": ("benchmarks.suite_bench", "the test suite's time per test file, from make test's JUnit XML"),
 }
 
 
