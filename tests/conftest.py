@@ -7,6 +7,7 @@ Under CI=true a service that cannot start fails the run; elsewhere the tests tha
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -31,13 +32,23 @@ os.environ.setdefault("TICKPLANT_CASSANDRA_JVM_OPTIONS", TEST_CASSANDRA_FLAGS)
 TIERS = ("unit", "integration", "e2e", "browser")
 
 
+# Under pytest-xdist (`make test` runs the server tiers on two workers with --dist loadgroup) a
+# worker takes whole groups: the tests of one file, or of one server package (tests/integration/sql,
+# tests/integration/secured), so a module's or a package's private servers start once.
+SERVER_PACKAGES = ("sql", "secured")
+
+
+@pytest.hookimpl(tryfirst=True)   # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        relative = Path(str(item.fspath)).relative_to(config.rootpath)
+        if not item.get_closest_marker("xdist_group"):
+            package = relative.parts[2] if len(relative.parts) > 3 and relative.parts[1] == "integration" else None
+            item.add_marker(pytest.mark.xdist_group(package if package in SERVER_PACKAGES else str(relative)))
         if any(item.get_closest_marker(tier) for tier in TIERS):
             continue   # a module of a server's own package names its tier (pytestmark)
-        parts = Path(str(item.fspath)).parts
         for tier in TIERS:
-            if tier in parts:
+            if tier in relative.parts:
                 item.add_marker(getattr(pytest.mark, tier))
 
 
@@ -46,20 +57,51 @@ def base_settings() -> Settings:
     return Settings.from_env()
 
 
+def _started_marker(settings: Settings) -> Path:
+    return settings.home / "run" / "test-services.started-by"
+
+
 @pytest.fixture(scope="session")
-def services(base_settings: Settings):
-    """Kafka and Cassandra up for the whole session; stopped at the end if this session started them."""
+def services(base_settings: Settings, request: pytest.FixtureRequest):
+    """Kafka and Cassandra up for the whole session; stopped at the end if this session started them.
+    Under xdist the first worker starts them (the others wait on a lock, then find them up) and the
+    controller stops them once every worker is done (`pytest_sessionfinish`)."""
     from tickplant import services as runtime
 
-    already_up = all(s.state in ("up", "external-up") for s in runtime.status_all(base_settings))
-    try:
-        runtime.start_all(base_settings)
-    except TickplantError as exc:
-        service_unavailable(f"the local services could not start: {exc}")
+    worker = getattr(request.config, "workerinput", None)
+    lock_path = base_settings.home / "run" / "test-services.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        already_up = all(s.state in ("up", "external-up") for s in runtime.status_all(base_settings))
+        try:
+            runtime.start_all(base_settings)
+        except TickplantError as exc:
+            service_unavailable(f"the local services could not start: {exc}")
+        if worker is not None and not already_up:
+            _started_marker(base_settings).write_text(str(os.getppid()), encoding="utf-8")
     yield base_settings
     close_shared_sessions()
-    if not already_up and not os.environ.get("TICKPLANT_KEEP_SERVICES"):
+    if worker is None and not already_up and not os.environ.get("TICKPLANT_KEEP_SERVICES"):
         runtime.stop_all(base_settings)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The xdist controller stops the shared services a worker of this run started."""
+    if hasattr(session.config, "workerinput"):
+        return
+    settings = Settings.from_env()
+    marker = _started_marker(settings)
+    try:
+        started_by = int(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if started_by == os.getpid():
+        marker.unlink()
+        if not os.environ.get("TICKPLANT_KEEP_SERVICES"):
+            from tickplant import services as runtime
+
+            runtime.stop_all(settings)
 
 
 @pytest.fixture
