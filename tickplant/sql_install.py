@@ -1,6 +1,6 @@
 """`make install-sql`: what `services start --sql` would otherwise build on its first start — the
-Trino server unpacked from its tarball and Superset's own virtualenv — built once, up front (each
-step is a no-op when already done)."""
+Trino server unpacked from its tarball, Superset's own virtualenv and its migrated metadata
+template — built once, up front (each step is a no-op when already done)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from core.config import Settings
 from core.logging import get_logger
 from tickplant.sql_services import SqlOptions, TrinoService
-from tickplant.superset_service import ensure_venv
+from tickplant.superset_service import ensure_metadata_template, ensure_venv
 
 log = get_logger(__name__)
 
@@ -21,6 +21,7 @@ def main() -> int:
     TrinoService(settings, options).unpack()
     log.info("Trino server unpacked", seconds=round(time.monotonic() - started, 1))
     ensure_venv(options.superset_venv)
+    ensure_metadata_template(options.superset_venv)
     return 0
 
 
