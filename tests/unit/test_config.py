@@ -91,6 +91,8 @@ GOOD = {
     "TICKPLANT_CASSANDRA_STORAGE_PORT": ("17000", "cassandra_storage_port", 17000),
     "TICKPLANT_KAFKA_HEAP_MB": ("384", "kafka_heap_mb", 384),
     "TICKPLANT_CASSANDRA_HEAP_MB": ("768", "cassandra_heap_mb", 768),
+    "TICKPLANT_CASSANDRA_JVM_OPTIONS": ("-Dcassandra.skip_sync=true -Xss512k", "cassandra_jvm_options",
+                                        "-Dcassandra.skip_sync=true -Xss512k"),
     "TICKPLANT_SERVICE_TIMEOUT": ("60", "service_timeout_s", 60),
     "TICKPLANT_TLS_KEYSTORE": ("/etc/server.p12", "tls_keystore", Path("/etc/server.p12")),
     "TICKPLANT_TLS_KEYSTORE_PASSWORD": ("ks", "tls_keystore_password", SecretStr("ks")),
