@@ -89,7 +89,7 @@ def test_timestamps_and_trade_date_are_utc_from_epoch_ms(spark):
     assert row.ingest_timestamp == datetime(2024, 1, 2, 3, 4, 5)
 
 
-@pytest.mark.parametrize(("bad", "reason"), [
+INVALID_TRADES = [
     (trade("AAPL", 0.0, 1.0, T0), "non-positive or non-finite price"),
     (trade("AAPL", -3.0, 1.0, T0), "non-positive or non-finite price"),
     (trade("AAPL", math.nan, 1.0, T0), "non-positive or non-finite price"),
@@ -102,18 +102,26 @@ def test_timestamps_and_trade_date_are_utc_from_epoch_ms(spark):
     (trade("AAPL", 1.0, 1.0, T0 + 3_600_000 + 86_400_001), "timestamp more than a day in the future"),
     (trade("AAPL", 1.0, 1.0, -5), "timestamp missing or before 1970"),
     (trade("AAPL", 1.0, 1.0, 2**62), "timestamp more than a day in the future"),
-])
-def test_invalid_trade_goes_to_dead_letters_and_its_neighbours_stay_valid(spark, bad, reason):
-    record = trade_record([trade("AAPL", 10.0, 1.0, T0), bad, trade("AAPL", 11.0, 0.0, T0 + 5)], seq=3)
-    rows = rows_of(spark, [record])
-    assert sorted(r.trade_id for r in transforms.valid_trades(rows).collect()) == ["p1-3-0", "p1-3-2"]
-    dead = transforms.dead_letters(rows).collect()
-    assert len(dead) == 1
-    assert dead[0].reason == f"trade 1: {reason}"
-    assert dead[0].id == "p1-3-AAPL-1"
-    assert bytes(dead[0].payload) == record.value
-    assert (dead[0].topic, dead[0].kafka_partition, dead[0].kafka_offset) == ("market", 0, 0)
-    assert rows.filter(F.col("reason").isNotNull()).first().event_time is None  # never moves the watermark
+]
+
+
+def test_each_invalid_trade_goes_to_dead_letters_and_its_neighbours_stay_valid(spark):
+    """Every refusal reason in one batch: record `case` (at offset `case`) holds a valid trade, the bad
+    one, another valid trade. Records are independent in the transforms, so one DataFrame checks all
+    twelve cases in three Spark jobs instead of thirty-six."""
+    records = [trade_record([trade("AAPL", 10.0, 1.0, T0), bad, trade("AAPL", 11.0, 0.0, T0 + 5)], seq=case)
+               for case, (bad, _) in enumerate(INVALID_TRADES)]
+    rows = rows_of(spark, records)
+    assert sorted(r.trade_id for r in transforms.valid_trades(rows).collect()) == sorted(
+        f"p1-{case}-{index}" for case in range(len(INVALID_TRADES)) for index in (0, 2))
+    dead = {r.id: r for r in transforms.dead_letters(rows).collect()}
+    assert {key: (r.reason, r.topic, r.kafka_partition, r.kafka_offset) for key, r in dead.items()} == {
+        f"p1-{case}-AAPL-1": (f"trade 1: {reason}", "market", 0, case)
+        for case, (_, reason) in enumerate(INVALID_TRADES)}
+    for case, record in enumerate(records):
+        assert bytes(dead[f"p1-{case}-AAPL-1"].payload) == record.value, case
+    refused = rows.filter(F.col("reason").isNotNull()).select("event_time").collect()
+    assert [r.event_time for r in refused] == [None] * len(INVALID_TRADES)   # never moves the watermark
 
 
 def test_undecodable_bytes_and_empty_or_foreign_messages_become_dead_letters(spark):
