@@ -21,7 +21,8 @@ check-tools:
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt uv   # installs the pinned set in about half pip's time
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
 # copy-dependencies into var/jars/<module>/; re-runs only when a pom changes (then from clean dirs)
@@ -47,8 +48,9 @@ install-sql: install
 	$(BIN)/python -m tickplant.sql_install
 
 # The unit tier first and alone (it reports within a couple of minutes), while install-sql builds
-# beside it; then every tier that talks to real servers, on TEST_WORKERS pytest-xdist workers (0: in
-# one process), each taking a whole file or server package at a time (tests/conftest.py).
+# beside it (a SQL test that comes before it is done waits on the build's lock); then every tier
+# that talks to real servers, on TEST_WORKERS pytest-xdist workers (0: in one process), each taking
+# a whole file or server package at a time (tests/conftest.py).
 # Results: var/junit-unit.xml, var/junit.xml; the 20 slowest tests of each run are printed.
 PYTEST_REPORT := -p no:cacheprovider --durations=20
 TEST_WORKERS ?= 2
@@ -56,9 +58,10 @@ test: install test-deps
 	@mkdir -p var/logs
 	@$(MAKE) --no-print-directory install-sql > var/logs/install-sql.log 2>&1 & sql=$$!; \
 	$(BIN)/pytest -m unit tests/unit $(PYTEST_REPORT) --junitxml=var/junit-unit.xml || { kill $$sql; exit 1; }; \
+	$(BIN)/pytest -m "integration or e2e or browser" tests -n $(TEST_WORKERS) $(PYTEST_REPORT) \
+	  --junitxml=var/junit.xml; status=$$?; \
 	wait $$sql || { tail -20 var/logs/install-sql.log; echo "make install-sql failed (var/logs/install-sql.log)"; exit 1; }; \
-	$(BIN)/pytest -m "integration or e2e or browser" tests -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_REPORT) \
-	  --junitxml=var/junit.xml
+	exit $$status
 
 test-unit: install
 	$(BIN)/pytest -m unit tests/unit

@@ -32,19 +32,38 @@ os.environ.setdefault("TICKPLANT_CASSANDRA_JVM_OPTIONS", TEST_CASSANDRA_FLAGS)
 TIERS = ("unit", "integration", "e2e", "browser")
 
 
-# Under pytest-xdist (`make test` runs the server tiers on two workers with --dist loadgroup) a
-# worker takes whole groups: the tests of one file, or of one server package (tests/integration/sql,
-# tests/integration/secured), so a module's or a package's private servers start once.
+# Under pytest-xdist (`make test` runs the server tiers on two workers) a worker takes whole units:
+# the tests of one file, or of one server package (tests/integration/sql, tests/integration/secured),
+# so that a module's or a package's private servers start once. xdist's own `--dist loadgroup` cannot
+# express this with pytest 9 (it renames node ids through an attribute pytest 9 no longer reads), so
+# the units come from xdist's scheduler hook.
 SERVER_PACKAGES = ("sql", "secured")
 
 
-@pytest.hookimpl(tryfirst=True)   # before xdist reads the groups
+def work_unit_of(nodeid: str) -> str:
+    """The work unit of a test: its server package, or else its file."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    if len(parts) > 3 and parts[1] == "integration" and parts[2] in SERVER_PACKAGES:
+        return parts[2]
+    return path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ServerUnitScheduling(LoadScopeScheduling):
+        """LoadScopeScheduling (largest units first) over `work_unit_of` units."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit_of(nodeid)
+
+    return ServerUnitScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         relative = Path(str(item.fspath)).relative_to(config.rootpath)
-        if not item.get_closest_marker("xdist_group"):
-            package = relative.parts[2] if len(relative.parts) > 3 and relative.parts[1] == "integration" else None
-            item.add_marker(pytest.mark.xdist_group(package if package in SERVER_PACKAGES else str(relative)))
         if any(item.get_closest_marker(tier) for tier in TIERS):
             continue   # a module of a server's own package names its tier (pytestmark)
         for tier in TIERS:
