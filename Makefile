@@ -47,8 +47,8 @@ test-deps:
 install-sql: install
 	$(BIN)/python -m tickplant.sql_install
 
-# The unit tier first and alone (it reports within a couple of minutes), while install-sql builds
-# beside it (a SQL test that comes before it is done waits on the build's lock); then every tier
+# The unit tier first and alone (it reports within a couple of minutes); then, while install-sql
+# builds beside them (a SQL test that comes before it is done waits on the build's lock), every tier
 # that talks to real servers, on TEST_WORKERS pytest-xdist workers (0: in one process), each taking
 # a whole file or server package at a time (tests/conftest.py).
 # Results: var/junit-unit.xml, var/junit.xml; the 20 slowest tests of each run are printed.
@@ -56,8 +56,8 @@ PYTEST_REPORT := -p no:cacheprovider --durations=20
 TEST_WORKERS ?= 2
 test: install test-deps
 	@mkdir -p var/logs
-	@$(MAKE) --no-print-directory install-sql > var/logs/install-sql.log 2>&1 & sql=$$!; \
-	$(BIN)/pytest -m unit tests/unit $(PYTEST_REPORT) --junitxml=var/junit-unit.xml || { kill $$sql; exit 1; }; \
+	@$(BIN)/pytest -m unit tests/unit $(PYTEST_REPORT) --junitxml=var/junit-unit.xml || exit 1; \
+	$(MAKE) --no-print-directory install-sql > var/logs/install-sql.log 2>&1 & sql=$$!; \
 	$(BIN)/pytest -m "integration or e2e or browser" tests -n $(TEST_WORKERS) $(PYTEST_REPORT) \
 	  --junitxml=var/junit.xml; status=$$?; \
 	wait $$sql || { tail -20 var/logs/install-sql.log; echo "make install-sql failed (var/logs/install-sql.log)"; exit 1; }; \

@@ -52,8 +52,10 @@ def work_unit_of(nodeid: str) -> str:
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     from xdist.scheduler import LoadScopeScheduling
 
+    config.option.loadscopereorder = False   # keep the collection's order (LONG_UNITS first)
+
     class ServerUnitScheduling(LoadScopeScheduling):
-        """LoadScopeScheduling (largest units first) over `work_unit_of` units."""
+        """LoadScopeScheduling over `work_unit_of` units, in collection order."""
 
         def _split_scope(self, nodeid: str) -> str:
             return work_unit_of(nodeid)
@@ -61,7 +63,20 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     return ServerUnitScheduling(config, log)
 
 
+# The longest units first, so that two workers end together (longest-processing-time order): seconds
+# per unit in a clean-clone run of this stop (`tickplant bench suite`); the SQL package after the
+# first few, by when `make install-sql`, started after the unit tier, is done. Others keep their order.
+LONG_UNITS = ("tests/integration/test_gbm_job.py", "tests/e2e/test_gbm_e2e.py", "tests/e2e/test_up_sql.py",
+              "tests/integration/test_stream_pipeline.py", "tests/integration/test_collector_write_ahead.py",
+              "secured", "sql", "tests/e2e/test_up.py", "tests/integration/test_gbm_real_data.py",
+              "tests/integration/test_stream_exactness.py", "tests/integration/test_sql_gbm_latest_forecasts.py",
+              "tests/integration/test_gbm_loop.py", "tests/integration/test_dashboard_pages.py",
+              "tests/integration/test_stream_empty_batches.py", "tests/browser/test_dashboard_browser.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {unit: n for n, unit in enumerate(LONG_UNITS)}
+    items.sort(key=lambda item: rank.get(work_unit_of(item.nodeid), len(LONG_UNITS)))   # stable
     for item in items:
         relative = Path(str(item.fspath)).relative_to(config.rootpath)
         if any(item.get_closest_marker(tier) for tier in TIERS):

@@ -58,8 +58,19 @@ def _open_dashboard(page, stack: SqlStack) -> None:
                            timeout=180_000)
 
 
-def test_market_overview_draws_every_chart_without_error(browser_page, sql_stack: SqlStack):
-    _login(browser_page, sql_stack)
+@pytest.fixture(scope="module")
+def superset_page(browser, sql_stack: SqlStack):
+    """One logged-in page for the module: a person logs in once and keeps the tab (a second login
+    from a fresh context once hung for 180 s on a loaded box, the POST never answered)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    _login(page, sql_stack)
+    yield page
+    context.close()
+
+
+def test_market_overview_draws_every_chart_without_error(superset_page, sql_stack: SqlStack):
+    browser_page = superset_page
     _open_dashboard(browser_page, sql_stack)
     assert "Market overview" in browser_page.inner_text("body")
     charts = _wait_for_charts(browser_page)
@@ -74,8 +85,8 @@ def test_market_overview_draws_every_chart_without_error(browser_page, sql_stack
     assert "Symbol" in browser_page.inner_text("body")  # the native filter bar
 
 
-def test_engine_stopped_the_charts_show_a_query_error_and_recover_after_a_start(browser_page, sql_stack: SqlStack):
-    _login(browser_page, sql_stack)
+def test_engine_stopped_the_charts_show_a_query_error_and_recover_after_a_start(superset_page, sql_stack: SqlStack):
+    browser_page = superset_page
     assert sql_stack.trino.stop() is True
     try:
         _open_dashboard(browser_page, sql_stack)
