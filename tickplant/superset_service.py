@@ -73,6 +73,24 @@ def ensure_venv(venv: Path) -> float:
 METADATA_TEMPLATE = "tickplant-metadata-template.db"
 
 
+def superset_environment(config_file: Path) -> dict[str, str]:
+    """This process's environment without the caller's SUPERSET_/FLASK_ variables, for `config_file`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPERSET_", "FLASK_"))}
+    env.update({"SUPERSET_CONFIG_PATH": str(config_file), "FLASK_APP": "superset", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def superset_cli(venv: Path, config_file: Path, cwd: Path, *args: str, env: dict[str, str] | None = None,
+                 timeout: float = 600) -> str:
+    """Run the `superset` CLI of `venv` with `config_file`; ServiceError with its last line if it fails."""
+    result = subprocess.run([str(venv / "bin" / "superset"), *args], capture_output=True, text=True,
+                            env={**superset_environment(config_file), **(env or {})}, cwd=cwd, timeout=timeout)
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise ServiceError(f"`superset {args[0]}` failed: {lines[-1] if lines else result.returncode}")
+    return result.stdout
+
+
 def ensure_metadata_template(venv: Path) -> Path:
     """An empty Superset metadata database — schema migrated, roles and permissions synced — made once
     per virtualenv by its own Superset: a new TICKPLANT_HOME copies it instead of migrating from
@@ -91,12 +109,7 @@ def ensure_metadata_template(venv: Path) -> Path:
             write_private(config, f"SECRET_KEY = {secrets.token_hex(32)!r}\n"
                                   f"SQLALCHEMY_DATABASE_URI = 'sqlite:///{work / 'superset.db'}'\n")
             for args in (("db", "upgrade"), ("init",)):
-                result = subprocess.run([str(venv / "bin" / "superset"), *args], capture_output=True, text=True,
-                                        env={**os.environ, "SUPERSET_CONFIG_PATH": str(config)}, timeout=900)
-                if result.returncode != 0:
-                    lines = (result.stderr or result.stdout).strip().splitlines()
-                    raise ServiceError(f"preparing Superset's metadata template failed at `superset {args[0]}`: "
-                                       f"{lines[-1] if lines else result.returncode}")
+                superset_cli(venv, config, work, *args, timeout=900)
             (work / "superset.db").rename(template)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -163,19 +176,11 @@ class SupersetService(LocalService):
         return key_file.read_text(encoding="utf-8").strip()
 
     def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPERSET_", "FLASK_"))}
-        env.update({"SUPERSET_CONFIG_PATH": str(self.config_file), "FLASK_APP": "superset",
-                    "PYTHONUNBUFFERED": "1"})
-        return env
+        return superset_environment(self.config_file)
 
     def superset(self, *args: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:
         """Run the `superset` CLI of the venv; ServiceError with its last line if it fails."""
-        result = subprocess.run([str(self.venv / "bin" / "superset"), *args], capture_output=True, text=True,
-                                env={**self.environment(), **(env or {})}, cwd=self.dir, timeout=timeout)
-        if result.returncode != 0:
-            lines = (result.stderr or result.stdout).strip().splitlines()
-            raise ServiceError(f"`superset {args[0]}` failed: {lines[-1] if lines else result.returncode}")
-        return result.stdout
+        return superset_cli(self.venv, self.config_file, self.dir, *args, env=env, timeout=timeout)
 
     def sqlalchemy_uri(self) -> str:
         o = self.options

@@ -11,13 +11,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
 
 from core import cassandra as cassandra_db
+from core.retry import wait_until
 from tests.helpers import ROOT
 from tickplant import procs
 
@@ -58,13 +58,11 @@ def _stop_sql_services(env: dict[str, str]) -> None:
 
 
 def _wait(condition, timeout_s: float, what: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def reached() -> bool:
         assert process.poll() is None, f"`tickplant up --sql` exited with {process.returncode} waiting for {what}"
-        if condition():
-            return
-        time.sleep(3)
-    raise AssertionError(f"no {what} within {timeout_s:.0f} s")
+        return condition()
+
+    wait_until(reached, timeout_s, what=what, initial_s=0.5, maximum_s=2.0)
 
 
 def test_up_with_sql_serves_the_pipeline_through_trino_and_superset_and_stops_them_on_ctrl_c(isolated, tmp_path):
