@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     spark_ui: bool = _env("TICKPLANT_SPARK_UI", "serve the Spark UI (true/false)", False)
     spark_log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"] = _env(
         "TICKPLANT_SPARK_LOG_LEVEL", "log level of Spark's JVM", "WARN")
+    spark_jvm_options: str = _env("TICKPLANT_SPARK_JVM_OPTIONS", "extra JVM flags of the Spark driver a "
+                                  "tickplant job starts, after TICKPLANT_JVM_OPTIONS "
+                                  "(spark.driver.extraJavaOptions)", "")
     stream_max_future_ms: int = _env("TICKPLANT_MAX_FUTURE_MS", "stream processor: a trade stamped more than "
                                      "this many ms after its receive time is a dead letter", 5000, ge=0)
     # --- ports of the parts tickplant serves
@@ -127,6 +130,9 @@ class Settings(BaseSettings):
     cassandra_storage_port: Port = _env("TICKPLANT_CASSANDRA_STORAGE_PORT", "local Cassandra gossip", 7000)
     kafka_heap_mb: int = _env("TICKPLANT_KAFKA_HEAP_MB", "local Kafka heap (MB)", 512, ge=64)
     cassandra_heap_mb: int = _env("TICKPLANT_CASSANDRA_HEAP_MB", "local Cassandra heap (MB)", 1024, ge=256)
+    jvm_options: str = _env("TICKPLANT_JVM_OPTIONS", "extra JVM flags, space-separated, of every JVM tickplant "
+                            "starts: the local Kafka, Cassandra and SQL engine and a job's Spark driver (the "
+                            "test suite sets -XX:TieredStopAtLevel=1 for its short-lived JVMs)", "")
     cassandra_jvm_options: str = _env("TICKPLANT_CASSANDRA_JVM_OPTIONS", "extra JVM flags of the local Cassandra, "
                                       "space-separated (the test suite sets Cassandra's own test-only "
                                       "schema flags)", "")

@@ -55,6 +55,9 @@ def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | Non
         "spark.cassandra.output.batch.size.bytes": "65536",
         "spark.cassandra.output.concurrent.writes": "16",
     }
+    driver_flags = f"{settings.jvm_options} {settings.spark_jvm_options}".strip()
+    if driver_flags:
+        conf["spark.driver.extraJavaOptions"] = driver_flags
     if settings.cassandra_local_dc:
         conf["spark.cassandra.connection.localDC"] = settings.cassandra_local_dc
     # Credentials and TLS are not here: every read and write passes them as options

@@ -28,6 +28,11 @@ pytest_plugins = ["tests.browser.fixtures"]   # chromium, browser, browser_page
 TEST_CASSANDRA_FLAGS = ("-Dcassandra.test.flush_local_schema_changes=false -Dcassandra.unsafesystem=true "
                         "-Dcassandra.skip_sync=true")
 os.environ.setdefault("TICKPLANT_CASSANDRA_JVM_OPTIONS", TEST_CASSANDRA_FLAGS)
+# Every JVM of the suite lives seconds to minutes: C2 compilation (30-57 % of a young JVM's CPU) costs
+# more than it returns in that time, and so do G1's concurrent threads for a test's Spark driver
+# (a Spark run ~40 % less CPU, a Trino start ~45 %: BENCHMARKS.md, issue 18).
+os.environ.setdefault("TICKPLANT_JVM_OPTIONS", "-XX:TieredStopAtLevel=1")
+os.environ.setdefault("TICKPLANT_SPARK_JVM_OPTIONS", "-XX:+UseSerialGC")
 
 TIERS = ("unit", "integration", "e2e", "browser")
 

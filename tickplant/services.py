@@ -233,6 +233,10 @@ class LocalService(ABC):
     def java(self) -> str:
         return "java"
 
+    def jvm_options(self) -> list[str]:
+        """TICKPLANT_JVM_OPTIONS: extra flags for every JVM tickplant starts (the test suite's are there)."""
+        return self.settings.jvm_options.split()
+
 
 def new_cluster_id() -> str:
     """A random KRaft cluster id: 22 url-safe base64 characters, never starting with "-" (as Kafka's
@@ -393,7 +397,8 @@ class KafkaService(LocalService):
         ]), encoding="utf-8")
         if not (self.data_dir / "meta.properties").exists():
             result = subprocess.run(
-                [self.java(), "-cp", f"{self.jars}/*", f"-Dlog4j.configuration=file:{self.dir}/log4j.properties",
+                [self.java(), *self.jvm_options(), "-cp", f"{self.jars}/*",
+                 f"-Dlog4j.configuration=file:{self.dir}/log4j.properties",
                  # `=` form: a base64 id may begin with "-", which the tool's parser would take for a flag
                  "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file),
                  *self.scram_arguments()],
@@ -405,7 +410,7 @@ class KafkaService(LocalService):
     def command(self) -> list[str]:
         heap = self.settings.kafka_heap_mb
         return [self.java(), f"-Xms{min(heap, 256)}m", f"-Xmx{heap}m", "-XX:+UseG1GC",
-                "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+                "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true", *self.jvm_options(),
                 f"-Dlog4j.configuration=file:{self.dir}/log4j.properties",
                 f"-Dkafka.logs.dir={self.settings.home / 'logs'}",
                 "-cp", f"{self.jars}/*", self.main_class, str(self.config_file)]
@@ -557,7 +562,7 @@ class CassandraService(LocalService):
 
     def command(self) -> list[str]:
         heap = self.settings.cassandra_heap_mb
-        return [self.java(), f"-Xms{heap}m", f"-Xmx{heap}m", *CASSANDRA_JVM17_OPTIONS,
+        return [self.java(), f"-Xms{heap}m", f"-Xmx{heap}m", *CASSANDRA_JVM17_OPTIONS, *self.jvm_options(),
                 *self.settings.cassandra_jvm_options.split(),
                 f"-Dcassandra.config=file://{self.config_file}",
                 "-Dcassandra-foreground=yes",

@@ -268,7 +268,7 @@ class TrinoService(LocalService):
         return [self.java(), f"-Xmx{heap}m", f"-Xms{min(heap, 256)}m", "-XX:+UseG1GC",
                 "-XX:+ExitOnOutOfMemoryError", "-XX:+HeapDumpOnOutOfMemoryError",
                 f"-XX:HeapDumpPath={self.dir / 'data'}", "-Djdk.attach.allowAttachSelf=true",
-                "-XX:ReservedCodeCacheSize=256M", "-Dfile.encoding=UTF-8",
+                "-XX:ReservedCodeCacheSize=256M", "-Dfile.encoding=UTF-8", *self.jvm_options(),
                 f"-Dconfig={etc / 'config.properties'}", "-Dnode.environment=tickplant",
                 f"-Dnode.id=tickplant-{self.options.presto_port}", f"-Dnode.data-dir={self.dir / 'data'}",
                 f"-Dlog.levels-file={etc / 'log.properties'}",
