@@ -93,6 +93,8 @@ GOOD = {
     "TICKPLANT_CASSANDRA_HEAP_MB": ("768", "cassandra_heap_mb", 768),
     "TICKPLANT_CASSANDRA_JVM_OPTIONS": ("-Dcassandra.skip_sync=true -Xss512k", "cassandra_jvm_options",
                                         "-Dcassandra.skip_sync=true -Xss512k"),
+    "TICKPLANT_JVM_OPTIONS": ("-XX:TieredStopAtLevel=1", "jvm_options", "-XX:TieredStopAtLevel=1"),
+    "TICKPLANT_SPARK_JVM_OPTIONS": ("-XX:+UseSerialGC -Xss1m", "spark_jvm_options", "-XX:+UseSerialGC -Xss1m"),
     "TICKPLANT_SERVICE_TIMEOUT": ("60", "service_timeout_s", 60),
     "TICKPLANT_TLS_KEYSTORE": ("/etc/server.p12", "tls_keystore", Path("/etc/server.p12")),
     "TICKPLANT_TLS_KEYSTORE_PASSWORD": ("ks", "tls_keystore_password", SecretStr("ks")),
@@ -298,3 +300,20 @@ def test_a_bad_security_variable_stops_the_cli_with_one_line_and_exit_2(env, mes
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"tickplant: error: {message}"]
     assert "ks-SECRET-x" not in result.stdout + result.stderr
+
+
+def test_jvm_options_reach_every_jvm_tickplant_starts(tmp_path):
+    from core.spark import spark_conf
+    from tickplant.services import CassandraService, KafkaService
+    from tickplant.sql_services import SqlOptions, TrinoService
+
+    s = settings(TICKPLANT_JVM_OPTIONS="-XX:TieredStopAtLevel=1 -Xss2m", TICKPLANT_SPARK_JVM_OPTIONS="-XX:+UseSerialGC",
+                 TICKPLANT_HOME=str(tmp_path))
+    assert spark_conf(s, "t", with_jars=False)["spark.driver.extraJavaOptions"] == \
+        "-XX:TieredStopAtLevel=1 -Xss2m -XX:+UseSerialGC"
+    for service in (KafkaService(s), CassandraService(s), TrinoService(s, SqlOptions.from_settings(s))):
+        command = service.command()
+        flags = command[:command.index("-cp")]
+        assert "-XX:TieredStopAtLevel=1" in flags and "-Xss2m" in flags, service.name
+        assert "-XX:+UseSerialGC" not in command, service.name
+    assert "spark.driver.extraJavaOptions" not in spark_conf(settings(), "t", with_jars=False)
