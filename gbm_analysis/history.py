@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.errors import TickplantError
+from core.symbols import SAMPLE_HISTORY_SYMBOL
 
 INSERT_SOURCE = ("INSERT INTO {keyspace}.history_sources (symbol, source, imported_at, rows, first_date, last_date) "
                  "VALUES (?, ?, ?, ?, ?, ?)")
 SELECT_SOURCE = "SELECT source, imported_at, rows FROM {keyspace}.history_sources WHERE symbol = ?"
 # The real daily series `tickplant up` imports on a first start: the S&P 500 index closes that the
-# `arch` package ships (arch.data.sp500, from Yahoo Finance ^GSPC, 1999-2018), under a symbol that
-# says it is a sample and not a live feed's.
-SAMPLE_SYMBOL = "SAMPLE:SP500"
+# `arch` package ships (arch.data.sp500, from Yahoo Finance ^GSPC, 1999-2018).
+SAMPLE_SYMBOL = SAMPLE_HISTORY_SYMBOL
 INSERT_DAILY_BAR = ("INSERT INTO {keyspace}.daily_bars (symbol, trade_date, open, high, low, close, adj_close, "
                     "volume) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
