@@ -109,7 +109,8 @@ def render() -> None:
     st.subheader("Backtest")
     backtest = ui.cached_read(data.gbm_backtest, symbol)
     if backtest.empty:
-        st.info("No backtest yet: each run checks the earlier runs' forecasts against the closes realised since.")
+        st.caption("Each run scores the earlier runs' forecasts against the closes realised since: the first "
+                   "scores appear with the run after this symbol's first.")
         return
     columns = st.columns(3)
     columns[0].metric("mean coverage p05–p95 (nominal 90 %)", f"{backtest['coverage_p05_p95'].mean():.1%}")
