@@ -113,9 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", choices=("1m", "1d", "5s"), default="1m",
                         help="1m: bars_1m (default); 1d: daily_bars (imported history); 5s: trades_5s")
     parser.add_argument("--lookback", type=parse_duration, default=None,
-                        help="estimation window, e.g. 24h, 5y (default 24h for 1m, 5y for 1d)")
+                        help="estimation window, e.g. 24h, 5y (default 1h for 5s, 24h for 1m, 5y for 1d)")
     parser.add_argument("--horizon", type=parse_duration, default=None,
-                        help="forecast horizon, a whole number of bars (default 1h for 1m, 30d for 1d)")
+                        help="forecast horizon, a whole number of bars (default 15m for 5s, 1h for 1m, 30d for 1d)")
     parser.add_argument("--paths", type=positive_int, default=10_000, help="Monte Carlo paths (default 10000)")
     parser.add_argument("--seed", type=int, default=1, help="base seed; paths use (seed, symbol, run time)")
     parser.add_argument("--antithetic", action="store_true", help="antithetic variates (paths must be even)")

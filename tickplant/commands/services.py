@@ -46,7 +46,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--duration", type=non_negative_float, default=0,
                     help="stop by itself after N seconds (0: run until Ctrl-C)")
     up.add_argument("--gbm-every", type=parse_duration, default="1h",
-                    help="a GBM forecast run once bars exist, then every interval (default 1h)")
+                    help="a GBM run every interval once 30 one-minute bars exist (default 1h); before that, "
+                         "on a fresh start, runs on 5 s windows every 10 min")
     up.add_argument("--no-gbm", action="store_true", help="do not run the hourly GBM forecast")
     up.add_argument("--no-dashboard", action="store_true", help="do not serve the Streamlit dashboard")
     up.add_argument("--no-sample-history", action="store_true",
