@@ -264,8 +264,8 @@ def sample_history_file() -> tuple[Path, str] | None:
     if not path.is_file():
         return None
     version = importlib.metadata.version("arch")
-    return path, (f"sample: S&P 500 index daily (Yahoo Finance ^GSPC) shipped in the Python package "
-                  f"arch {version} (arch.data.sp500), imported by tickplant up on its first start")
+    return path, (f"sample: S&P 500 index daily (Yahoo Finance ^GSPC), the arch.data.sp500 series of the "
+                  f"Python package arch {version}, loaded by tickplant up on its first start")
 
 
 def import_sample_history(session: Any, keyspace: str) -> ImportResult | None:

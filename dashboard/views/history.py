@@ -21,7 +21,7 @@ def source_line(source: dict | None) -> str:
     """Where the shown history came from, in one line."""
     if source is None:
         return "source: not recorded (imported before tickplant kept sources)"
-    when = f", imported {source['imported_at']:%Y-%m-%d %H:%M} UTC" if source.get("imported_at") else ""
+    when = f" · imported {source['imported_at']:%Y-%m-%d %H:%M} UTC" if source.get("imported_at") else ""
     return f"source: {source['source']}{when}"
 
 

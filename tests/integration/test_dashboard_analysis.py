@@ -159,4 +159,4 @@ def test_history_page_shows_a_csv_imported_with_tickplant_import_history(app_env
     history = charts(app)[0]
     assert decode(trace(history, "close")["y"]) == closes.tolist()
     assert app.caption[0].value == "300 daily closes from 2024-01-02 to 2025-02-24"
-    assert app.caption[1].value.startswith(f"source: file {csv.resolve()}, imported ")
+    assert app.caption[1].value.startswith(f"source: file {csv.resolve()} · imported ")
