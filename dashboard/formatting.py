@@ -186,3 +186,11 @@ def next_run_line(next_run_ts: pd.Timestamp | None, now: pd.Timestamp) -> str | 
     wait = (next_run_ts - now).total_seconds()
     when = f"in {duration(wait)}" if wait >= 0 else f"{duration(-wait)} overdue"
     return f"next run due {next_run_ts:%H:%M:%S} UTC, {when}"
+
+
+def history_source(source: dict[str, Any] | None) -> str:
+    """Where a symbol's daily history came from, in one line (a row of history_sources, or None)."""
+    if source is None:
+        return "source: not recorded (imported before tickplant kept sources)"
+    when = f" · imported {source['imported_at']:%Y-%m-%d %H:%M} UTC" if not missing(source.get("imported_at")) else ""
+    return f"source: {source['source']}{when}"

@@ -8,21 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from core.symbols import SAMPLE_HISTORY_SYMBOL
-from dashboard import charts, data, indicators, ui
+from dashboard import charts, data, formatting, indicators, ui
 
 
 @st.cache_data(ttl=3600, show_spinner=False, hash_funcs={pd.Series: lambda s: (len(s), s.index.max(), s.iloc[-1])})
 def adf(keyspace: str, symbol: str, closes: pd.Series) -> pd.DataFrame:
     """The ADF table of a symbol's closes, recomputed when its history changes (or after an hour)."""
     return indicators.adf_table(closes)
-
-
-def source_line(source: dict | None) -> str:
-    """Where the shown history came from, in one line."""
-    if source is None:
-        return "source: not recorded (imported before tickplant kept sources)"
-    when = f" · imported {source['imported_at']:%Y-%m-%d %H:%M} UTC" if source.get("imported_at") else ""
-    return f"source: {source['source']}{when}"
 
 
 def render() -> None:
@@ -44,7 +36,7 @@ def render() -> None:
     first, last = closes.index.min(), closes.index.max()
     st.caption(f"{len(closes):,} daily closes from {first:%Y-%m-%d} to {last:%Y-%m-%d}")
     source = ui.cached_read(data.history_source, symbol, slow=True)
-    st.caption(source_line(source))
+    st.caption(formatting.history_source(source))
     ui.plotly(charts.history_chart(closes, stats, symbol), key="history-chart")
     st.subheader("Augmented Dickey–Fuller test of the closes")
     st.dataframe(adf(settings.cassandra_keyspace, symbol, closes), hide_index=True, width="stretch", key="adf")

@@ -109,3 +109,10 @@ def test_the_running_bar_is_left_out_of_the_finished_bars():
     now = pd.Timestamp("2026-12-02 05:02:05", tz="UTC")
     assert finished_bars(bars, 60, now)["trade_count"].tolist() == [120, 118]
     assert finished_bars(bars, 60, None)["trade_count"].tolist() == [120, 118, 7]
+
+
+def test_the_history_page_says_where_its_data_came_from():
+    imported = pd.Timestamp("2026-12-02 04:58:31", tz="UTC")
+    assert formatting.history_source({"source": "file /data/aapl.csv", "imported_at": imported, "rows": 300}) == (
+        "source: file /data/aapl.csv · imported 2026-12-02 04:58 UTC")
+    assert formatting.history_source(None) == "source: not recorded (imported before tickplant kept sources)"
