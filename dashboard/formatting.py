@@ -67,8 +67,8 @@ def percent(value: float | None, digits: int = 3, sign: bool = False) -> str:
     scaled = float(value) * 100
     if scaled == 0:
         return "0 %"
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(scaled))))
-    return f"{scaled:{'+' if sign else ''},.{decimals}f} %"
+    places = max(0, digits - 1 - math.floor(math.log10(abs(scaled))))
+    return f"{scaled:{'+' if sign else ''},.{places}f} %"
 
 
 def duration(seconds: float | None) -> str:
