@@ -54,6 +54,18 @@ def change(value: float | None, pct: float | None, reference: float) -> str | No
     return text if missing(pct) else f"{text} ({pct:+.2f} %)"
 
 
+def count(value: float | None) -> str:
+    """A whole number short enough for a tile: 180 · 2,500 · 10k · 250k · 1.2M."""
+    if missing(value):
+        return MISSING
+    number = int(value)
+    if abs(number) >= 1_000_000:
+        return f"{number / 1_000_000:,.3g}M"
+    if abs(number) >= 10_000:
+        return f"{number / 1_000:,.3g}k"
+    return f"{number:,}"
+
+
 def tile_label(symbol: str) -> str:
     """The tile's title: the venue prefix dropped (BINANCE:BTCUSDT -> BTCUSDT); the full name is in its help."""
     return symbol.rpartition(":")[2] or symbol

@@ -43,7 +43,8 @@ def estimates(run: pd.Series) -> None:
     columns[1].metric("σ (volatility, per year)", formatting.percent(run["sigma"]), help="annualised volatility")
     columns[2].metric("S₀ (last close)", formatting.price(run["s0"]))
     columns[3].metric("observations", f"{int(run['observations'] or 0):,}")
-    columns[4].metric("paths × steps", f"{int(run['paths'] or 0):,} × {int(run['steps'] or 0):,}")
+    columns[4].metric("paths × steps", f"{formatting.count(run['paths'] or 0)} × {formatting.count(run['steps'] or 0)}",
+                      help=f"{int(run['paths'] or 0):,} Monte Carlo paths of {int(run['steps'] or 0):,} steps")
     st.caption(f"standard errors: μ ± {formatting.percent(run.get('mu_se'), 2)}, "
                f"σ ± {formatting.percent(run.get('sigma_se'), 2)} · "
                + formatting.drift_line(run["mu"], run.get("mu_se"), run.get("horizon_seconds")))

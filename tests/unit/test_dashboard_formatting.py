@@ -116,3 +116,8 @@ def test_the_history_page_says_where_its_data_came_from():
     assert formatting.history_source({"source": "file /data/aapl.csv", "imported_at": imported, "rows": 300}) == (
         "source: file /data/aapl.csv · imported 2026-12-02 04:58 UTC")
     assert formatting.history_source(None) == "source: not recorded (imported before tickplant kept sources)"
+
+
+def test_counts_are_short_enough_for_a_tile():
+    assert [formatting.count(n) for n in (180, 2_500, 10_000, 250_000, 1_234_567, None)] == [
+        "180", "2,500", "10k", "250k", "1.23M", ""]
