@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from core.config import Settings
@@ -35,6 +36,14 @@ TILES = """() => Array.from(document.querySelectorAll('[data-testid="stMetric"]'
     return {label: tile.querySelector('[data-testid="stMetricLabel"]').innerText.trim(),
             value: value.innerText.trim(), cut: box.scrollWidth > box.clientWidth + 1};
 })"""
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 (a local URL)
+            return answer.status == 200
+    except OSError:
+        return False
 
 
 def _page_ready(page, url: str):
@@ -76,6 +85,8 @@ def test_a_fresh_up_fills_every_page_within_three_minutes_quietly_and_with_whole
         assert "retrying" not in printed, printed
         url = f"http://127.0.0.1:{settings.dashboard_port}"
         assert f"  dashboard      {url}" in printed
+        wait_until(running(lambda: _answers(f"{url}/_stcore/health")), max(1.0, deadline - time.monotonic()),
+                   what="the dashboard answering", initial_s=0.5, maximum_s=1.0)
         reached = {}
         for name, path in PAGES.items():
             state = wait_until(running(lambda path=path: _page_ready(browser_page, f"{url}/{path}")),
