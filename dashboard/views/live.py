@@ -62,7 +62,8 @@ def live(symbol: str, label: str, panes: tuple[str, ...]) -> None:
         return
     age = pd.Timestamp.now(tz="UTC") - newest["trade_timestamp"]
     st.caption(f"{symbol}: last trade {newest['trade_timestamp']:%Y-%m-%d %H:%M:%S} UTC "
-               f"({age.total_seconds():,.0f} s ago) · {len(bars)} bars of {label} · refreshes every {REFRESH_S} s")
+               f"({age.total_seconds():,.0f} s ago) · {len(bars)} bar{'' if len(bars) == 1 else 's'} of {label} · "
+               f"refreshes every {REFRESH_S} s")
     if bars.empty:
         st.info(f"No {label} bars for {symbol} in the window before its last trade.")
         return
