@@ -51,6 +51,19 @@ def _indicator_traces(name: str, bars: pd.DataFrame, bar_seconds: float, axis: s
             go.Scatter(x=x, y=lines["signal"], name="signal", line={"width": 1.2}, yaxis=axis)]
 
 
+MIN_BARS_SPAN = 10
+
+
+def few_bars_range(starts: pd.Index, bar_seconds: float) -> dict:
+    """An x range of at least MIN_BARS_SPAN bars while there are fewer (a first start): Plotly would
+    stretch one candle over a millisecond axis. Empty otherwise (auto range)."""
+    if len(starts) == 0 or len(starts) >= MIN_BARS_SPAN:
+        return {}
+    bar = pd.Timedelta(seconds=bar_seconds)
+    end = starts[-1] + 2 * bar
+    return {"range": [(end - MIN_BARS_SPAN * bar).to_pydatetime(), end.to_pydatetime()]}
+
+
 def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str, panes: tuple[str, ...] = (),
                  now: pd.Timestamp | None = None) -> go.Figure:
     """Candles with SMA/EMA 20, Bollinger(20, 2) and VWAP, and volume; below them the indicator
@@ -76,7 +89,8 @@ def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str, panes: tupl
     for number, name in enumerate(chosen, start=len(PRICE_PANES) + 1):
         traces += _indicator_traces(name, bars, bar_seconds, f"y{number}", now)
     bottom = f"y{len(layout_panes)}"
-    layout: dict = {"xaxis": {"anchor": bottom, "rangeslider": {"visible": False}}, "annotations": [], "shapes": []}
+    layout: dict = {"xaxis": {"anchor": bottom, "rangeslider": {"visible": False}, **few_bars_range(x, bar_seconds)},
+                    "annotations": [], "shapes": []}
     domains = pane_domains([share for _, share in layout_panes])
     for number, ((label, _), domain) in enumerate(zip(layout_panes, domains, strict=True), start=1):
         layout[f"yaxis{'' if number == 1 else number}"] = {"domain": domain, "anchor": "x"}

@@ -121,3 +121,13 @@ def test_the_history_page_says_where_its_data_came_from():
 def test_counts_are_short_enough_for_a_tile():
     assert [formatting.count(n) for n in (180, 2_500, 10_000, 250_000, 1_234_567, None)] == [
         "180", "2,500", "10k", "250k", "1.23M", ""]
+
+
+def test_a_chart_of_few_bars_spans_ten_bars_instead_of_a_millisecond():
+    from dashboard.charts import few_bars_range
+
+    one = pd.DatetimeIndex([pd.Timestamp("2026-12-02 05:07", tz="UTC")])
+    assert few_bars_range(one, 60) == {"range": [pd.Timestamp("2026-12-02 04:59", tz="UTC").to_pydatetime(),
+                                                 pd.Timestamp("2026-12-02 05:09", tz="UTC").to_pydatetime()]}
+    assert few_bars_range(pd.date_range("2026-12-02", periods=10, freq="60s", tz="UTC"), 60) == {}
+    assert few_bars_range(pd.DatetimeIndex([]), 60) == {}
