@@ -200,10 +200,10 @@ class LocalService(ABC):
             raise ServiceError(f"{self.name} did not answer on {self.address} within "
                                f"{self.settings.service_timeout_s}s; last lines of {self.log_file}:\n"
                                f"{procs.tail(self.log_file)}") from None
+        seconds = time.monotonic() - started
         status = self.status()
-        log.debug("up", service=self.name, pid=process.pid, seconds=round(time.monotonic() - started, 1))
-        say(f"{self.name:<10} up in {time.monotonic() - started:5.1f} s {self.address} pid {process.pid} "
-            f"{status.version or ''}".rstrip())
+        log.debug("up", service=self.name, pid=process.pid, seconds=round(seconds, 1))
+        say(f"{self.name:<10} up in {seconds:5.1f} s {self.address} pid {process.pid} {status.version or ''}".rstrip())
         return status
 
     def stop(self, timeout_s: float = 120) -> bool:
