@@ -40,6 +40,7 @@ def test_gbm_page_shows_the_run_forecast_terminal_density_and_backtest(app_env, 
     assert metrics["mean coverage p05–p95 (nominal 90 %)"] == "85.0%"
     assert metrics["mean coverage p25–p75 (nominal 50 %)"] == "45.0%"
     fan, histogram, density, coverage = charts(app)
+    assert [note["text"] for note in fan["layout"]["annotations"]] == ["run (now)"]   # the newest close is the run's
     stored = pd.DataFrame(cassandra_session.execute(cassandra_session.prepare(
         "SELECT step_ts, p05, p50, p95, mean FROM gbm_forecasts WHERE symbol = ? AND run_ts = ?"), ("AAPL", run_ts)))
     assert len(stored) == 60
