@@ -78,7 +78,8 @@ def render() -> None:
                f"{run['estimation_end']:%Y-%m-%d %H:%M:%S} UTC · horizon "
                f"{formatting.duration(run['horizon_seconds'])} at {step:,.0f} s steps · "
                + formatting.data_age_line(run_ts, origin, now_utc))
-    next_run = formatting.next_run_line(run.get("next_run_ts"), now_utc)
+    # only the newest run's plan is current; an older run's "next run" has happened (or not) since
+    next_run = formatting.next_run_line(run.get("next_run_ts"), now_utc) if chosen == labels[0] else None
     if next_run:
         st.caption(next_run + (" (then hourly, on 1 min bars once 30 exist)" if step < 60 else ""))
     forecast = ui.cached_read(data.gbm_forecast, symbol, run_ts.to_pydatetime())
