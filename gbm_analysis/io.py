@@ -107,24 +107,10 @@ def _upsert(frame: DataFrame, settings: Settings, name: str) -> None:
 
 
 def write_results(results: DataFrame, settings: Settings, options: GbmOptions) -> None:
-    """gbm_runs for every symbol (skipped ones with their reason), the rest for the symbols that ran."""
+    """gbm_runs for every symbol (skipped ones with their reason), written last; the rest for the symbols
+    that ran."""
     run_ts = F.lit(_utc(options.run_ms)).cast("timestamp")
     ok = results.where(F.col("status") == "ok")
-    _upsert(results.select(
-        "symbol", run_ts.alias("run_ts"), "status", "skip_reason", "mu", "sigma", "nu", "se_mu", "se_sigma",
-        "se_nu", "s0", "observations", "duration_seconds",
-        F.timestamp_millis("start_ms").alias("estimation_start"),
-        F.timestamp_millis("end_ms").alias("estimation_end"),
-        F.timestamp_millis("end_ms").alias("forecast_start"),
-        F.lit(options.paths).alias("paths"), F.lit(options.steps).alias("steps"),
-        F.lit(float(options.horizon_seconds)).alias("horizon_seconds"),
-        F.lit(float(options.step_seconds)).alias("step_seconds"),
-        F.lit(options.seed).cast("long").alias("seed"), F.lit(options.antithetic).alias("antithetic"),
-        F.lit(options.interval).alias("bar_interval"),
-        F.lit(float(options.lookback_seconds)).alias("lookback_seconds"),
-        (F.lit(_utc(int(options.next_run_ts.timestamp() * 1000))) if options.next_run_ts else F.lit(None))
-        .cast("timestamp").alias("next_run_ts"),
-    ), settings, "gbm_runs")
     step_ms = options.step_seconds * 1000
     forecasts = (ok.select("symbol", run_ts.alias("run_ts"), "end_ms",
                            F.posexplode(F.arrays_zip(*FORECAST_FIELDS)).alias("k", "f"))
@@ -145,6 +131,22 @@ def write_results(results: DataFrame, settings: Settings, options: GbmOptions) -
                     F.col("b.bt_steps").alias("forecast_steps"), F.col("b.bt_points").alias("points"),
                     *(F.col(f"b.bt_{name}").alias(name) for name in BACKTEST_FIELDS)),
             settings, "gbm_backtest")
+    # the run's row last: a reader (the dashboard, the next run's backtest) that finds a run finds its parts
+    _upsert(results.select(
+        "symbol", run_ts.alias("run_ts"), "status", "skip_reason", "mu", "sigma", "nu", "se_mu", "se_sigma",
+        "se_nu", "s0", "observations", "duration_seconds",
+        F.timestamp_millis("start_ms").alias("estimation_start"),
+        F.timestamp_millis("end_ms").alias("estimation_end"),
+        F.timestamp_millis("end_ms").alias("forecast_start"),
+        F.lit(options.paths).alias("paths"), F.lit(options.steps).alias("steps"),
+        F.lit(float(options.horizon_seconds)).alias("horizon_seconds"),
+        F.lit(float(options.step_seconds)).alias("step_seconds"),
+        F.lit(options.seed).cast("long").alias("seed"), F.lit(options.antithetic).alias("antithetic"),
+        F.lit(options.interval).alias("bar_interval"),
+        F.lit(float(options.lookback_seconds)).alias("lookback_seconds"),
+        (F.lit(_utc(int(options.next_run_ts.timestamp() * 1000))) if options.next_run_ts else F.lit(None))
+        .cast("timestamp").alias("next_run_ts"),
+    ), settings, "gbm_runs")
 
 
 def replace_latest_forecasts(settings: Settings, run_ms: int, forecasts: list) -> None:

@@ -22,8 +22,8 @@ from tickplant import procs
 from tickplant import services as runtime
 
 FIRST_START_S = 180
-# in the order their data arrive: live prices first, the first GBM run last
-PAGES = {"live": "", "history": "history", "health": "health", "gbm": "gbm"}
+# page -> (path, charts it draws at least), in the order their data arrive: the first GBM run last
+PAGES = {"live": ("", 1), "history": ("history", 2), "health": ("health", 1), "gbm": ("gbm", 3)}
 PAGE_STATE = """() => ({
     charts: Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => (el.data || []).length),
     alerts: Array.from(document.querySelectorAll('[data-testid="stAlert"]')).map(el => el.innerText),
@@ -46,12 +46,12 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _page_ready(page, url: str):
-    """The page once it has a chart with traces, no error and no "yet" box; None to try again."""
+def _page_ready(page, url: str, charts: int):
+    """The page once it has `charts` charts with traces, no error and no "yet" box; None to try again."""
     page.goto(url, wait_until="domcontentloaded")
     wait_streamlit_ready(page, timeout_s=60)
     state = page.evaluate(PAGE_STATE)
-    if state["errors"] or not state["charts"] or not all(state["charts"]) or any(
+    if state["errors"] or len(state["charts"]) < charts or not all(state["charts"]) or any(
             "yet" in alert for alert in state["alerts"]):
         return None
     return state
@@ -88,8 +88,9 @@ def test_a_fresh_up_fills_every_page_within_three_minutes_quietly_and_with_whole
         wait_until(running(lambda: _answers(f"{url}/_stcore/health")), max(1.0, deadline - time.monotonic()),
                    what="the dashboard answering", initial_s=0.5, maximum_s=1.0)
         reached = {}
-        for name, path in PAGES.items():
-            state = wait_until(running(lambda path=path: _page_ready(browser_page, f"{url}/{path}")),
+        for name, (path, charts) in PAGES.items():
+            state = wait_until(running(lambda path=path, charts=charts: _page_ready(browser_page, f"{url}/{path}",
+                                                                                    charts)),
                                max(1.0, deadline - time.monotonic()), what=f"the {name} page filled",
                                initial_s=2.0, maximum_s=5.0)
             reached[name] = round(time.monotonic() - started)
