@@ -179,7 +179,7 @@ def apply_migrations(session: Session, settings: Settings) -> list[str]:
         session.execute(record, (migration.version, migration.name, migration.checksum,
                                  datetime.now(UTC)))
         applied_now.append(migration.name)
-        log.info("migration applied", migration=migration.name, statements=len(migration.statements))
+        log.debug("migration applied", migration=migration.name, statements=len(migration.statements))
     return applied_now
 
 

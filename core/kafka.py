@@ -236,7 +236,7 @@ def ensure_topics(settings: Settings) -> list[str]:
                 client.create_topics([NewTopic(spec.name, spec.partitions, spec.replication_factor,
                                                topic_configs=spec.config)], timeout_ms=30_000)
                 created.append(spec.name)
-                log.info("topic created", topic=spec.name, partitions=spec.partitions)
+                log.debug("topic created", topic=spec.name, partitions=spec.partitions)
             except TopicAlreadyExistsError:
                 pass
         for spec in specs:

@@ -5,7 +5,11 @@ same delays to loops that keep their own control flow (reconnects, restarts of s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+import logging
+import time
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from tenacity import (
@@ -22,6 +26,19 @@ from core.logging import get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")
+# monotonic time until which a retry is part of an expected wait (a server starting): logged at DEBUG
+_expected_until: contextvars.ContextVar[float] = contextvars.ContextVar("expected_until", default=0.0)
+
+
+@contextlib.contextmanager
+def expected_wait(seconds: float) -> Iterator[None]:
+    """Retries inside this block during its first `seconds` are the normal wait of a start-up (a server
+    that does not listen yet): their lines go to DEBUG. After that they are real retries again (INFO)."""
+    token = _expected_until.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _expected_until.reset(token)
 
 
 def jittered_wait(initial_s: float, maximum_s: float) -> Any:
@@ -38,8 +55,9 @@ def _log_retry(what: str) -> Callable[[RetryCallState], None]:
         outcome = state.outcome
         error = outcome.exception() if outcome is not None and outcome.failed else None
         reason = (str(error) or type(error).__name__).splitlines()[0][:200] if error else "not yet"
-        log.info("retrying", what=what, attempt=state.attempt_number,
-                 retry_in_s=round(state.upcoming_sleep, 2), reason=reason)
+        level = logging.DEBUG if time.monotonic() < _expected_until.get() else logging.INFO
+        log.log(level, "retrying", what=what, attempt=state.attempt_number,
+                retry_in_s=round(state.upcoming_sleep, 2), reason=reason)
     return before_sleep
 
 

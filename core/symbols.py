@@ -7,6 +7,9 @@ import re
 
 from core.errors import ConfigError
 
+# The daily series `tickplant up` imports on a first start (the S&P 500 closes of the arch package):
+# a venue-style prefix that says it is a sample, not a feed's symbol. The History page lists it.
+SAMPLE_HISTORY_SYMBOL = "SAMPLE:SP500"
 _SYMBOL = re.compile(r"^[A-Za-z0-9:._/^=-]{1,40}$")
 
 

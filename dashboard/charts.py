@@ -17,7 +17,7 @@ MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
 
 # Optional indicator panes under the price and volume panes: URL value -> (title, relative height)
-INDICATOR_PANES = {"tps": ("trades / s", 0.12), "rsi": ("RSI 14", 0.14), "macd": ("MACD 12/26/9", 0.18)}
+INDICATOR_PANES = {"tps": ("trades / s (finished bars)", 0.12), "rsi": ("RSI 14", 0.14), "macd": ("MACD 12/26/9", 0.18)}
 PRICE_PANES = (("", 0.44), ("volume", 0.12))
 PANE_GAP = 0.025
 PANE_PX = 160          # figure height per pane of relative height 0.12 … 0.18, plus the price pane
@@ -35,10 +35,13 @@ def pane_domains(shares: list[float]) -> list[tuple[float, float]]:
     return domains
 
 
-def _indicator_traces(name: str, bars: pd.DataFrame, bar_seconds: float, axis: str) -> list:
+def _indicator_traces(name: str, bars: pd.DataFrame, bar_seconds: float, axis: str,
+                      now: pd.Timestamp | None = None) -> list:
     close, x = bars["close"], bars.index
     if name == "tps":
-        return [go.Scatter(x=x, y=bars["trade_count"] / bar_seconds, name="trades/s",
+        # the running bar has only part of its trades: its rate would drop to ~0 at the right edge
+        done = indicators.finished_bars(bars, bar_seconds, now)
+        return [go.Scatter(x=done.index, y=done["trade_count"] / bar_seconds, name="trades/s",
                            line={"width": 1, "color": "#555"}, yaxis=axis)]
     if name == "rsi":
         return [go.Scatter(x=x, y=indicators.rsi(close), name="RSI 14", line={"width": 1.2}, yaxis=axis)]
@@ -48,9 +51,24 @@ def _indicator_traces(name: str, bars: pd.DataFrame, bar_seconds: float, axis: s
             go.Scatter(x=x, y=lines["signal"], name="signal", line={"width": 1.2}, yaxis=axis)]
 
 
-def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str, panes: tuple[str, ...] = ()) -> go.Figure:
+MIN_BARS_SPAN = 10
+
+
+def few_bars_range(starts: pd.Index, bar_seconds: float) -> dict:
+    """An x range of at least MIN_BARS_SPAN bars while there are fewer (a first start): Plotly would
+    stretch one candle over a millisecond axis. Empty otherwise (auto range)."""
+    if len(starts) == 0 or len(starts) >= MIN_BARS_SPAN:
+        return {}
+    bar = pd.Timedelta(seconds=bar_seconds)
+    end = starts[-1] + 2 * bar
+    return {"range": [(end - MIN_BARS_SPAN * bar).to_pydatetime(), end.to_pydatetime()]}
+
+
+def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str, panes: tuple[str, ...] = (),
+                 now: pd.Timestamp | None = None) -> go.Figure:
     """Candles with SMA/EMA 20, Bollinger(20, 2) and VWAP, and volume; below them the indicator
-    `panes` asked for (keys of INDICATOR_PANES: trades per second, RSI 14, MACD), in that order.
+    `panes` asked for (keys of INDICATOR_PANES: trades per second, RSI 14, MACD), in that order; the
+    trades/s pane leaves out the bar still running at `now` (default: none is left out).
     One shared x axis and one y axis per pane, laid out by hand: make_subplots costs more than the
     rest of the figure together, and this figure is rebuilt at every refresh. Fewer panes by default
     is most of a fast first render: the browser lays out and draws every pane at each refresh."""
@@ -69,9 +87,10 @@ def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str, panes: tupl
     chosen = [name for name in INDICATOR_PANES if name in panes]
     layout_panes = list(PRICE_PANES) + [INDICATOR_PANES[name] for name in chosen]
     for number, name in enumerate(chosen, start=len(PRICE_PANES) + 1):
-        traces += _indicator_traces(name, bars, bar_seconds, f"y{number}")
+        traces += _indicator_traces(name, bars, bar_seconds, f"y{number}", now)
     bottom = f"y{len(layout_panes)}"
-    layout: dict = {"xaxis": {"anchor": bottom, "rangeslider": {"visible": False}}, "annotations": [], "shapes": []}
+    layout: dict = {"xaxis": {"anchor": bottom, "rangeslider": {"visible": False}, **few_bars_range(x, bar_seconds)},
+                    "annotations": [], "shapes": []}
     domains = pane_domains([share for _, share in layout_panes])
     for number, ((label, _), domain) in enumerate(zip(layout_panes, domains, strict=True), start=1):
         layout[f"yaxis{'' if number == 1 else number}"] = {"domain": domain, "anchor": "x"}
@@ -92,8 +111,10 @@ def market_chart(bars: pd.DataFrame, bar_seconds: float, title: str, panes: tupl
     return figure
 
 
-def gbm_fan(actual: pd.Series, forecast: pd.DataFrame, run_ts: pd.Timestamp, title: str) -> go.Figure:
-    """Actual closes, then the forecast's p05–p95 and p25–p75 bands, median and mean past the run time."""
+def gbm_fan(actual: pd.Series, forecast: pd.DataFrame, run_ts: pd.Timestamp, title: str,
+            origin_label: str = "run (now)") -> go.Figure:
+    """Actual closes, then the forecast's p05–p95 and p25–p75 bands, median and mean past the forecast's
+    origin `run_ts`, a dotted line there labelled `origin_label`."""
     figure = go.Figure()
     x = forecast.index
     figure.add_trace(go.Scatter(x=x, y=forecast["p95"], line={"width": 0}, name="p95", showlegend=False))
@@ -106,7 +127,7 @@ def gbm_fan(actual: pd.Series, forecast: pd.DataFrame, run_ts: pd.Timestamp, tit
     figure.add_trace(go.Scatter(x=x, y=forecast["mean"], name="mean", line={"color": "#ff7f0e", "dash": "dash"}))
     figure.add_trace(go.Scatter(x=actual.index, y=actual, name="actual close", line={"color": "#222", "width": 1.5}))
     figure.add_vline(x=run_ts.to_pydatetime(), line={"dash": "dot", "color": "#888"})
-    figure.add_annotation(x=run_ts.to_pydatetime(), y=1.0, yref="paper", text="run (now)", showarrow=False,
+    figure.add_annotation(x=run_ts.to_pydatetime(), y=1.0, yref="paper", text=origin_label, showarrow=False,
                           xanchor="left")
     figure.update_layout(template=TEMPLATE, title=title, height=460, margin=MARGIN, legend={"orientation": "h"})
     return figure

@@ -168,6 +168,16 @@ def daily_bars(store: Store, symbol: str) -> pd.DataFrame:
     return frame.set_index("trade_date").sort_index()
 
 
+def history_source(store: Store, symbol: str) -> dict[str, Any] | None:
+    """Where a symbol's daily history came from (history_sources, written by import-history), or None."""
+    rows = store.rows("SELECT source, imported_at, rows FROM {ks}.history_sources WHERE symbol = ?", (symbol,))
+    if not rows:
+        return None
+    row = dict(rows[0])
+    row["imported_at"] = pd.Timestamp(row["imported_at"], tz="UTC") if row["imported_at"] else None
+    return row
+
+
 def has_daily_bars(store: Store, symbol: str) -> bool:
     return bool(store.rows("SELECT trade_date FROM {ks}.daily_bars WHERE symbol = ? LIMIT 1", (symbol,)))
 
@@ -181,7 +191,7 @@ def gbm_runs(store: Store, symbol: str, limit: int = 200) -> pd.DataFrame:
         row["diagnostics"] = dict(row.get("diagnostics") or {})
         row.update(standard_errors(row))
     frame = pd.DataFrame(rows)
-    return _utc(frame, ["run_ts", "estimation_start", "estimation_end", "forecast_start"])
+    return _utc(frame, ["run_ts", "estimation_start", "estimation_end", "forecast_start", "next_run_ts"])
 
 
 def standard_errors(run: dict[str, Any]) -> dict[str, float | None]:

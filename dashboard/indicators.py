@@ -33,6 +33,13 @@ def resample_bars(bars: pd.DataFrame, rule: str) -> pd.DataFrame:
     return out.drop(columns="_pv")[BAR_COLUMNS]
 
 
+def finished_bars(bars: pd.DataFrame, bar_seconds: float, now: pd.Timestamp | None) -> pd.DataFrame:
+    """The bars (indexed by start) whose interval has ended by `now`; all of them when `now` is None."""
+    if now is None or bars.empty:
+        return bars
+    return bars[bars.index + pd.Timedelta(seconds=bar_seconds) <= now]
+
+
 def sma(values: pd.Series, window: int = 20) -> pd.Series:
     return values.rolling(window, min_periods=window).mean()
 

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core.errors import TickplantError
+from core.symbols import SAMPLE_HISTORY_SYMBOL
 
+INSERT_SOURCE = ("INSERT INTO {keyspace}.history_sources (symbol, source, imported_at, rows, first_date, last_date) "
+                 "VALUES (?, ?, ?, ?, ?, ?)")
+SELECT_SOURCE = "SELECT source, imported_at, rows FROM {keyspace}.history_sources WHERE symbol = ?"
+# The real daily series `tickplant up` imports on a first start: the S&P 500 index closes that the
+# `arch` package ships (arch.data.sp500, from Yahoo Finance ^GSPC, 1999-2018).
+SAMPLE_SYMBOL = SAMPLE_HISTORY_SYMBOL
 INSERT_DAILY_BAR = ("INSERT INTO {keyspace}.daily_bars (symbol, trade_date, open, high, low, close, adj_close, "
                     "volume) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 REQUIRED = ("date", "open", "high", "low", "close", "volume")
@@ -66,6 +73,7 @@ class ImportOptions:
     concurrency: int = 64
     chunk_rows: int = 2_000        # rows per concurrent batch: the progress bar's step
     progress: bool = True          # a tqdm bar on a terminal (never in a pipe or a log)
+    source: str | None = None      # where the rows come from, for the History page (default: the file)
 
 
 @dataclass(frozen=True)
@@ -228,11 +236,48 @@ def write_daily_bars(session: Any, keyspace: str, bars: tuple[DailyBar, ...], op
 
 
 def import_history(session: Any, keyspace: str, options: ImportOptions) -> ImportResult:
-    """Parse `options.path` and upsert its good rows (none written when there is none: see rows_written)."""
+    """Parse `options.path` and upsert its good rows (none written when there is none: see rows_written),
+    then record where they came from in history_sources."""
     parsed = read_history(options.path, options.symbol)
     written = write_daily_bars(session, keyspace, parsed.bars, options) if parsed.bars else 0
     dates = [bar.trade_date for bar in parsed.bars]
-    return ImportResult(options.symbol, written, parsed.bad_rows, min(dates, default=None), max(dates, default=None))
+    result = ImportResult(options.symbol, written, parsed.bad_rows, min(dates, default=None), max(dates, default=None))
+    if written:
+        from datetime import UTC, datetime
+
+        session.execute(session.prepare(INSERT_SOURCE.format(keyspace=keyspace)), (
+            options.symbol, options.source or f"file {options.path.name}", datetime.now(UTC), written,
+            result.first_date, result.last_date))
+    return result
+
+
+def sample_history_file() -> tuple[Path, str] | None:
+    """The S&P 500 daily CSV inside the installed `arch` package and a description of it, or None when
+    arch is not installed. Found without importing arch (its import pulls in scipy and more)."""
+    import importlib.metadata
+    import importlib.util
+
+    spec = importlib.util.find_spec("arch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "sp500" / "sp500.csv.gz"
+    if not path.is_file():
+        return None
+    version = importlib.metadata.version("arch")
+    return path, (f"sample: S&P 500 index daily (Yahoo Finance ^GSPC), the arch.data.sp500 series of the "
+                  f"Python package arch {version}, loaded by tickplant up on its first start")
+
+
+def import_sample_history(session: Any, keyspace: str) -> ImportResult | None:
+    """The sample series under SAMPLE_SYMBOL, once: None when it was imported before or arch is absent."""
+    if list(session.execute(session.prepare(SELECT_SOURCE.format(keyspace=keyspace)), (SAMPLE_SYMBOL,))):
+        return None
+    found = sample_history_file()
+    if found is None:
+        return None
+    path, source = found
+    return import_history(session, keyspace, ImportOptions(path=path, symbol=SAMPLE_SYMBOL, progress=False,
+                                                           source=source))
 
 
 def _describe(bad: BadRow) -> str:

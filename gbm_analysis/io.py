@@ -17,6 +17,8 @@ from gbm_analysis.analysis import BACKTEST_FIELDS, EARLIER_SCHEMA, FORECAST_FIEL
 from gbm_analysis.options import GbmOptions
 
 CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
+# day-bucketed bar tables of the intraday intervals: (table, bar start column)
+INTRADAY_TABLES = {"1m": ("bars_1m", "bar_start"), "5s": ("trades_5s", "window_start")}
 
 
 def table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
@@ -40,13 +42,14 @@ def window_days(options: GbmOptions) -> list[date]:
 def read_closes(spark: SparkSession, settings: Settings, options: GbmOptions) -> DataFrame:
     """(symbol, t_ms, close) of the completed bars in [run - lookback, run), from partition keys only."""
     symbols = list(options.symbols)
-    if options.interval == "1m":
-        bars = table(spark, settings, "bars_1m")
-        # A bar is complete once its minute has passed; the running minute's close is not a close yet.
+    if options.interval in INTRADAY_TABLES:
+        name, start = INTRADAY_TABLES[options.interval]
+        bars = table(spark, settings, name)
+        # A bar is complete once its interval has passed; the running bar's close is not a close yet.
         wanted = (F.col("symbol").isin(symbols) & F.col("trade_date").isin(window_days(options))
-                  & (F.col("bar_start") >= F.lit(_utc(options.window_start_ms)))
-                  & (F.col("bar_start") <= F.lit(_utc(options.run_ms - options.step_seconds * 1000))))
-        t_ms: Column = F.unix_millis("bar_start")
+                  & (F.col(start) >= F.lit(_utc(options.window_start_ms)))
+                  & (F.col(start) <= F.lit(_utc(options.run_ms - options.step_seconds * 1000))))
+        t_ms: Column = F.unix_millis(start)
     else:
         bars = table(spark, settings, "daily_bars")
         first_day = datetime.fromtimestamp(options.window_start_ms / 1000, UTC).date()
@@ -104,22 +107,10 @@ def _upsert(frame: DataFrame, settings: Settings, name: str) -> None:
 
 
 def write_results(results: DataFrame, settings: Settings, options: GbmOptions) -> None:
-    """gbm_runs for every symbol (skipped ones with their reason), the rest for the symbols that ran."""
+    """gbm_runs for every symbol (skipped ones with their reason), written last; the rest for the symbols
+    that ran."""
     run_ts = F.lit(_utc(options.run_ms)).cast("timestamp")
     ok = results.where(F.col("status") == "ok")
-    _upsert(results.select(
-        "symbol", run_ts.alias("run_ts"), "status", "skip_reason", "mu", "sigma", "nu", "se_mu", "se_sigma",
-        "se_nu", "s0", "observations", "duration_seconds",
-        F.timestamp_millis("start_ms").alias("estimation_start"),
-        F.timestamp_millis("end_ms").alias("estimation_end"),
-        F.timestamp_millis("end_ms").alias("forecast_start"),
-        F.lit(options.paths).alias("paths"), F.lit(options.steps).alias("steps"),
-        F.lit(float(options.horizon_seconds)).alias("horizon_seconds"),
-        F.lit(float(options.step_seconds)).alias("step_seconds"),
-        F.lit(options.seed).cast("long").alias("seed"), F.lit(options.antithetic).alias("antithetic"),
-        F.lit(options.interval).alias("bar_interval"),
-        F.lit(float(options.lookback_seconds)).alias("lookback_seconds"),
-    ), settings, "gbm_runs")
     step_ms = options.step_seconds * 1000
     forecasts = (ok.select("symbol", run_ts.alias("run_ts"), "end_ms",
                            F.posexplode(F.arrays_zip(*FORECAST_FIELDS)).alias("k", "f"))
@@ -140,6 +131,22 @@ def write_results(results: DataFrame, settings: Settings, options: GbmOptions) -
                     F.col("b.bt_steps").alias("forecast_steps"), F.col("b.bt_points").alias("points"),
                     *(F.col(f"b.bt_{name}").alias(name) for name in BACKTEST_FIELDS)),
             settings, "gbm_backtest")
+    # the run's row last: a reader (the dashboard, the next run's backtest) that finds a run finds its parts
+    _upsert(results.select(
+        "symbol", run_ts.alias("run_ts"), "status", "skip_reason", "mu", "sigma", "nu", "se_mu", "se_sigma",
+        "se_nu", "s0", "observations", "duration_seconds",
+        F.timestamp_millis("start_ms").alias("estimation_start"),
+        F.timestamp_millis("end_ms").alias("estimation_end"),
+        F.timestamp_millis("end_ms").alias("forecast_start"),
+        F.lit(options.paths).alias("paths"), F.lit(options.steps).alias("steps"),
+        F.lit(float(options.horizon_seconds)).alias("horizon_seconds"),
+        F.lit(float(options.step_seconds)).alias("step_seconds"),
+        F.lit(options.seed).cast("long").alias("seed"), F.lit(options.antithetic).alias("antithetic"),
+        F.lit(options.interval).alias("bar_interval"),
+        F.lit(float(options.lookback_seconds)).alias("lookback_seconds"),
+        (F.lit(_utc(int(options.next_run_ts.timestamp() * 1000))) if options.next_run_ts else F.lit(None))
+        .cast("timestamp").alias("next_run_ts"),
+    ), settings, "gbm_runs")
 
 
 def replace_latest_forecasts(settings: Settings, run_ms: int, forecasts: list) -> None:

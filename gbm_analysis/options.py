@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -14,9 +14,14 @@ from core.symbols import parse_symbols
 if TYPE_CHECKING:
     from core.config import Settings
 
-STEP_SECONDS = {"1m": 60, "1d": 86_400}
-DEFAULT_LOOKBACK = {"1m": "24h", "1d": "5y"}
-DEFAULT_HORIZON = {"1m": "1h", "1d": "30d"}
+STEP_SECONDS = {"5s": 5, "1m": 60, "1d": 86_400}
+DEFAULT_LOOKBACK = {"5s": "1h", "1m": "24h", "1d": "5y"}
+DEFAULT_HORIZON = {"5s": "15m", "1m": "1h", "1d": "30d"}
+# The GBM loop's runs before enough one-minute bars exist (a fresh start): on the 5 s windows, from a
+# minute of them, a short horizon, repeated every EARLY_EVERY_S until the 1 min bars take over.
+EARLY_INTERVAL = "5s"
+EARLY_MIN_OBSERVATIONS = 12
+EARLY_EVERY_S = 600.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365.25 * 86_400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy])\s*$")
 
@@ -60,7 +65,7 @@ class GbmOptions:
 
     symbols: tuple[str, ...]
     run_ts: datetime                 # UTC, millisecond precision; the run's key in every gbm_* table
-    interval: str = "1m"             # "1m": bars_1m; "1d": daily_bars
+    interval: str = "1m"             # "1m": bars_1m; "1d": daily_bars; "5s": trades_5s (a first start)
     lookback_seconds: float = 86_400.0
     horizon_seconds: float = 3_600.0
     paths: int = 10_000
@@ -69,6 +74,7 @@ class GbmOptions:
     min_observations: int = 30
     backtest_runs: int = 48          # newest earlier runs per symbol compared with realised closes
     float32: bool = False            # simulate in single precision (faster, ~7 significant digits)
+    next_run_ts: datetime | None = None   # when the loop plans the next run (stored for the page to say)
 
     def __post_init__(self) -> None:
         if self.interval not in STEP_SECONDS:
@@ -104,12 +110,12 @@ class GbmOptions:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of one run (shared by `tickplant gbm` and spark-submit); validated by argparse."""
-    parser.add_argument("--interval", choices=("1m", "1d"), default="1m",
-                        help="1m: bars_1m (default); 1d: daily_bars (imported history)")
+    parser.add_argument("--interval", choices=("1m", "1d", "5s"), default="1m",
+                        help="1m: bars_1m (default); 1d: daily_bars (imported history); 5s: trades_5s")
     parser.add_argument("--lookback", type=parse_duration, default=None,
-                        help="estimation window, e.g. 24h, 5y (default 24h for 1m, 5y for 1d)")
+                        help="estimation window, e.g. 24h, 5y (default 1h for 5s, 24h for 1m, 5y for 1d)")
     parser.add_argument("--horizon", type=parse_duration, default=None,
-                        help="forecast horizon, a whole number of bars (default 1h for 1m, 30d for 1d)")
+                        help="forecast horizon, a whole number of bars (default 15m for 5s, 1h for 1m, 30d for 1d)")
     parser.add_argument("--paths", type=positive_int, default=10_000, help="Monte Carlo paths (default 10000)")
     parser.add_argument("--seed", type=int, default=1, help="base seed; paths use (seed, symbol, run time)")
     parser.add_argument("--antithetic", action="store_true", help="antithetic variates (paths must be even)")
@@ -121,6 +127,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backtest-runs", type=positive_int, default=48,
                         help="earlier runs per symbol to backtest (default 48)")
     parser.add_argument("--float32", action="store_true", help="simulate in single precision")
+    parser.add_argument("--next-run-at", type=parse_run_ts, default=None,
+                        help="when the next run is planned (ISO, UTC), stored with the run for the dashboard")
 
 
 def options_from_args(settings: Settings, args: argparse.Namespace) -> GbmOptions:
@@ -133,5 +141,11 @@ def options_from_args(settings: Settings, args: argparse.Namespace) -> GbmOption
         lookback_seconds=args.lookback or parse_duration(DEFAULT_LOOKBACK[args.interval]),
         horizon_seconds=args.horizon or parse_duration(DEFAULT_HORIZON[args.interval]),
         paths=args.paths, seed=args.seed, antithetic=args.antithetic, min_observations=args.min_observations,
-        backtest_runs=args.backtest_runs, float32=args.float32,
+        backtest_runs=args.backtest_runs, float32=args.float32, next_run_ts=args.next_run_at,
     )
+
+
+def early_options(options: GbmOptions) -> GbmOptions:
+    """The loop's run on 5 s windows while too few 1 min bars exist: same symbols, paths and seed."""
+    return replace(options, interval=EARLY_INTERVAL, lookback_seconds=parse_duration(DEFAULT_LOOKBACK["5s"]),
+                   horizon_seconds=parse_duration(DEFAULT_HORIZON["5s"]), min_observations=EARLY_MIN_OBSERVATIONS)

@@ -73,7 +73,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 # first few, by when `make install-sql`, started after the unit tier, is done. Others keep their order.
 LONG_UNITS = ("tests/integration/test_gbm_job.py", "tests/e2e/test_gbm_e2e.py", "tests/e2e/test_up_sql.py",
               "tests/integration/test_stream_pipeline.py", "tests/integration/test_collector_write_ahead.py",
-              "secured", "sql", "tests/e2e/test_up.py", "tests/integration/test_gbm_real_data.py",
+              "secured", "sql", "tests/e2e/test_up.py", "tests/browser/test_first_start.py",
+              "tests/integration/test_gbm_real_data.py",
               "tests/integration/test_stream_exactness.py", "tests/integration/test_sql_gbm_latest_forecasts.py",
               "tests/integration/test_gbm_loop.py", "tests/integration/test_dashboard_pages.py",
               "tests/integration/test_stream_empty_batches.py", "tests/browser/test_dashboard_browser.py")

@@ -1,6 +1,7 @@
-"""The README's command and configuration reference, generated from the argument parsers and the
-settings model, so the documentation cannot drift from the code: `python -m tickplant.reference`
-rewrites the marked blocks of README.md, `--check` fails when they differ (a unit test runs it).
+"""The command and configuration reference (docs/reference.md, linked from the README), generated
+from the argument parsers and the settings model, so the documentation cannot drift from the code:
+`python -m tickplant.reference` rewrites its marked blocks, `--check` fails when they differ (a unit
+test runs it).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from core.config import PROJECT_ROOT, Settings, variable_of
 from tickplant.cli import build_parser
 from tickplant.commands.bench import BENCHMARKS, benchmark_parser
 
-README = PROJECT_ROOT / "README.md"
+REFERENCE = PROJECT_ROOT / "docs" / "reference.md"
 BLOCKS = ("commands", "configuration")
 
 
@@ -103,7 +104,7 @@ def _markers(block: str) -> tuple[str, str]:
 
 
 def render(text: str) -> str:
-    """`text` (the README) with each marked block replaced by its generated content."""
+    """`text` (docs/reference.md) with each marked block replaced by its generated content."""
     generated = {"commands": commands_block(), "configuration": configuration_block()}
     for block in BLOCKS:
         begin, end = _markers(block)
@@ -114,16 +115,16 @@ def render(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tickplant.reference", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when README.md is out of date")
+    parser.add_argument("--check", action="store_true", help="exit 1 when docs/reference.md is out of date")
     args = parser.parse_args(argv)
-    current = README.read_text(encoding="utf-8")
+    current = REFERENCE.read_text(encoding="utf-8")
     wanted = render(current)
     if args.check:
         if wanted != current:
-            print("README.md's reference is out of date: run `python -m tickplant.reference`", file=sys.stderr)
+            print("docs/reference.md is out of date: run `python -m tickplant.reference`", file=sys.stderr)
             return 1
         return 0
-    README.write_text(wanted, encoding="utf-8")
+    REFERENCE.write_text(wanted, encoding="utf-8")
     return 0
 
 

@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,13 +23,17 @@ from core import kafka as kafka_clients
 from core.config import Settings
 from core.errors import AccessError, ServiceError, StateError
 from core.logging import get_logger
-from core.retry import retry_call
+from core.retry import expected_wait, retry_call
 from core.security import jaas_quote as _jaas_quote
 from core.security import pkcs12_truststore
 from core.security import secret as _secret
 from tickplant import procs
 
 log = get_logger(__name__)
+Show = Callable[[str], None]   # where a start-up line for the user goes (`print` in the CLI)
+# How long a local server's start-up is expected to take on a small machine: its "nothing listens"
+# retries until then are the normal wait (DEBUG), not something for the user to worry about.
+EXPECTED_START_S = 90.0
 
 # Cassandra 5 on Java 17 (from Cassandra's conf/jvm17-server.options and jvm-server.options).
 CASSANDRA_JVM17_OPTIONS = [
@@ -147,14 +152,17 @@ class LocalService(ABC):
             return None
         return pid
 
-    def start(self) -> ServiceStatus:
+    def start(self, show: Show | None = None) -> ServiceStatus:
+        """Start it (or reach it) and wait until it answers; `show` gets one line when it is up."""
+        say = show or (lambda line: log.info(line.strip()))
         if not self.is_local:
             self.probe(self.settings.service_timeout_s)
+            say(f"{self.name:<10} reached      {self.address} (external)")
             return self.status()
         pid = self.running_pid()
         if pid is not None:
             self.probe(self.settings.service_timeout_s)
-            log.info("already running", service=self.name, pid=pid)
+            say(f"{self.name:<10} already up   {self.address} pid {pid}")
             return self.status()
         if not self.installed():
             raise ServiceError(f"{self.name} jars not found in {self.jars}; run `make install` first")
@@ -169,7 +177,7 @@ class LocalService(ABC):
             process = subprocess.Popen(self.command(), stdout=log_handle, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.dir)
         self.pid_file.write_text(str(process.pid), encoding="utf-8")
-        log.info("starting", service=self.name, pid=process.pid, address=self.address)
+        log.debug("starting", service=self.name, pid=process.pid, address=self.address)
         started = time.monotonic()
 
         def answer() -> str:
@@ -184,15 +192,19 @@ class LocalService(ABC):
                 raise _NotReady(str(exc)) from None
 
         try:
-            retry_call(answer, f"{self.name} start", self.settings.service_timeout_s, retry_on=(_NotReady,),
-                       initial_s=0.5, maximum_s=2.0)
+            with expected_wait(EXPECTED_START_S):
+                retry_call(answer, f"{self.name} start", self.settings.service_timeout_s, retry_on=(_NotReady,),
+                           initial_s=0.5, maximum_s=2.0)
         except _NotReady:
             procs.stop_process(process.pid, 30)
             raise ServiceError(f"{self.name} did not answer on {self.address} within "
                                f"{self.settings.service_timeout_s}s; last lines of {self.log_file}:\n"
                                f"{procs.tail(self.log_file)}") from None
-        log.info("up", service=self.name, pid=process.pid, seconds=round(time.monotonic() - started, 1))
-        return self.status()
+        seconds = time.monotonic() - started
+        status = self.status()
+        log.debug("up", service=self.name, pid=process.pid, seconds=round(seconds, 1))
+        say(f"{self.name:<10} up in {seconds:5.1f} s {self.address} pid {process.pid} {status.version or ''}".rstrip())
+        return status
 
     def stop(self, timeout_s: float = 120) -> bool:
         """Graceful stop (SIGTERM: Kafka's controlled shutdown, Cassandra's drain)."""
@@ -600,15 +612,21 @@ def all_services(settings: Settings) -> list[LocalService]:
     return [KafkaService(settings), CassandraService(settings)]
 
 
-def start_all(settings: Settings) -> list[ServiceStatus]:
-    """Start (or reach) Kafka and Cassandra, then create topics and apply migrations."""
-    statuses = [service.start() for service in all_services(settings)]
-    kafka_clients.ensure_topics(settings)
+def start_all(settings: Settings, show: Show | None = None) -> list[ServiceStatus]:
+    """Start (or reach) Kafka and Cassandra, then create topics and apply migrations; `show` gets one
+    line per service when it is up and one for the schema."""
+    statuses = [service.start(show) for service in all_services(settings)]
+    started = time.monotonic()
+    created = kafka_clients.ensure_topics(settings)
     session = cassandra_db.connect(settings, timeout_s=settings.service_timeout_s)
     try:
-        cassandra_db.apply_migrations(session, settings)
+        applied = cassandra_db.apply_migrations(session, settings)
     finally:
         cassandra_db.close(session)
+    topics = f"topics created: {', '.join(created)}" if created else "topics present"
+    migrations = f"{len(applied)} migration(s) applied" if applied else "migrations up to date"
+    line = f"{'schema':<10} ready in {time.monotonic() - started:5.1f} s {topics}; {migrations}"
+    (show or (lambda text: log.info(text)))(line)
     return statuses
 
 

@@ -20,7 +20,7 @@ from core import cassandra as cassandra_db
 from core.config import PROJECT_ROOT, Settings, is_local_host
 from core.errors import AccessError, ServiceError
 from core.logging import get_logger
-from tickplant.services import LocalService, ServiceStatus
+from tickplant.services import LocalService, ServiceStatus, Show
 
 log = get_logger(__name__)
 
@@ -178,11 +178,11 @@ class TrinoService(LocalService):
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def start(self) -> ServiceStatus:
+    def start(self, show: Show | None = None) -> ServiceStatus:
         if self.is_local:
             self.unpack()
         try:
-            return super().start()
+            return super().start(show)
         except AccessError:
             self.stop()   # it runs, but its catalog is refused: do not leave it behind
             raise
@@ -316,7 +316,7 @@ def start_sql(settings: Settings, options: SqlOptions | None = None,
     password is handed to `show` once, at creation (it is never logged)."""
     statuses = []
     for service in sql_services(settings, options):
-        statuses.append(service.start())
+        statuses.append(service.start(show))
         generated = getattr(service, "new_admin_password", None)
         if generated is not None and show is not None:
             show(f"Superset admin password (generated once, shown only now; kept owner-only in "

@@ -25,7 +25,7 @@ from core.config import PROJECT_ROOT, Settings
 from core.errors import ServiceError
 from core.logging import get_logger
 from tickplant import procs
-from tickplant.services import LocalService, ServiceStatus
+from tickplant.services import LocalService, ServiceStatus, Show
 from tickplant.sql_services import CATALOG, TRINO_USER, SqlOptions, write_private
 
 log = get_logger(__name__)
@@ -255,11 +255,11 @@ class SupersetService(LocalService):
             raise ServiceError(f"provisioning Superset failed: {lines[-1] if lines else result.returncode}")
         return result.stdout
 
-    def start(self) -> ServiceStatus:
+    def start(self, show: Show | None = None) -> ServiceStatus:
         ensure_venv(self.venv)
         if self.running_pid() is not None:
             self.prepare()  # re-import: picks up bundle changes, creates nothing twice
-        return super().start()
+        return super().start(show)
 
     def command(self) -> list[str]:
         # `env` execs gunicorn (same pid) with Superset's config path; nothing secret on the command line

@@ -66,7 +66,7 @@ class Supervisor:
             child.process = subprocess.Popen(child.argv, stdout=handle, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL,
                                              start_new_session=True, preexec_fn=_die_with_parent)
-        log.info("started", part=child.name, pid=child.process.pid, log=str(path))
+        log.debug("started", part=child.name, pid=child.process.pid, log=str(path))
 
     def start(self) -> None:
         for child in self.children:

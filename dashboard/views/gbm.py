@@ -9,12 +9,7 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, ui
-
-
-def percent(value: float | None, digits: int = 3) -> str:
-    """0.2812 -> "28.1 %": annual rates read as percentages, like every quote screen."""
-    return "n/a" if value is None or pd.isna(value) else f"{value * 100:.{digits}g} %"
+from dashboard import charts, data, formatting, ui
 
 
 def actual_closes(symbol: str, run: pd.Series, forecast: pd.DataFrame) -> pd.Series:
@@ -23,12 +18,14 @@ def actual_closes(symbol: str, run: pd.Series, forecast: pd.DataFrame) -> pd.Ser
     horizon = timedelta(seconds=float(run.get("horizon_seconds") or 3600))
     end = (forecast.index.max() if not forecast.empty else run_ts) + timedelta(seconds=1)
     start = run_ts - max(horizon, timedelta(minutes=30))
-    if float(run.get("step_seconds") or 60) >= 86400:
+    step = float(run.get("step_seconds") or 60)
+    if step >= 86400:
         daily = ui.cached_read(data.daily_bars, symbol)
         closes = daily["close"]
         closes.index = closes.index.tz_localize("UTC")
         return closes[(closes.index >= start) & (closes.index < end)]
-    bars = ui.cached_read(data.bars, "bars_1m", symbol, start.to_pydatetime(), end.to_pydatetime())
+    table = "trades_5s" if step < 60 else "bars_1m"   # a first run on 5 s windows is drawn against them
+    bars = ui.cached_read(data.bars, table, symbol, start.to_pydatetime(), end.to_pydatetime())
     return bars["close"]
 
 
@@ -36,14 +33,21 @@ def run_label(ts: pd.Timestamp) -> str:
     return f"{ts:%Y-%m-%d %H:%M:%S} UTC"
 
 
+BAR_SOURCES = {5.0: "5 s windows (trades_5s)", 60.0: "1 min bars (bars_1m)", 86400.0: "daily bars (daily_bars)"}
+
+
 def estimates(run: pd.Series) -> None:
     columns = st.columns(5)
-    columns[0].metric("μ (drift, per year)", percent(run["mu"]), help="annualised drift of log prices")
-    columns[1].metric("σ (volatility, per year)", percent(run["sigma"]), help="annualised volatility")
-    columns[2].metric("S₀ (last close)", f"{run['s0']:,.6g}")
+    columns[0].metric("μ (drift, per year)", formatting.percent(run["mu"]),
+                      help="annualised drift; estimated from minutes of data it is mostly noise (see below)")
+    columns[1].metric("σ (volatility, per year)", formatting.percent(run["sigma"]), help="annualised volatility")
+    columns[2].metric("S₀ (last close)", formatting.price(run["s0"]))
     columns[3].metric("observations", f"{int(run['observations'] or 0):,}")
-    columns[4].metric("paths × steps", f"{int(run['paths'] or 0):,} × {int(run['steps'] or 0):,}")
-    st.caption(f"standard errors: μ ± {percent(run.get('mu_se'), 2)}, σ ± {percent(run.get('sigma_se'), 2)}")
+    columns[4].metric("paths × steps", f"{formatting.count(run['paths'] or 0)} × {formatting.count(run['steps'] or 0)}",
+                      help=f"{int(run['paths'] or 0):,} Monte Carlo paths of {int(run['steps'] or 0):,} steps")
+    st.caption(f"standard errors: μ ± {formatting.percent(run.get('mu_se'), 2)}, "
+               f"σ ± {formatting.percent(run.get('sigma_se'), 2)} · "
+               + formatting.drift_line(run["mu"], run.get("mu_se"), run.get("horizon_seconds")))
 
 
 def render() -> None:
@@ -65,20 +69,30 @@ def render() -> None:
         st.warning(f"The run of {chosen} skipped {symbol}: {run.get('skip_reason') or 'no estimate stored'}.")
         return
     estimates(run)
-    hours, step = float(run["horizon_seconds"] or 0) / 3600, float(run["step_seconds"] or 0)
-    st.caption(f"estimated from {run['estimation_start']:%Y-%m-%d %H:%M} to {run['estimation_end']:%Y-%m-%d %H:%M}"
-               f" UTC · horizon {hours:,.4g} h at {step:,.0f} s steps")
+    step = float(run["step_seconds"] or 0)
+    now_utc = pd.Timestamp.now(tz="UTC")
+    start = run.get("forecast_start")
+    origin = start if isinstance(start, pd.Timestamp) and pd.notna(start) else None
+    source = BAR_SOURCES.get(step, f"{step:,.0f} s bars")
+    st.caption(f"estimated from {source}, {run['estimation_start']:%Y-%m-%d %H:%M:%S} to "
+               f"{run['estimation_end']:%Y-%m-%d %H:%M:%S} UTC · horizon "
+               f"{formatting.duration(run['horizon_seconds'])} at {step:,.0f} s steps · "
+               + formatting.data_age_line(run_ts, origin, now_utc))
+    # only the newest run's plan is current; an older run's "next run" has happened (or not) since
+    next_run = formatting.next_run_line(run.get("next_run_ts"), now_utc) if chosen == labels[0] else None
+    if next_run:
+        st.caption(next_run + (" (then hourly, on 1 min bars once 30 exist)" if step < 60 else ""))
     forecast = ui.cached_read(data.gbm_forecast, symbol, run_ts.to_pydatetime())
     if forecast.empty:
         st.warning(f"Run {chosen} has no forecast rows.")
     else:
         actual = actual_closes(symbol, run, forecast)
-        start = run.get("forecast_start")
-        now = start if isinstance(start, pd.Timestamp) and pd.notna(start) else run_ts
+        now = origin if origin is not None else run_ts
         if now < forecast.index.min():  # the fan starts at S0 at the forecast's origin
-            origin = pd.DataFrame({column: [float(run["s0"])] for column in forecast.columns}, index=[now])
-            forecast = pd.concat([origin, forecast])
-        ui.plotly(charts.gbm_fan(actual, forecast, now, f"{symbol}: actual vs GBM forecast"), key="gbm-fan")
+            first = pd.DataFrame({column: [float(run["s0"])] for column in forecast.columns}, index=[now])
+            forecast = pd.concat([first, forecast])
+        ui.plotly(charts.gbm_fan(actual, forecast, now, f"{symbol}: actual vs GBM forecast",
+                                 formatting.origin_label(run_ts, origin, step)), key="gbm-fan")
     terminal = ui.cached_read(data.gbm_terminal, symbol, run_ts.to_pydatetime())
     latest = ui.cached_read(data.latest_price, symbol)
     current = float(latest["price"]) if latest else float(run["s0"])
@@ -97,7 +111,8 @@ def render() -> None:
     st.subheader("Backtest")
     backtest = ui.cached_read(data.gbm_backtest, symbol)
     if backtest.empty:
-        st.info("No backtest yet: each run checks the earlier runs' forecasts against the closes realised since.")
+        st.caption("Each run scores the earlier runs' forecasts against the closes realised since: the first "
+                   "scores appear with the run after this symbol's first.")
         return
     columns = st.columns(3)
     columns[0].metric("mean coverage p05–p95 (nominal 90 %)", f"{backtest['coverage_p05_p95'].mean():.1%}")

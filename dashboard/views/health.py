@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, indicators, ui
+from dashboard import charts, data, formatting, indicators, ui
 
 REFRESH_S = 10
 STALE_BATCH_S = 120
@@ -93,12 +93,7 @@ def health(window_label: str, factor: float) -> None:
     st.subheader("Services")
     st.dataframe(services(metrics, kafka_error), hide_index=True, width="stretch", key="services")
     st.subheader("Kafka lag of the stream processor")
-    lag = pd.DataFrame([{"query": q["query"], "committed batch": q["committed_batch"],
-                         "end offsets": sum((q["end_offsets"] or {}).values()),
-                         "committed offsets": sum((q["committed_offsets"] or {}).values()),
-                         "lag (records)": q["lag"], "last batch": q["last_batch_time"], "error": q["error"]}
-                        for q in queries])
-    st.dataframe(lag, hide_index=True, width="stretch", key="kafka-lag")
+    st.dataframe(formatting.lag_table(queries), hide_index=True, width="stretch", key="kafka-lag")
     st.subheader(f"Micro-batches, last {window_label}")
     if metrics.empty:
         st.info("No micro-batch in this window: is `tickplant stream` (or `tickplant up`) running?")

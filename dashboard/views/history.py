@@ -7,7 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, indicators, ui
+from core.symbols import SAMPLE_HISTORY_SYMBOL
+from dashboard import charts, data, formatting, indicators, ui
 
 
 @st.cache_data(ttl=3600, show_spinner=False, hash_funcs={pd.Series: lambda s: (len(s), s.index.max(), s.iloc[-1])})
@@ -19,7 +20,8 @@ def adf(keyspace: str, symbol: str, closes: pd.Series) -> pd.DataFrame:
 def render() -> None:
     st.title("History")
     settings = ui.settings()
-    with_history = [s for s in settings.symbols if ui.cached_read(data.has_daily_bars, s, slow=True)]
+    candidates = dict.fromkeys((*settings.symbols, SAMPLE_HISTORY_SYMBOL))
+    with_history = [s for s in candidates if ui.cached_read(data.has_daily_bars, s, slow=True)]
     if not with_history and not st.query_params.get("symbol"):
         ui.empty_database("daily history (daily_bars)",
                           "tickplant import-history AAPL.csv --symbol AAPL   # a Date,Open,High,Low,Close,"
@@ -33,6 +35,8 @@ def render() -> None:
     stats = indicators.rolling_stats(closes)
     first, last = closes.index.min(), closes.index.max()
     st.caption(f"{len(closes):,} daily closes from {first:%Y-%m-%d} to {last:%Y-%m-%d}")
+    source = ui.cached_read(data.history_source, symbol, slow=True)
+    st.caption(formatting.history_source(source))
     ui.plotly(charts.history_chart(closes, stats, symbol), key="history-chart")
     st.subheader("Augmented Dickey–Fuller test of the closes")
     st.dataframe(adf(settings.cassandra_keyspace, symbol, closes), hide_index=True, width="stretch", key="adf")

@@ -9,10 +9,11 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, data, indicators, ui
+from dashboard import charts, data, formatting, indicators, ui
 
 REFRESH_S = 3
 CHANGE_MINUTES = 5
+TILES_PER_ROW = 4
 # label -> (table, roll-up rule or None, bar seconds, window shown, URL value)
 TIMEFRAMES = {
     "5 s": ("trades_5s", None, 5, timedelta(minutes=30), "5s"),
@@ -33,14 +34,17 @@ def timeframe_bars(symbol: str, label: str, anchor: pd.Timestamp) -> pd.DataFram
 
 
 def price_table(prices: pd.DataFrame) -> None:
-    columns = st.columns(min(len(prices), 7) or 1)
-    for i, row in enumerate(prices.itertuples()):
-        delta = None if pd.isna(row.change) else f"{row.change:+,.4g} ({row.change_pct:+.2f} %)"
-        columns[i % len(columns)].metric(row.symbol, f"{row.price:,.6g}", delta,
-                                         help=f"last trade {row.trade_timestamp}")
-    st.dataframe(prices.rename(columns={"change": f"change {CHANGE_MINUTES} min",
-                                        "change_pct": f"change {CHANGE_MINUTES} min %"}),
-                 hide_index=True, width="stretch", key="latest-prices")
+    """One tile per symbol (at most TILES_PER_ROW a row, so a five-digit price fits whole), then the table."""
+    rows = [prices.iloc[start:start + TILES_PER_ROW] for start in range(0, len(prices), TILES_PER_ROW)]
+    for chunk in rows:
+        columns = st.columns(TILES_PER_ROW)
+        for column, row in zip(columns, chunk.itertuples(), strict=False):
+            column.metric(formatting.tile_label(row.symbol), formatting.price(row.price),
+                          formatting.change(row.change, row.change_pct, row.price),
+                          help=f"{row.symbol}: last trade {formatting.timestamp(row.trade_timestamp)} UTC; "
+                               f"change against {CHANGE_MINUTES} min before it")
+    st.dataframe(formatting.prices_table(prices, CHANGE_MINUTES), hide_index=True, width="stretch",
+                 key="latest-prices")
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -58,12 +62,13 @@ def live(symbol: str, label: str, panes: tuple[str, ...]) -> None:
         return
     age = pd.Timestamp.now(tz="UTC") - newest["trade_timestamp"]
     st.caption(f"{symbol}: last trade {newest['trade_timestamp']:%Y-%m-%d %H:%M:%S} UTC "
-               f"({age.total_seconds():,.0f} s ago) · {len(bars)} bars of {label} · refreshes every {REFRESH_S} s")
+               f"({age.total_seconds():,.0f} s ago) · {len(bars)} bar{'' if len(bars) == 1 else 's'} of {label} · "
+               f"refreshes every {REFRESH_S} s")
     if bars.empty:
         st.info(f"No {label} bars for {symbol} in the window before its last trade.")
         return
-    ui.plotly(charts.market_chart(bars, TIMEFRAMES[label][2], f"{symbol} · {label} candles", panes),
-              key="market-chart")
+    ui.plotly(charts.market_chart(bars, TIMEFRAMES[label][2], f"{symbol} · {label} candles", panes,
+                                  now=pd.Timestamp.now(tz="UTC")), key="market-chart")
 
 
 def pick_panes() -> tuple[str, ...]:

@@ -88,6 +88,15 @@ def test_up_starts_the_services_runs_the_pipeline_reports_status_and_keeps_the_s
         assert process.returncode == 0, output
         assert f"simulator  ws://127.0.0.1:{simulator_port}" in output and "tickplant status" in output
         assert "stopped." in output
+        # a quiet start: one line per service as it comes up, no retry of the expected start-up wait, URLs last
+        assert "retrying" not in output, output
+        lines = output.splitlines()
+        assert [line.split()[0] for line in lines if " up in " in line] == ["kafka", "cassandra"]
+        assert any(line.startswith("  history    imported in ") and "daily bars of SAMPLE:SP500" in line
+                   for line in lines), output
+        up_at, ctrl_c_at = lines.index("tickplant is up:"), lines.index("Ctrl-C stops everything cleanly.")
+        assert [line.split()[0] for line in lines[up_at + 1:ctrl_c_at]][-2:] == ["collector", "dashboard"]
+        assert not [line for line in lines[:ctrl_c_at] if "level=info" in line], output
         assert not procs.port_open("127.0.0.1", simulator_port) and not procs.port_open("127.0.0.1", metrics_port)
         # --keep-services: the Kafka and Cassandra that `up` started itself still answer
         assert [s.state for s in runtime.status_all(settings)] == ["up", "up"]

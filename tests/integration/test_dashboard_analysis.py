@@ -30,13 +30,17 @@ def test_gbm_page_shows_the_run_forecast_terminal_density_and_backtest(app_env, 
     assert not app.exception
     assert app.selectbox(key="gbm-run").value == f"{pd.Timestamp(run_ts):%Y-%m-%d %H:%M:%S} UTC"
     metrics = {m.label: m.value for m in app.metric}
-    assert metrics["μ (drift, per year)"] == "12 %"
-    assert metrics["σ (volatility, per year)"] == "28 %"
-    assert "standard errors: μ ± 61 %, σ ± 0.52 %" in [c.value for c in app.caption]
-    assert metrics["S₀ (last close)"] == "230.5"
+    assert metrics["μ (drift, per year)"] == "12.0 %"
+    assert metrics["σ (volatility, per year)"] == "28.0 %"
+    captions = [c.value for c in app.caption]
+    assert ("standard errors: μ ± 61 %, σ ± 0.52 % · expected change over the 60 min horizon +0.0014 % "
+            "(± 0.0070 % for 1 SE of μ) · μ is not distinguishable from zero (|μ| < 2 SE = 122 %)") in captions
+    assert any(c.startswith("estimated from 1 min bars (bars_1m), ") and "newest close used" in c for c in captions)
+    assert metrics["S₀ (last close)"] == "230.50"
     assert metrics["mean coverage p05–p95 (nominal 90 %)"] == "85.0%"
     assert metrics["mean coverage p25–p75 (nominal 50 %)"] == "45.0%"
     fan, histogram, density, coverage = charts(app)
+    assert [note["text"] for note in fan["layout"]["annotations"]] == ["run (now)"]   # the newest close is the run's
     stored = pd.DataFrame(cassandra_session.execute(cassandra_session.prepare(
         "SELECT step_ts, p05, p50, p95, mean FROM gbm_forecasts WHERE symbol = ? AND run_ts = ?"), ("AAPL", run_ts)))
     assert len(stored) == 60
@@ -123,7 +127,8 @@ def test_health_page_metrics_dead_letters_and_feed_gaps(app_env, cassandra_sessi
     assert services["service"].tolist() == ["cassandra", "kafka", "stream processor", "collector"]
     assert services["state"].tolist()[:3] == ["up", "up", "running"]
     assert lag["query"].tolist() == ["trades", "trades_5s"]  # trades_5s also writes bars_1m
-    assert lag["lag (records)"].tolist() == [0, 0]
+    assert lag["lag (records)"].tolist() == ["0", "0"]   # text: a query without a batch has an empty cell
+    assert "None" not in lag.to_string()
     assert dict(zip(reasons["reason"], reasons["count"], strict=True)) == {"bad avro": 2, "negative price": 1}
     windows = pd.DataFrame(cassandra_session.execute(cassandra_session.prepare(
         "SELECT window_start FROM trades_5s WHERE symbol = ? AND trade_date = ?"), ("AAPL", now.date())))
@@ -156,3 +161,4 @@ def test_history_page_shows_a_csv_imported_with_tickplant_import_history(app_env
     history = charts(app)[0]
     assert decode(trace(history, "close")["y"]) == closes.tolist()
     assert app.caption[0].value == "300 daily closes from 2024-01-02 to 2025-02-24"
+    assert app.caption[1].value.startswith(f"source: file {csv.resolve()} · imported ")

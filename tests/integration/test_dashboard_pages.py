@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import indicators, sample_data, ui
+from dashboard import formatting, indicators, sample_data, ui
 from tests.browser.dashboard_support import TcpProxy, dashboard_env, decode, figure_of, trace
 from tickplant.procs import free_port
 
@@ -78,16 +78,18 @@ def test_live_page_shows_latest_prices_and_5s_candles_equal_to_cassandra(app_env
         "SELECT price, trade_timestamp FROM latest_prices WHERE symbol = ?"), (s,)).one()
         for s in ("AAPL", "BINANCE:BTCUSDT", "MSFT")}
     assert latest["MSFT"] is None
-    assert [m.label for m in app.metric] == ["AAPL", "BINANCE:BTCUSDT"]
-    assert [m.value for m in app.metric] == [f"{latest[s]['price']:,.6g}" for s in ("AAPL", "BINANCE:BTCUSDT")]
+    assert [m.label for m in app.metric] == ["AAPL", "BTCUSDT"]   # the venue prefix is in the tile's help
+    assert [m.value for m in app.metric] == [formatting.price(latest[s]["price"]) for s in ("AAPL", "BINANCE:BTCUSDT")]
     table = app.dataframe[0].value
     assert table["symbol"].tolist() == ["AAPL", "BINANCE:BTCUSDT"]
-    assert table["price"].tolist() == [latest["AAPL"]["price"], latest["BINANCE:BTCUSDT"]["price"]]
+    assert table["price"].tolist() == [formatting.price(latest[s]["price"]) for s in ("AAPL", "BINANCE:BTCUSDT")]
     before = cassandra_session.execute(cassandra_session.prepare(
         "SELECT close FROM trades_5s WHERE symbol = ? AND trade_date = ? AND window_start <= ? LIMIT 1"),
         ("AAPL", (latest["AAPL"]["trade_timestamp"] - timedelta(minutes=5)).date(),
          latest["AAPL"]["trade_timestamp"].replace(tzinfo=UTC) - timedelta(minutes=5))).one()["close"]
-    assert table["change 5 min"].iloc[0] == pytest.approx(latest["AAPL"]["price"] - before, abs=1e-12)
+    digits = formatting.decimals(latest["AAPL"]["price"])
+    assert table["change 5 min"].iloc[0] == f"{latest['AAPL']['price'] - before:+,.{digits}f}"
+    assert "None" not in table.to_string()
 
     [figure] = charts(app)
     stored = stored_bars(cassandra_session, "trades_5s", "window_start", "AAPL", end - timedelta(minutes=21))
@@ -167,7 +169,7 @@ def test_page_shows_database_unavailable_and_recovers_when_cassandra_is_back(app
         proxy.start()
         app.run()
         assert not app.exception and not app.error
-        assert [m.label for m in app.metric] == ["AAPL", "BINANCE:BTCUSDT"]
+        assert [m.label for m in app.metric] == ["AAPL", "BTCUSDT"]
         proxy.stop()                        # gone while the page is open
         _reset_streamlit_caches()           # what the reads' cache would do CACHE_TTL_S later
         app.run()

@@ -178,3 +178,35 @@ def test_gbm_reads_only_partition_keys(isolated):
         assert '"trade_date" >= ?' in daily_plan
     finally:
         spark.stop()
+
+
+def test_gbm_on_5s_windows_uses_the_completed_windows_and_stores_the_next_run(isolated, cassandra_session):
+    """What the loop runs on a fresh start: trades_5s closes (the running window left out) give the same
+    MLE as numpy on those closes; the run records when the next one is planned."""
+    rng = np.random.default_rng(5)
+    run = datetime(2026, 3, 10, 0, 0, 30, tzinfo=UTC)            # the hour before crosses midnight
+    insert = cassandra_session.prepare("INSERT INTO trades_5s (symbol, trade_date, window_start, close) "
+                                       "VALUES (?, ?, ?, ?)")
+    windows, price = [], 95_000.0
+    for k in range(-40, 1):                                      # k = 0 starts at the run: still running
+        start = run + timedelta(seconds=5 * k)
+        price *= math.exp(0.0004 * rng.standard_normal())
+        windows.append((start, round(price, 2)))
+        cassandra_session.execute(insert, ("BTC", start.date(), start, round(price, 2)))
+    planned = run + timedelta(minutes=10)
+    done = run_cli("gbm", "--interval", "5s", "--paths", "500", "--min-observations", "12", "--symbols", "BTC",
+                   "--run-ts", run.isoformat(), "--next-run-at", planned.isoformat(),
+                   env={"CASSANDRA_KEYSPACE": isolated.cassandra_keyspace})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1].startswith(
+        f"gbm run {run.isoformat()}: 1 of 1 symbols forecast, 500 paths x 180 steps of 5s")
+    used = [(t, c) for t, c in windows if t <= run - timedelta(seconds=5)]
+    expected = model.estimate(np.array([t.timestamp() for t, _ in used]), np.array([c for _, c in used]))
+    row = cassandra_session.execute(cassandra_session.prepare(
+        "SELECT * FROM gbm_runs WHERE symbol = ? AND run_ts = ?"), ("BTC", run)).one()
+    assert (row["status"], row["bar_interval"], row["observations"], row["steps"]) == ("ok", "5s", 40, 180)
+    assert (row["step_seconds"], row["horizon_seconds"], row["lookback_seconds"]) == (5.0, 900.0, 3600.0)
+    assert row["mu"] == pytest.approx(expected.mu, rel=1e-9) and row["sigma"] == pytest.approx(expected.sigma, rel=1e-9)
+    assert row["s0"] == used[-1][1]
+    assert row["next_run_ts"].replace(tzinfo=UTC) == planned
+    assert len(_forecast(cassandra_session, "BTC", run)) == 180

@@ -96,3 +96,31 @@ def test_import_history_writes_a_large_file_in_chunks_exactly(isolated, cassandr
     assert daily_bars(isolated, cassandra_session, "BIG") == expected
     import_history(cassandra_session, isolated.cassandra_keyspace, options)
     assert len(daily_bars(isolated, cassandra_session, "BIG")) == 4_321
+
+
+def test_the_sample_history_is_imported_once_with_its_source_and_a_users_import_records_its_file(
+        isolated, cassandra_session, tmp_path):
+    import pandas as pd
+
+    from gbm_analysis.history import SAMPLE_SYMBOL, import_sample_history, sample_history_file
+
+    path, source = sample_history_file()
+    assert path.name == "sp500.csv.gz" and source.startswith("sample: S&P 500 index daily (Yahoo Finance ^GSPC)")
+    first = import_sample_history(cassandra_session, isolated.cassandra_keyspace)
+    expected = pd.read_csv(path, float_precision="round_trip")   # the series as the arch package ships it
+    assert (first.symbol, first.rows_written, first.bad_rows) == (SAMPLE_SYMBOL, len(expected), ())
+    assert (first.first_date, first.last_date) == (date(1999, 1, 4), date(2018, 12, 31))
+    stored = daily_bars(isolated, cassandra_session, SAMPLE_SYMBOL)
+    assert len(stored) == len(expected) and [row[4] for row in stored] == expected["Close"].tolist()
+    assert import_sample_history(cassandra_session, isolated.cassandra_keyspace) is None   # once
+    sources = cassandra_session.prepare(f"SELECT source, rows, first_date, last_date FROM "
+                                        f"{isolated.cassandra_keyspace}.history_sources WHERE symbol = ?")
+    row = cassandra_session.execute(sources, (SAMPLE_SYMBOL,)).one()
+    assert (row["source"], row["rows"], row["first_date"].date(), row["last_date"].date()) == (
+        source, len(expected), date(1999, 1, 4), date(2018, 12, 31))
+
+    csv = tmp_path / "aapl.csv"
+    csv.write_text(GOOD_AND_BAD)
+    assert cli(isolated, str(csv), "--symbol", "AAPL").returncode == 0
+    row = cassandra_session.execute(sources, ("AAPL",)).one()
+    assert (row["source"], row["rows"]) == (f"file {csv.resolve()}", 3)

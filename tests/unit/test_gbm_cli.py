@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from gbm_analysis.options import GbmOptions, options_from_args, parse_duration
+from gbm_analysis.options import GbmOptions, early_options, options_from_args, parse_duration
 from tickplant.cli import build_parser
-from tickplant.commands.gbm import one_run_argv
+from tickplant.commands.gbm import choose_interval, one_run_argv
 from tickplant.commands.services import pipeline_children
 
 SETTINGS = Settings.from_env({"TICKPLANT_SYMBOLS": "AAPL,MSFT"}, dotenv=Path("/nonexistent"))
@@ -55,3 +55,25 @@ def test_up_refuses_a_bad_gbm_interval(capsys):
         build_parser().parse_args(["up", "--gbm-every", "hourly"])
     assert exited.value.code == 2
     assert "'hourly' is not a duration" in capsys.readouterr().err
+
+
+def test_the_loop_runs_on_5s_windows_until_enough_1m_bars_exist_then_on_the_bars():
+    options = options_from_args(SETTINGS, build_parser().parse_args(["gbm"]))
+    assert choose_interval(options, bars_1m=3, windows_5s=11, early=True) is None
+    assert choose_interval(options, bars_1m=3, windows_5s=12, early=True) == "5s"
+    assert choose_interval(options, bars_1m=3, windows_5s=500, early=False) is None
+    assert choose_interval(options, bars_1m=30, windows_5s=500, early=True) == "1m"
+    early = early_options(options)
+    assert (early.interval, early.step_seconds, early.lookback_seconds, early.horizon_seconds, early.steps,
+            early.min_observations) == ("5s", 5, 3600, 900, 180, 12)
+    assert (early.symbols, early.paths, early.seed) == (options.symbols, options.paths, options.seed)
+    again = options_from_args(SETTINGS, build_parser().parse_args(one_run_argv(early)))
+    assert dataclasses.replace(again, run_ts=early.run_ts) == early
+
+
+def test_a_run_records_when_the_next_one_is_planned():
+    args = build_parser().parse_args(["gbm", "--next-run-at", "2026-12-02T05:10:00Z"])
+    assert options_from_args(SETTINGS, args).next_run_ts == datetime(2026, 12, 2, 5, 10, tzinfo=UTC)
+    loop = build_parser().parse_args(["gbm", "--every", "1h", "--wait-for-bars"])
+    assert (loop.early_every, loop.no_early_runs) == (600.0, False)
+    assert build_parser().parse_args(["gbm", "--every", "1h", "--wait-for-bars", "--no-early-runs"]).no_early_runs

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 
-from core.retry import Backoff, retry_call, wait_until
+from core.retry import Backoff, expected_wait, retry_call, wait_until
 
 
 def test_delays_grow_exponentially_up_to_the_cap_with_jitter():
@@ -73,3 +74,37 @@ def test_wait_until_returns_the_first_truthy_value_and_times_out_otherwise():
     assert wait_until(lambda: next(values), timeout_s=5, initial_s=0.01) == 7
     with pytest.raises(TimeoutError, match="the flag not reached within 0s"):
         wait_until(lambda: False, timeout_s=0.3, what="the flag", initial_s=0.05)
+
+
+def _retry_records(caplog) -> list:
+    return [record for record in caplog.records if record.getMessage() == "retrying"]
+
+
+def test_retries_of_an_expected_wait_are_logged_at_debug_only(caplog):
+    calls = []
+
+    def starting() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError("nothing listens on 127.0.0.1:9042")
+        return "up"
+
+    caplog.set_level(logging.DEBUG, logger="core.retry")
+    with expected_wait(60):
+        assert retry_call(starting, "cassandra start", 10, retry_on=(ConnectionError,), initial_s=0.01) == "up"
+    assert [record.levelno for record in _retry_records(caplog)] == [logging.DEBUG, logging.DEBUG]
+
+
+def test_retries_past_the_expected_wait_and_outside_it_are_logged_at_info(caplog):
+    def refused() -> str:
+        raise ConnectionError("refused")
+
+    caplog.set_level(logging.DEBUG, logger="core.retry")
+    with expected_wait(0), pytest.raises(ConnectionError):
+        retry_call(refused, "slow start", deadline_s=0.2, retry_on=(ConnectionError,), initial_s=0.05, maximum_s=0.1)
+    after_the_wait = _retry_records(caplog)
+    caplog.clear()
+    with pytest.raises(ConnectionError):
+        retry_call(refused, "real retry", deadline_s=0.2, retry_on=(ConnectionError,), initial_s=0.05, maximum_s=0.1)
+    assert after_the_wait and all(record.levelno == logging.INFO for record in after_the_wait)
+    assert _retry_records(caplog) and all(record.levelno == logging.INFO for record in _retry_records(caplog))

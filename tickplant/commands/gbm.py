@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
 from core.logging import get_logger
-from gbm_analysis.options import GbmOptions, add_arguments, format_duration, options_from_args, parse_duration
+from gbm_analysis.options import (
+    EARLY_EVERY_S,
+    EARLY_INTERVAL,
+    EARLY_MIN_OBSERVATIONS,
+    GbmOptions,
+    add_arguments,
+    early_options,
+    format_duration,
+    options_from_args,
+    parse_duration,
+)
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -26,7 +36,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     gbm.add_argument("--every", type=parse_duration, default=None,
                      help="keep running: one run every interval, e.g. 1h (default: a single run)")
     gbm.add_argument("--wait-for-bars", action="store_true",
-                     help="with --every: start once a symbol has --min-observations completed bars")
+                     help="with --every: each run waits until a symbol has --min-observations completed 1 min "
+                          "bars; until then runs on 5 s windows (a minute of them) every --early-every")
+    gbm.add_argument("--early-every", type=parse_duration, default=EARLY_EVERY_S,
+                     help="with --wait-for-bars: the interval of the runs on 5 s windows (default 10m)")
+    gbm.add_argument("--no-early-runs", action="store_true",
+                     help="with --wait-for-bars: no runs on 5 s windows, wait for the 1 min bars")
     gbm.set_defaults(handler=gbm_command)
 
 
@@ -36,7 +51,8 @@ def gbm_command(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"tickplant gbm: {exc}") from None
     if args.every:
-        return run_every(settings, options, args.every, args.wait_for_bars)
+        return run_every(settings, options, args.every, args.wait_for_bars,
+                         None if args.no_early_runs else args.early_every)
     from gbm_analysis import job  # imports pyspark: only when the command runs
 
     return job.run(settings, options)
@@ -52,50 +68,85 @@ def one_run_argv(options: GbmOptions) -> list[str]:
     return argv + (["--antithetic"] if options.antithetic else []) + (["--float32"] if options.float32 else [])
 
 
-def run_every(settings: Settings, options: GbmOptions, every_s: float, wait_for_bars: bool) -> int:
-    """Run forever: one `tickplant gbm` child per interval; a failed run is logged and the loop goes on."""
+def run_every(settings: Settings, options: GbmOptions, every_s: float, wait_for_bars: bool,
+              early_every_s: float | None = EARLY_EVERY_S) -> int:
+    """Run forever: one `tickplant gbm` child per interval; a failed run is logged and the loop goes on.
+    With `wait_for_bars`, each run waits until there is data to run on: 1 min bars once a symbol has
+    --min-observations of them, before that (a fresh start) 5 s windows every `early_every_s`."""
     from tickplant.supervisor import _die_with_parent
 
-    if wait_for_bars:   # a short interval is a short first wait too
-        wait_until_bars(settings, options, poll_s=min(15.0, max(1.0, every_s / 4)))
-    argv = [sys.executable, "-m", "tickplant", *one_run_argv(options)]
     while True:
-        started = time.monotonic()
-        log.info("gbm run starting", every_s=every_s)
+        run_options = options
+        if wait_for_bars:   # a short interval is a short first wait too
+            interval = wait_until_bars(settings, options, poll_s=min(15.0, max(1.0, every_s / 4)),
+                                       early=early_every_s is not None)
+            run_options = options if interval == options.interval else early_options(options)
+        pause = every_s if run_options is options else min(every_s, early_every_s or every_s)
+        started, planned = time.monotonic(), datetime.now(UTC) + timedelta(seconds=pause)
+        argv = [sys.executable, "-m", "tickplant", *one_run_argv(run_options), "--next-run-at", planned.isoformat()]
+        log.info("gbm run starting", interval=run_options.interval, every_s=pause)
         try:
-            code = subprocess.run(argv, preexec_fn=_die_with_parent, timeout=max(every_s, 600)).returncode
+            code = subprocess.run(argv, preexec_fn=_die_with_parent, timeout=max(pause, 600)).returncode
         except subprocess.TimeoutExpired:
             code = -1
         log.info("gbm run finished", exit_code=code, seconds=round(time.monotonic() - started, 1))
-        time.sleep(max(1.0, every_s - (time.monotonic() - started)))
+        time.sleep(max(1.0, pause - (time.monotonic() - started)))
 
 
-def wait_until_bars(settings: Settings, options: GbmOptions, poll_s: float = 15.0) -> None:
-    """Block until some symbol has options.min_observations completed bars in the window (1m only)."""
+def choose_interval(options: GbmOptions, bars_1m: int, windows_5s: int, early: bool) -> str | None:
+    """What the next run can use: 1 min bars once some symbol has enough, else (`early`) the 5 s windows
+    once some symbol has a minute of them, else None (wait)."""
+    if bars_1m >= options.min_observations:
+        return options.interval
+    if early and windows_5s >= EARLY_MIN_OBSERVATIONS:
+        return EARLY_INTERVAL
+    return None
+
+
+def wait_until_bars(settings: Settings, options: GbmOptions, poll_s: float = 15.0, early: bool = False) -> str:
+    """Block until some symbol has options.min_observations completed 1 min bars in the window (or, when
+    `early`, EARLY_MIN_OBSERVATIONS completed 5 s windows); returns the interval to run on."""
     if options.interval != "1m":
-        return
+        return options.interval
     from core import cassandra as cassandra_db
 
     keyspace = settings.cassandra_keyspace
+    said = False
     while True:
         try:
             session = cassandra_db.connect(settings, timeout_s=60)
             try:
-                query = session.prepare(f"SELECT bar_start FROM {keyspace}.bars_1m WHERE symbol = ? AND trade_date = ? "
-                                        "AND bar_start <= ? LIMIT ?")
+                bars = session.prepare(f"SELECT bar_start FROM {keyspace}.bars_1m WHERE symbol = ? "
+                                       "AND trade_date = ? AND bar_start <= ? LIMIT ?")
+                windows = session.prepare(f"SELECT window_start FROM {keyspace}.trades_5s WHERE symbol = ? "
+                                          "AND trade_date = ? AND window_start <= ? LIMIT ?")
                 while True:
-                    now = datetime.now(UTC)
-                    complete = now - timedelta(seconds=60)
-                    days = {now.date(), (now - timedelta(seconds=options.lookback_seconds)).date()}
-                    best = max(sum(len(list(session.execute(query, (symbol, day, complete, options.min_observations))))
-                                   for day in days) for symbol in options.symbols)
-                    if best >= options.min_observations:
-                        log.info("bars ready for the first gbm run", bars=best)
-                        return
-                    log.info("waiting for bars", have=best, need=options.min_observations)
-                    time.sleep(poll_s)
+                    have = _most_completed(session, bars, options.symbols, 60, options.lookback_seconds,
+                                           options.min_observations)
+                    have_5s = (_most_completed(session, windows, options.symbols, 5, 3600, EARLY_MIN_OBSERVATIONS)
+                               if early and have < options.min_observations else 0)
+                    interval = choose_interval(options, have, have_5s, early)
+                    if interval is not None:
+                        if said:
+                            log.info("bars ready for the gbm run", bars=have, windows_5s=have_5s, interval=interval)
+                        return interval
+                    log.info("waiting for bars", have=have, need=options.min_observations,
+                             **({"windows_5s": have_5s, "need_5s": EARLY_MIN_OBSERVATIONS} if early else {}))
+                    said = True
+                    # a fresh start waits for a minute of 5 s windows: ask often, the first run is due soon
+                    time.sleep(min(poll_s, 5.0) if early else poll_s)
             finally:
                 cassandra_db.close(session)
         except Exception as exc:  # Cassandra not up yet or gone: keep waiting, never crash the loop
             log.warning("waiting for Cassandra", error=str(exc)[:200])
             time.sleep(poll_s)
+
+
+def _most_completed(session, query, symbols: tuple[str, ...], step_s: float, lookback_s: float, need: int) -> int:
+    """The most completed bars (up to `need`) any symbol has in the window: `query` takes (symbol, day,
+    newest complete start, limit)."""
+    now = datetime.now(UTC)
+    complete = now - timedelta(seconds=step_s)
+    days = {now.date(), (now - timedelta(seconds=lookback_s)).date()}
+    return max(sum(len(list(session.execute(query, (symbol, day, complete, need)))) for day in days)
+               for symbol in symbols)

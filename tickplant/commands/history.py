@@ -45,7 +45,7 @@ def import_history_command(settings: Settings, args: argparse.Namespace) -> int:
     from gbm_analysis.history import HistoryError, ImportOptions, describe_bad_rows, import_history
 
     options = ImportOptions(path=args.file, symbol=args.symbol, concurrency=args.concurrency,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, source=f"file {args.file.resolve()}")
     if not options.path.is_file():
         raise HistoryError(f"{options.path}: no such file")
     session = cassandra_db.connect(settings)

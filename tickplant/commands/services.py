@@ -46,9 +46,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--duration", type=non_negative_float, default=0,
                     help="stop by itself after N seconds (0: run until Ctrl-C)")
     up.add_argument("--gbm-every", type=parse_duration, default="1h",
-                    help="a GBM forecast run once bars exist, then every interval (default 1h)")
+                    help="a GBM run every interval once 30 one-minute bars exist (default 1h); before that, "
+                         "on a fresh start, runs on 5 s windows every 10 min")
     up.add_argument("--no-gbm", action="store_true", help="do not run the hourly GBM forecast")
     up.add_argument("--no-dashboard", action="store_true", help="do not serve the Streamlit dashboard")
+    up.add_argument("--no-sample-history", action="store_true",
+                    help="do not import the sample daily series (S&P 500 from the arch package, symbol "
+                         "SAMPLE:SP500) on the first start")
     up.add_argument("--dashboard-port", type=port, default=None,
                     help="dashboard port (default TICKPLANT_DASHBOARD_PORT, 8501)")
     up.set_defaults(handler=up_command)
@@ -70,17 +74,23 @@ def _sql_options(settings: Settings, args: argparse.Namespace) -> SqlOptions | N
     return SqlOptions.from_settings(settings)
 
 
+def _show(line: str) -> None:
+    """One start-up line for the user (a service up, with its time), as it happens."""
+    print(f"  {line}", flush=True)
+
+
 def _start_sql(settings: Settings, options: SqlOptions) -> list[runtime.ServiceStatus]:
     from tickplant.sql_services import start_sql
 
-    return start_sql(settings, options, show=lambda line: print(line, flush=True))
+    return start_sql(settings, options, show=_show)
 
 
 def services_start(settings: Settings, args: argparse.Namespace) -> int:
     from tickplant import services as runtime
 
     sql = _sql_options(settings, args)
-    statuses = runtime.start_all(settings)
+    print("starting the services ...", flush=True)
+    statuses = runtime.start_all(settings, show=_show)
     if sql is not None:
         statuses += _start_sql(settings, sql)
     print("services up; topics and migrations applied:")
@@ -154,6 +164,27 @@ def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Chil
     return children
 
 
+def _import_sample_history(settings: Settings) -> None:
+    """The History page's first content: a real daily series, imported once (a failure is a line, not the
+    end of `up`: the pipeline does not need it)."""
+    from core import cassandra as cassandra_db
+    from gbm_analysis.history import SAMPLE_SYMBOL, import_sample_history
+
+    started = time.monotonic()
+    try:
+        session = cassandra_db.connect(settings)
+        try:
+            result = import_sample_history(session, settings.cassandra_keyspace)
+        finally:
+            cassandra_db.close(session)
+    except Exception as exc:  # noqa: BLE001 - reported, and `up` goes on without the sample
+        _show(f"{'history':<10} sample not imported: {str(exc).splitlines()[0][:200]}")
+        return
+    if result is not None:
+        _show(f"{'history':<10} imported in {time.monotonic() - started:4.1f} s {result.rows_written:,} daily bars "
+              f"of {SAMPLE_SYMBOL} ({result.first_date} to {result.last_date}, S&P 500 from the arch package)")
+
+
 def simulator_url(settings: Settings) -> str:
     return f"ws://127.0.0.1:{settings.simulator_port}"
 
@@ -174,29 +205,34 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
 
         sql_services = make_sql_services(settings, sql)
         before.update({s.name: s.status().state for s in sql_services})
-    statuses = runtime.start_all(settings)
+    print("starting ...", flush=True)
+    runtime.start_all(settings, show=_show)
     if sql is not None:
-        statuses += _start_sql(settings, sql)
-    supervisor = Supervisor(settings.home, pipeline_children(settings, args))
+        _start_sql(settings, sql)
+    if not args.no_sample_history:
+        _import_sample_history(settings)
+    children = pipeline_children(settings, args)
+    supervisor = Supervisor(settings.home, children)
     supervisor.install_signal_handlers()
     supervisor.start()
+    _show(f"{'pipeline':<10} started    {', '.join(child.name for child in children)}")
     feed = ("Finnhub (FINNHUB_API_TOKEN is set)" if settings.finnhub_api_token
             else f"simulator  {simulator_url(settings)}")
     print("tickplant is up:")
-    _print_table(statuses)
     print(f"  feed           {feed}")
-    print(f"  collector      metrics http://127.0.0.1:{settings.metrics_port}/metrics")
     print(f"  kafka topics   {settings.kafka_topic}, {settings.dead_letter_topic}")
     print(f"  cassandra      keyspace {settings.cassandra_keyspace} (cqlsh-compatible on "
           f"{settings.cassandra_hosts[0]}:{settings.cassandra_port})")
     print(f"  logs           {settings.home / 'logs'}")
+    print("  health         tickplant status")
+    if sql is not None:
+        print(f"  sql engine     {sql.presto_url} (catalog cassandra, schema {settings.cassandra_keyspace})")
+    print(f"  collector      metrics http://127.0.0.1:{settings.metrics_port}/metrics")
     if sql is not None:
         print(f"  superset       http://127.0.0.1:{sql.superset_port}/superset/dashboard/market-overview/ "
               f"(user {sql.superset_admin_username})")
-        print(f"  sql engine     {sql.presto_url} (catalog cassandra, schema {settings.cassandra_keyspace})")
     if not getattr(args, "no_dashboard", False):
         print(f"  dashboard      http://127.0.0.1:{_dashboard_port(settings, args)}")
-    print("  health         tickplant status")
     print("Ctrl-C stops everything cleanly.", flush=True)
     try:
         supervisor.watch(until=time.monotonic() + args.duration if args.duration else None)
