@@ -42,6 +42,7 @@ LINGER_S = 0.1
 LINGER_BYTES = 64 * 1024      # a batch of this many bytes goes at once: a fast feed never lingers
 # Threads wait on work, not on a clock; this only bounds a wait whose wake-up could be missed.
 IDLE_WAIT_S = 1.0
+IN_FLIGHT_WAIT_S = 0.25       # with records in flight: their acknowledgements wake the sender before this
 # Beyond this many bytes of record values queued in memory the sender reads the journal back from
 # disk instead (slower per record: at a trade per frame, 10,000 frames filled up in half a second).
 MEMORY_QUEUE_BYTES = 64 * 1024 * 1024
@@ -80,6 +81,7 @@ class _Batch:
     start: int
     records: list[Record]
     futures: list[tuple[Any, Record]] = field(default_factory=list)   # (future, produced record)
+    unsettled: int = 0      # futures neither acknowledged nor failed yet
 
     @property
     def end(self) -> int:
@@ -241,6 +243,8 @@ class Publisher:
                         break
                     continue
                 self._reap()
+                if self._producer is None:      # the reap rewound: reconnect before the resend
+                    continue
                 now = time.monotonic()
                 if now - last_cursor >= CURSOR_INTERVAL_S and self.journal.cursor_behind:
                     last_cursor = now
@@ -272,9 +276,12 @@ class Publisher:
         now = time.monotonic()
         if self._from_disk or self._resend:     # the journal is read back: the reader does not wake us
             return 0.05
-        if self._in_flight and all(future.is_done for future, _ in self._in_flight[0].futures):
-            return 0.0
-        wait = IDLE_WAIT_S
+        if self._in_flight:
+            if all(future.is_done for future, _ in self._in_flight[0].futures):
+                return 0.0
+            wait = IN_FLIGHT_WAIT_S
+        else:
+            wait = IDLE_WAIT_S
         memory = self._memory
         if memory:
             wait = min(wait, memory[0][3] + self.linger_s - now)
@@ -398,8 +405,9 @@ class Publisher:
             future.add_callback(self._acked, record.topic, _received_s(record))
             batch.futures.append((future, record))
             index += 1
-        if batch.futures:   # one response acknowledges the batch: its last record wakes the sender to reap it
-            batch.futures[-1][0].add_both(self._delivered)
+        batch.unsettled = len(batch.futures)
+        for future, _ in batch.futures:     # the batch's last settled future wakes the sender to reap it
+            future.add_both(self._settled, batch)
         self.produced += len(batch.futures)
         self._in_flight.append(batch)
         self._in_flight_records += len(batch.futures)
@@ -413,9 +421,10 @@ class Publisher:
             counter = self._record_counters[topic] = self.metrics.records.labels(topic)
         counter.inc()
 
-    def _delivered(self, _result: Any) -> None:
-        """The last record of a batch is acknowledged or failed: the sender reaps the batch."""
-        if self._sender_waiting:
+    def _settled(self, batch: _Batch, _result: Any) -> None:
+        """A record of `batch` is acknowledged or failed; once all are, the sender reaps the batch."""
+        batch.unsettled -= 1
+        if batch.unsettled <= 0 and self._sender_waiting:
             self._wakeup.set()
 
     def _reap(self) -> None:
