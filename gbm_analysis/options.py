@@ -17,10 +17,10 @@ if TYPE_CHECKING:
 STEP_SECONDS = {"5s": 5, "1m": 60, "1d": 86_400}
 DEFAULT_LOOKBACK = {"5s": "1h", "1m": "24h", "1d": "5y"}
 DEFAULT_HORIZON = {"5s": "15m", "1m": "1h", "1d": "30d"}
-# The GBM loop's runs before enough one-minute bars exist (a fresh start): on the 5 s windows, from a
-# minute of them, a short horizon, repeated every EARLY_EVERY_S until the 1 min bars take over.
+# The GBM loop's runs before enough one-minute bars exist (a fresh start): on the 5 s windows, from
+# half a minute of them (six), a short horizon, repeated every EARLY_EVERY_S until the 1 min bars take over.
 EARLY_INTERVAL = "5s"
-EARLY_MIN_OBSERVATIONS = 12
+EARLY_MIN_OBSERVATIONS = 6
 EARLY_EVERY_S = 600.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365.25 * 86_400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy])\s*$")

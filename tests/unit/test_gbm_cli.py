@@ -59,13 +59,13 @@ def test_up_refuses_a_bad_gbm_interval(capsys):
 
 def test_the_loop_runs_on_5s_windows_until_enough_1m_bars_exist_then_on_the_bars():
     options = options_from_args(SETTINGS, build_parser().parse_args(["gbm"]))
-    assert choose_interval(options, bars_1m=3, windows_5s=11, early=True) is None
-    assert choose_interval(options, bars_1m=3, windows_5s=12, early=True) == "5s"
+    assert choose_interval(options, bars_1m=3, windows_5s=5, early=True) is None
+    assert choose_interval(options, bars_1m=3, windows_5s=6, early=True) == "5s"
     assert choose_interval(options, bars_1m=3, windows_5s=500, early=False) is None
     assert choose_interval(options, bars_1m=30, windows_5s=500, early=True) == "1m"
     early = early_options(options)
     assert (early.interval, early.step_seconds, early.lookback_seconds, early.horizon_seconds, early.steps,
-            early.min_observations) == ("5s", 5, 3600, 900, 180, 12)
+            early.min_observations) == ("5s", 5, 3600, 900, 180, 6)
     assert (early.symbols, early.paths, early.seed) == (options.symbols, options.paths, options.seed)
     again = options_from_args(SETTINGS, build_parser().parse_args(one_run_argv(early)))
     assert dataclasses.replace(again, run_ts=early.run_ts) == early

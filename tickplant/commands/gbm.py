@@ -37,7 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="keep running: one run every interval, e.g. 1h (default: a single run)")
     gbm.add_argument("--wait-for-bars", action="store_true",
                      help="with --every: each run waits until a symbol has --min-observations completed 1 min "
-                          "bars; until then runs on 5 s windows (a minute of them) every --early-every")
+                          "bars; until then runs on 5 s windows (half a minute of them) every --early-every")
     gbm.add_argument("--early-every", type=parse_duration, default=EARLY_EVERY_S,
                      help="with --wait-for-bars: the interval of the runs on 5 s windows (default 10m)")
     gbm.add_argument("--no-early-runs", action="store_true",
@@ -95,7 +95,7 @@ def run_every(settings: Settings, options: GbmOptions, every_s: float, wait_for_
 
 def choose_interval(options: GbmOptions, bars_1m: int, windows_5s: int, early: bool) -> str | None:
     """What the next run can use: 1 min bars once some symbol has enough, else (`early`) the 5 s windows
-    once some symbol has a minute of them, else None (wait)."""
+    once some symbol has half a minute of them, else None (wait)."""
     if bars_1m >= options.min_observations:
         return options.interval
     if early and windows_5s >= EARLY_MIN_OBSERVATIONS:
@@ -133,7 +133,7 @@ def wait_until_bars(settings: Settings, options: GbmOptions, poll_s: float = 15.
                     log.info("waiting for bars", have=have, need=options.min_observations,
                              **({"windows_5s": have_5s, "need_5s": EARLY_MIN_OBSERVATIONS} if early else {}))
                     said = True
-                    # a fresh start waits for a minute of 5 s windows: ask often, the first run is due soon
+                    # a fresh start waits for half a minute of 5 s windows: ask often, the first run is due soon
                     time.sleep(min(poll_s, 5.0) if early else poll_s)
             finally:
                 cassandra_db.close(session)
