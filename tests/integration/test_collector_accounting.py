@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
+import pytest
 import websocket
 
 from collector.simulator import SimulatorConfig, SimulatorThread
@@ -43,26 +44,39 @@ def test_seeded_simulator_trades_arrive_in_kafka_exactly_once(isolated, feed):
     assert all(r.key.decode() == t["s"] for r in records for t in r.trades())
 
 
-def _first_trades(url: str, count: int) -> list[dict]:
+def _first_trades(url: str, protocol: str, symbols: tuple[str, ...], count: int) -> list[dict]:
+    """The first `count` trades of one connection. Finnhub takes one symbol a message, so a trade
+    drawn between two subscribe messages would depend on timing: Finnhub subscribes one symbol,
+    Alpaca (one message for all symbols) all four."""
     ws = websocket.create_connection(url, timeout=10)
     try:
-        for symbol in SYMBOLS:
-            ws.send(json.dumps({"type": "subscribe", "symbol": symbol}))
+        if protocol == "finnhub":
+            for symbol in symbols:
+                ws.send(json.dumps({"type": "subscribe", "symbol": symbol}))
+        else:
+            ws.send(json.dumps({"action": "auth", "key": "", "secret": ""}))
+            ws.send(json.dumps({"action": "subscribe", "trades": list(symbols)}))
         trades: list[dict] = []
         while len(trades) < count:
             message = json.loads(ws.recv())
-            trades += message.get("data", [])
+            if protocol == "finnhub":
+                trades += message.get("data", [])
+            else:
+                trades += [m for m in message if m.get("T") == "t"]
         return trades[:count]
     finally:
         ws.close()
 
 
-def test_simulator_with_the_same_seed_and_rate_sends_the_same_trades():
+@pytest.mark.parametrize(("protocol", "symbols"), [("finnhub", ("AAPL",)), ("alpaca", SYMBOLS)])
+def test_simulator_with_the_same_seed_and_rate_sends_the_same_trades(protocol, symbols):
     runs = []
     for _ in range(2):
-        simulator = SimulatorThread(SimulatorConfig(port=0, rate=2000, seed=5, start_ms=1_700_000_000_000)).start()
+        config = SimulatorConfig(port=0, protocol=protocol, rate=2000, seed=5, start_ms=1_700_000_000_000)
+        simulator = SimulatorThread(config).start()
         try:
-            runs.append(_first_trades(simulator.url, 500))
+            runs.append(_first_trades(simulator.url, protocol, symbols, 500))
         finally:
             simulator.stop()
     assert runs[0] == runs[1] and len(runs[0]) == 500
+    assert {t["s"] if protocol == "finnhub" else t["S"] for t in runs[0]} == set(symbols)
