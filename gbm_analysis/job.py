@@ -12,10 +12,14 @@ import argparse
 import functools
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 if __package__ in (None, ""):  # started as a script (spark-submit): make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyspark.sql import DataFrame  # noqa: E402
 
 from core.config import Settings  # noqa: E402
 from core.logging import get_logger, setup_logging  # noqa: E402
@@ -27,20 +31,23 @@ log = get_logger(__name__)
 SUMMARY_COLUMNS = ("symbol", "status", "skip_reason", "mu", "sigma", "se_mu", "se_sigma", "s0", "observations", "p50")
 
 
-def run(settings: Settings, options: GbmOptions) -> int:
-    """One GBM run over options.symbols; 0 when at least one symbol ran, 1 when none could."""
+def run(settings: Settings, options: GbmOptions,
+        wait_for_data: Callable[[Callable[[], None]], object] | None = None) -> int:
+    """One GBM run over options.symbols; 0 when at least one symbol ran, 1 when none could. With
+    `wait_for_data`, the run calls it once its Spark session is up, and takes its run time after it;
+    the waiter calls the function it is given once if it has to wait: the run then warms its session
+    up with the same reads and analysis on the rows so far (nothing written), so that the run proper,
+    a fresh start's first forecast, costs a warm session's seconds."""
     started = time.perf_counter()
     spark = build_session(settings, "tickplant-gbm")
     session_s = time.perf_counter() - started
     try:
-        spread_symbols(spark, options)
-        closes = io.read_closes(spark, settings, options)
-        earlier = io.read_earlier_forecasts(spark, settings, options)
-        results = (closes.groupBy("symbol").cogroup(earlier.groupBy("symbol"))
-                   .applyInPandas(functools.partial(analysis.analyse_symbol, options=options),
-                                  analysis.RESULT_SCHEMA))
-        results = results.persist()
-        summary = results.select(*SUMMARY_COLUMNS).collect()
+        if wait_for_data is not None:
+            waited = time.perf_counter()
+            wait_for_data(functools.partial(warm_up, spark, settings, options))
+            options = options.at(datetime.now(UTC))
+            started += time.perf_counter() - waited   # the wait is no phase of the run
+        results, summary = analyse(spark, settings, options)
         analysed_s = time.perf_counter() - started
         # A symbol without a single close in the window never reaches the pandas function.
         absent = sorted(set(options.symbols) - {row["symbol"] for row in summary})
@@ -54,6 +61,25 @@ def run(settings: Settings, options: GbmOptions) -> int:
     log.info("gbm phases", session_s=round(session_s, 2), read_analyse_s=round(analysed_s - session_s, 2),
              write_s=round(written_s - analysed_s, 2), total_s=round(time.perf_counter() - started, 2))
     return report(summary, options, time.perf_counter() - started)
+
+
+def warm_up(spark, settings: Settings, options: GbmOptions) -> None:
+    """The run's reads and analysis on the rows there are, results dropped: a cold session spends most
+    of a small run's time on its first connector reads and Python workers."""
+    begun = time.perf_counter()
+    analyse(spark, settings, options)[0].unpersist()
+    log.info("gbm session warmed up", seconds=round(time.perf_counter() - begun, 1))
+
+
+def analyse(spark, settings: Settings, options: GbmOptions) -> tuple[DataFrame, list]:
+    """Read and analyse every symbol: the results (persisted) and their summary rows."""
+    spread_symbols(spark, options)
+    closes = io.read_closes(spark, settings, options)
+    earlier = io.read_earlier_forecasts(spark, settings, options)
+    results = (closes.groupBy("symbol").cogroup(earlier.groupBy("symbol"))
+               .applyInPandas(functools.partial(analysis.analyse_symbol, options=options), analysis.RESULT_SCHEMA))
+    results = results.persist()
+    return results, results.select(*SUMMARY_COLUMNS).collect()
 
 
 def spread_symbols(spark, options: GbmOptions) -> None:

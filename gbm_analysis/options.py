@@ -91,6 +91,10 @@ class GbmOptions:
         if not self.symbols:
             raise ValueError("no symbols")
 
+    def at(self, run_ts: datetime) -> GbmOptions:
+        """The same run at another time (millisecond precision, as the tables keep it)."""
+        return replace(self, run_ts=run_ts.replace(microsecond=run_ts.microsecond // 1000 * 1000))
+
     @property
     def step_seconds(self) -> int:
         return STEP_SECONDS[self.interval]

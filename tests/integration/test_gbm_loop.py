@@ -65,3 +65,49 @@ def test_gbm_loop_waits_for_bars_then_runs_every_interval(isolated, cassandra_se
             except ProcessLookupError:
                 pass
             log.close()
+
+
+def test_a_run_that_waits_for_5s_windows_warms_up_and_takes_its_run_time_after_the_wait(isolated, cassandra_session,
+                                                                                        tmp_path):
+    """What the loop starts on a fresh start: `gbm --interval 5s --wait-for-bars` brings its Spark session
+    up, finds three of the six windows it needs, warms the session up on them, and runs once the rest
+    are written, on every completed window, with a run time after the last write."""
+    insert = cassandra_session.prepare("INSERT INTO trades_5s (symbol, trade_date, window_start, close) "
+                                       "VALUES (?, ?, ?, ?)")
+
+    now = datetime.now(UTC)
+    newest = now.replace(second=now.second // 5 * 5, microsecond=0) - timedelta(seconds=5)   # completed
+
+    def windows(ks: range) -> None:
+        for k in ks:
+            start = newest - timedelta(seconds=5 * k)
+            cassandra_session.execute(insert, ("BTC", start.date(), start, 95_000.0 * math.exp(0.001 * math.sin(k))))
+
+    windows(range(3))
+    log_path = tmp_path / "gbm-5s.log"
+    with log_path.open("wb") as log:
+        run = subprocess.Popen([sys.executable, "-m", "tickplant", "gbm", "--interval", "5s", "--wait-for-bars",
+                                "--symbols", "BTC", "--paths", "200", "--min-observations", "6"],
+                               cwd=ROOT, env={**os.environ, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace},
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def said(text: str):
+            def check():
+                assert run.poll() is None, log_path.read_text(errors="replace")[-3000:]
+                return text in log_path.read_text(errors="replace")
+            return check
+
+        wait_until(said('event="gbm session warmed up"'), 300, what="the warm-up", initial_s=0.5, maximum_s=1.0)
+        assert 'event="waiting for bars" have=3 need=6 interval=5s' in log_path.read_text()
+        assert list(cassandra_session.execute("SELECT run_ts FROM gbm_runs")) == []
+        windows(range(3, 10))                      # windows older than the first three: ten in all
+        written = datetime.now(UTC)
+        assert run.wait(timeout=300) == 0, log_path.read_text(errors="replace")[-3000:]
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    row = cassandra_session.execute("SELECT * FROM gbm_runs WHERE symbol = 'BTC'").one()
+    assert (row["status"], row["bar_interval"], row["observations"]) == ("ok", "5s", 10)
+    assert row["run_ts"].replace(tzinfo=UTC) > written - timedelta(milliseconds=1)
+    assert 'event="bars ready for the gbm run" bars=6' in log_path.read_text()
+

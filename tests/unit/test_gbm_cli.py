@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
+from core.errors import ConfigError
 from gbm_analysis.options import GbmOptions, early_options, options_from_args, parse_duration
 from tickplant.cli import build_parser
-from tickplant.commands.gbm import choose_interval, one_run_argv
+from tickplant.commands.gbm import choose_interval, gbm_command, one_run_argv
 from tickplant.commands.services import pipeline_children
 
 SETTINGS = Settings.from_env({"TICKPLANT_SYMBOLS": "AAPL,MSFT"}, dotenv=Path("/nonexistent"))
@@ -59,11 +60,15 @@ def test_up_refuses_a_bad_gbm_interval(capsys):
 
 def test_the_loop_runs_on_5s_windows_until_enough_1m_bars_exist_then_on_the_bars():
     options = options_from_args(SETTINGS, build_parser().parse_args(["gbm"]))
-    assert choose_interval(options, bars_1m=3, windows_5s=5, early=True) is None
-    assert choose_interval(options, bars_1m=3, windows_5s=6, early=True) == "5s"
-    assert choose_interval(options, bars_1m=3, windows_5s=500, early=False) is None
-    assert choose_interval(options, bars_1m=30, windows_5s=500, early=True) == "1m"
+    assert choose_interval(options, have=3, windows_5s=0, early=True) is None
+    assert choose_interval(options, have=3, windows_5s=1, early=True) == "5s"   # it waits for six itself
+    assert choose_interval(options, have=3, windows_5s=500, early=False) is None
+    assert choose_interval(options, have=30, windows_5s=500, early=True) == "1m"
     early = early_options(options)
+    assert choose_interval(early, have=5, windows_5s=5, early=True) is None     # a 5 s run: six windows
+    assert choose_interval(early, have=6, windows_5s=6, early=False) == "5s"
+    at = early.at(datetime(2026, 12, 2, 13, 0, 0, 123456, tzinfo=UTC))
+    assert (at.run_ts.microsecond, at.interval, at.paths) == (123000, "5s", early.paths)
     assert (early.interval, early.step_seconds, early.lookback_seconds, early.horizon_seconds, early.steps,
             early.min_observations) == ("5s", 5, 3600, 900, 180, 6)
     assert (early.symbols, early.paths, early.seed) == (options.symbols, options.paths, options.seed)
@@ -77,3 +82,9 @@ def test_a_run_records_when_the_next_one_is_planned():
     loop = build_parser().parse_args(["gbm", "--every", "1h", "--wait-for-bars"])
     assert (loop.early_every, loop.no_early_runs) == (600.0, False)
     assert build_parser().parse_args(["gbm", "--every", "1h", "--wait-for-bars", "--no-early-runs"]).no_early_runs
+
+
+def test_wait_for_bars_with_a_fixed_run_time_is_refused():
+    args = build_parser().parse_args(["gbm", "--wait-for-bars", "--run-ts", "2026-03-10T00:00:00Z"])
+    with pytest.raises(ConfigError, match="--wait-for-bars takes the run time after the wait; leave out --run-ts"):
+        gbm_command(SETTINGS, args)

@@ -15,7 +15,6 @@ from core.logging import get_logger
 from gbm_analysis.options import (
     EARLY_EVERY_S,
     EARLY_INTERVAL,
-    EARLY_MIN_OBSERVATIONS,
     GbmOptions,
     add_arguments,
     early_options,
@@ -25,6 +24,8 @@ from gbm_analysis.options import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from core.config import Settings
 
 log = get_logger(__name__)
@@ -36,8 +37,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     gbm.add_argument("--every", type=parse_duration, default=None,
                      help="keep running: one run every interval, e.g. 1h (default: a single run)")
     gbm.add_argument("--wait-for-bars", action="store_true",
-                     help="with --every: each run waits until a symbol has --min-observations completed 1 min "
-                          "bars; until then runs on 5 s windows (half a minute of them) every --early-every")
+                     help="wait until a symbol has --min-observations completed bars (a single run: once its "
+                          "Spark session is up); with --every, until there are enough 1 min bars the runs take "
+                          "the 5 s windows (half a minute of them) every --early-every")
     gbm.add_argument("--early-every", type=parse_duration, default=EARLY_EVERY_S,
                      help="with --wait-for-bars: the interval of the runs on 5 s windows (default 10m)")
     gbm.add_argument("--no-early-runs", action="store_true",
@@ -50,12 +52,17 @@ def gbm_command(settings: Settings, args: argparse.Namespace) -> int:
         options = options_from_args(settings, args)
     except ValueError as exc:
         raise ConfigError(f"tickplant gbm: {exc}") from None
+    if args.wait_for_bars and args.run_ts:
+        raise ConfigError("tickplant gbm: --wait-for-bars takes the run time after the wait; leave out --run-ts")
     if args.every:
         return run_every(settings, options, args.every, args.wait_for_bars,
                          None if args.no_early_runs else args.early_every)
     from gbm_analysis import job  # imports pyspark: only when the command runs
 
-    return job.run(settings, options)
+    # a single run with --wait-for-bars waits once its Spark session is up: the first run of a fresh
+    # start pays for the JVM while the stream job completes its first 5 s windows
+    return job.run(settings, options, wait_for_data=(lambda warm: wait_until_bars(
+        settings, options, 2.0, while_waiting=warm)) if args.wait_for_bars else None)
 
 
 def one_run_argv(options: GbmOptions) -> list[str]:
@@ -72,7 +79,8 @@ def run_every(settings: Settings, options: GbmOptions, every_s: float, wait_for_
               early_every_s: float | None = EARLY_EVERY_S) -> int:
     """Run forever: one `tickplant gbm` child per interval; a failed run is logged and the loop goes on.
     With `wait_for_bars`, each run waits until there is data to run on: 1 min bars once a symbol has
-    --min-observations of them, before that (a fresh start) 5 s windows every `early_every_s`."""
+    --min-observations of them, before that (a fresh start) 5 s windows every `early_every_s`. Each child
+    waits again for its own interval's bars once its Spark session is up (`--wait-for-bars`)."""
     from tickplant.supervisor import _die_with_parent
 
     while True:
@@ -83,7 +91,8 @@ def run_every(settings: Settings, options: GbmOptions, every_s: float, wait_for_
             run_options = options if interval == options.interval else early_options(options)
         pause = every_s if run_options is options else min(every_s, early_every_s or every_s)
         started, planned = time.monotonic(), datetime.now(UTC) + timedelta(seconds=pause)
-        argv = [sys.executable, "-m", "tickplant", *one_run_argv(run_options), "--next-run-at", planned.isoformat()]
+        argv = [sys.executable, "-m", "tickplant", *one_run_argv(run_options), "--next-run-at", planned.isoformat(),
+                *(["--wait-for-bars"] if wait_for_bars else [])]
         log.info("gbm run starting", interval=run_options.interval, every_s=pause)
         try:
             code = subprocess.run(argv, preexec_fn=_die_with_parent, timeout=max(pause, 600)).returncode
@@ -93,47 +102,58 @@ def run_every(settings: Settings, options: GbmOptions, every_s: float, wait_for_
         time.sleep(max(1.0, pause - (time.monotonic() - started)))
 
 
-def choose_interval(options: GbmOptions, bars_1m: int, windows_5s: int, early: bool) -> str | None:
-    """What the next run can use: 1 min bars once some symbol has enough, else (`early`) the 5 s windows
-    once some symbol has half a minute of them, else None (wait)."""
-    if bars_1m >= options.min_observations:
+def choose_interval(options: GbmOptions, have: int, windows_5s: int, early: bool) -> str | None:
+    """What the next run can use, given the most completed bars of options.interval a symbol has (and of
+    5 s windows): that interval once there are --min-observations; else (`early`, a 1 min run) the 5 s
+    windows as soon as one is complete (the run waits for EARLY_MIN_OBSERVATIONS of them itself, once its
+    Spark session is up); else None (wait)."""
+    if have >= options.min_observations:
         return options.interval
-    if early and windows_5s >= EARLY_MIN_OBSERVATIONS:
+    if early and options.interval == "1m" and windows_5s >= 1:
         return EARLY_INTERVAL
     return None
 
 
-def wait_until_bars(settings: Settings, options: GbmOptions, poll_s: float = 15.0, early: bool = False) -> str:
-    """Block until some symbol has options.min_observations completed 1 min bars in the window (or, when
-    `early`, EARLY_MIN_OBSERVATIONS completed 5 s windows); returns the interval to run on."""
-    if options.interval != "1m":
+# the day-bucketed tables a run waits on: interval -> (table, bar start column, bar length in seconds)
+BAR_TABLES = {"1m": ("bars_1m", "bar_start", 60), "5s": ("trades_5s", "window_start", 5)}
+
+
+def wait_until_bars(settings: Settings, options: GbmOptions, poll_s: float = 15.0, early: bool = False,
+                    while_waiting: Callable[[], object] | None = None) -> str:
+    """Block until `choose_interval` has an answer: some symbol has options.min_observations completed
+    bars of options.interval in the window or (`early`, a 1 min run) one completed 5 s window; returns
+    the interval to run on. `while_waiting` is called once, the first time there is a wait."""
+    if options.interval not in BAR_TABLES:
         return options.interval
     from core import cassandra as cassandra_db
 
-    keyspace = settings.cassandra_keyspace
+    early = early and options.interval == "1m"
     said = False
     while True:
         try:
             session = cassandra_db.connect(settings, timeout_s=60)
             try:
-                bars = session.prepare(f"SELECT bar_start FROM {keyspace}.bars_1m WHERE symbol = ? "
-                                       "AND trade_date = ? AND bar_start <= ? LIMIT ?")
-                windows = session.prepare(f"SELECT window_start FROM {keyspace}.trades_5s WHERE symbol = ? "
-                                          "AND trade_date = ? AND window_start <= ? LIMIT ?")
+                queries = {interval: session.prepare(
+                    f"SELECT {start} FROM {settings.cassandra_keyspace}.{name} "
+                    f"WHERE symbol = ? AND trade_date = ? AND {start} <= ? LIMIT ?")
+                    for interval, (name, start, _) in BAR_TABLES.items()}
+                step_s = BAR_TABLES[options.interval][2]
                 while True:
-                    have = _most_completed(session, bars, options.symbols, 60, options.lookback_seconds,
-                                           options.min_observations)
-                    have_5s = (_most_completed(session, windows, options.symbols, 5, 3600, EARLY_MIN_OBSERVATIONS)
+                    have = _most_completed(session, queries[options.interval], options.symbols, step_s,
+                                           options.lookback_seconds, options.min_observations)
+                    have_5s = (_most_completed(session, queries[EARLY_INTERVAL], options.symbols, 5, 3600, 1)
                                if early and have < options.min_observations else 0)
                     interval = choose_interval(options, have, have_5s, early)
                     if interval is not None:
                         if said:
                             log.info("bars ready for the gbm run", bars=have, windows_5s=have_5s, interval=interval)
                         return interval
-                    log.info("waiting for bars", have=have, need=options.min_observations,
-                             **({"windows_5s": have_5s, "need_5s": EARLY_MIN_OBSERVATIONS} if early else {}))
+                    log.info("waiting for bars", have=have, need=options.min_observations, interval=options.interval,
+                             **({"windows_5s": have_5s} if early else {}))
+                    if not said and while_waiting is not None:
+                        while_waiting()
                     said = True
-                    # a fresh start waits for half a minute of 5 s windows: ask often, the first run is due soon
+                    # a fresh start's first windows come within a minute: ask often, the first run is due soon
                     time.sleep(min(poll_s, 5.0) if early else poll_s)
             finally:
                 cassandra_db.close(session)
