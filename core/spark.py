@@ -44,6 +44,10 @@ def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | Non
         "spark.sql.streaming.stateStore.providerClass":
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
         "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+        # Checkpoint files through Hadoop's FileSystem, not FileContext: on the local file system
+        # FileContext's rename forks a `readlink` process for every file a batch commits.
+        "spark.sql.streaming.checkpointFileManagerClass":
+            "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager",
         "spark.cassandra.connection.host": ",".join(settings.cassandra_hosts),
         "spark.cassandra.connection.port": str(settings.cassandra_port),
         # A null column written as a tombstone would cost reads later; nothing we write relies on deletes.

@@ -19,7 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # started as a script (spark-submit): make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyspark.sql import DataFrame  # noqa: E402
+from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 
 from core.config import Settings  # noqa: E402
 from core.logging import get_logger, setup_logging  # noqa: E402
@@ -32,14 +32,16 @@ SUMMARY_COLUMNS = ("symbol", "status", "skip_reason", "mu", "sigma", "se_mu", "s
 
 
 def run(settings: Settings, options: GbmOptions,
-        wait_for_data: Callable[[Callable[[], None]], object] | None = None) -> int:
+        wait_for_data: Callable[[Callable[[], None]], object] | None = None, spark: SparkSession | None = None) -> int:
     """One GBM run over options.symbols; 0 when at least one symbol ran, 1 when none could. With
     `wait_for_data`, the run calls it once its Spark session is up, and takes its run time after it;
     the waiter calls the function it is given once if it has to wait: the run then warms its session
     up with the same reads and analysis on the rows so far (nothing written), so that the run proper,
-    a fresh start's first forecast, costs a warm session's seconds."""
+    a fresh start's first forecast, costs a warm session's seconds. A session given as `spark` (several
+    runs in one process) is used and left running; otherwise the run starts its own and stops it."""
     started = time.perf_counter()
-    spark = build_session(settings, "tickplant-gbm")
+    own_session = spark is None
+    spark = build_session(settings, "tickplant-gbm") if spark is None else spark
     session_s = time.perf_counter() - started
     try:
         if wait_for_data is not None:
@@ -56,8 +58,10 @@ def run(settings: Settings, options: GbmOptions,
         summary += missing.select(*SUMMARY_COLUMNS).collect()
         io.write_results(results.unionByName(missing), settings, options)
         written_s = time.perf_counter() - started
+        results.unpersist()
     finally:
-        spark.stop()
+        if own_session:
+            spark.stop()
     log.info("gbm phases", session_s=round(session_s, 2), read_analyse_s=round(analysed_s - session_s, 2),
              write_s=round(written_s - analysed_s, 2), total_s=round(time.perf_counter() - started, 2))
     return report(summary, options, time.perf_counter() - started)

@@ -103,12 +103,18 @@ class SimulatedFeed:
     collector: Collector
 
     def finish(self, timeout_s: float) -> dict[str, Any]:
-        """Wait until the simulator has sent its `max_trades` and the collector has every record
-        acknowledged; returns the simulator's report (final: nothing is sent after that)."""
+        """Wait until the simulator has sent its `max_trades`, the collector has read every valid trade
+        of them (a frame still in the socket when the block ends and the collector stops was never
+        received) and has every record acknowledged; returns the simulator's report (final: nothing
+        is sent after that)."""
         wait_until(lambda: self.simulator.report()["done"], timeout_s, what="the simulator sending every trade",
                    initial_s=0.05, maximum_s=0.1)
+        report = self.simulator.report()
+        wait_until(lambda: self.collector.metrics.snapshot()["tickplant_collector_trades_total"] >= report["trades"],
+                   timeout_s, what=f"the collector reading the {report['trades']} trades sent", initial_s=0.05,
+                   maximum_s=0.1)
         assert self.collector.publisher.wait_idle(30)
-        return self.simulator.report()
+        return report
 
 
 @contextlib.contextmanager

@@ -47,7 +47,8 @@ def test_up_starts_the_services_runs_the_pipeline_reports_status_and_keeps_the_s
     settings = Settings.from_env(env, dotenv=Path("/nonexistent"))
     kafka_port, cassandra_port = settings.kafka_port, settings.cassandra_port
     assert not procs.port_open("127.0.0.1", kafka_port) and not procs.port_open("127.0.0.1", cassandra_port)
-    process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--rate", "300", "--keep-services"],
+    process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--rate", "300", "--keep-services",
+                                "--no-gbm"],   # the GBM loop under `up`: tests/browser/test_first_start.py
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                start_new_session=True)
     try:

@@ -1,6 +1,8 @@
 """`tickplant gbm` against the real Cassandra and a real Spark session: bars_1m rows written with
 prepared statements into the isolated keyspace -> every table of the run, exact against the model,
-skipped symbols with their reasons, reproducible seeds, backtests, and partition-key-only reads."""
+skipped symbols with their reasons, reproducible seeds, backtests, and partition-key-only reads.
+The first run of the module is the command itself (its own Spark JVM, its output); the others run
+the same job (`gbm_analysis.job.run`) in one real Spark session of this process, started once."""
 
 from __future__ import annotations
 
@@ -58,6 +60,25 @@ def _gbm(isolated, *flags: str):
                         "TICKPLANT_SYMBOLS": "AAA,BBB,TWO,FLAT,NONE"})
 
 
+@pytest.fixture(scope="module")
+def spark(services):
+    from core.spark import build_session
+
+    session = build_session(services, "test-gbm-job")
+    yield session
+    session.stop()
+
+
+def _gbm_here(spark, settings, *flags: str, symbols: str = "AAA,BBB,TWO,FLAT,NONE") -> int:
+    """`tickplant gbm FLAGS` as the job in this process's Spark session: its exit code (output to stdout)."""
+    from gbm_analysis import job
+    from gbm_analysis.options import options_from_args
+    from tickplant.cli import build_parser
+
+    args = build_parser().parse_args(["gbm", "--symbols", symbols, *flags])
+    return job.run(settings, options_from_args(settings, args), spark=spark)
+
+
 def _closes_before(bars, run: datetime) -> tuple[np.ndarray, np.ndarray]:
     used = [(t, c) for t, c in bars if t <= run - timedelta(minutes=1)]
     return np.array([t.timestamp() for t, _ in used]), np.array([c for _, c in used])
@@ -68,7 +89,8 @@ def _forecast(session, symbol: str, run: datetime) -> list[dict]:
     return list(session.execute(query, (symbol, run)))
 
 
-def test_gbm_job_writes_every_table_exactly_and_skips_bad_symbols_with_reasons(isolated, cassandra_session, market):
+def test_gbm_job_writes_every_table_exactly_and_skips_bad_symbols_with_reasons(isolated, cassandra_session, market,
+                                                                              spark):
     result = _gbm(isolated, "--run-ts", RUN_1.isoformat())
     assert result.returncode == 0, result.stderr[-3000:]
     runs = cassandra_session.prepare("SELECT * FROM gbm_runs WHERE symbol = ? AND run_ts = ?")
@@ -121,11 +143,10 @@ def test_gbm_job_writes_every_table_exactly_and_skips_bad_symbols_with_reasons(i
     first_forecast = _forecast(cassandra_session, "AAA", RUN_1)
     cassandra_session.execute(cassandra_session.prepare("DELETE FROM gbm_forecasts WHERE symbol = ? AND run_ts = ?"),
                               ("AAA", RUN_1))
-    again = _gbm(isolated, "--run-ts", RUN_1.isoformat())
-    assert again.returncode == 0, again.stderr[-3000:]
+    same = ("--paths", str(PATHS), "--horizon", "1h", "--lookback", "24h")
+    assert _gbm_here(spark, isolated, *same, "--run-ts", RUN_1.isoformat()) == 0
     assert _forecast(cassandra_session, "AAA", RUN_1) == first_forecast
-    second = _gbm(isolated, "--run-ts", RUN_2.isoformat())
-    assert second.returncode == 0, second.stderr[-3000:]
+    assert _gbm_here(spark, isolated, *same, "--run-ts", RUN_2.isoformat()) == 0
     backtests = cassandra_session.prepare("SELECT * FROM gbm_backtest WHERE symbol = ? AND run_ts = ?")
     for symbol in ("AAA", "BBB"):
         forecast = _forecast(cassandra_session, symbol, RUN_1)
@@ -141,12 +162,11 @@ def test_gbm_job_writes_every_table_exactly_and_skips_bad_symbols_with_reasons(i
             assert row[name] == pytest.approx(getattr(expected, name), rel=1e-12), name
 
 
-def test_gbm_run_in_which_no_symbol_can_run_exits_non_zero(isolated, market):
-    result = run_cli("gbm", "--paths", "100", "--symbols", "TWO,FLAT", "--run-ts", RUN_1.isoformat(),
-                     env={"CASSANDRA_KEYSPACE": isolated.cassandra_keyspace})
-    assert result.returncode == 1
-    assert "gbm: no symbol could be run" in result.stderr
-    assert "0 of 2 symbols forecast" in result.stdout
+def test_gbm_run_in_which_no_symbol_can_run_exits_non_zero(isolated, market, spark, capsys):
+    assert _gbm_here(spark, isolated, "--paths", "100", "--run-ts", RUN_1.isoformat(), symbols="TWO,FLAT") == 1
+    printed = capsys.readouterr()
+    assert "gbm: no symbol could be run" in printed.err
+    assert "0 of 2 symbols forecast" in printed.out
 
 
 def test_gbm_flags_are_refused_before_spark_starts():
@@ -160,27 +180,23 @@ def test_gbm_flags_are_refused_before_spark_starts():
         assert "SparkContext" not in result.stderr
 
 
-def test_gbm_reads_only_partition_keys(isolated):
-    from core.spark import build_session
+def test_gbm_reads_only_partition_keys(isolated, spark):
     from gbm_analysis import io
     from gbm_analysis.options import GbmOptions
 
-    spark = build_session(isolated, "test-gbm-explain")
-    try:
-        options = GbmOptions(symbols=("AAA", "BBB"), run_ts=RUN_1)
-        plan = io.read_closes(spark, isolated, options)._jdf.queryExecution().executedPlan().toString()
-        assert '["symbol" IN (?, ?), (AAA, BBB)]' in plan
-        assert '["trade_date" IN (?, ?), (2026-03-09, 2026-03-10)]' in plan
-        daily = io.read_closes(spark, isolated, GbmOptions(symbols=("SPX",), run_ts=RUN_1, interval="1d",
-                                                           lookback_seconds=5 * 365.25 * 86400, horizon_seconds=86400))
-        daily_plan = daily._jdf.queryExecution().executedPlan().toString()
-        assert '["symbol" = ?, SPX]' in daily_plan or '["symbol" IN (?), (SPX)]' in daily_plan
-        assert '"trade_date" >= ?' in daily_plan
-    finally:
-        spark.stop()
+    options = GbmOptions(symbols=("AAA", "BBB"), run_ts=RUN_1)
+    plan = io.read_closes(spark, isolated, options)._jdf.queryExecution().executedPlan().toString()
+    assert '["symbol" IN (?, ?), (AAA, BBB)]' in plan
+    assert '["trade_date" IN (?, ?), (2026-03-09, 2026-03-10)]' in plan
+    daily = io.read_closes(spark, isolated, GbmOptions(symbols=("SPX",), run_ts=RUN_1, interval="1d",
+                                                       lookback_seconds=5 * 365.25 * 86400, horizon_seconds=86400))
+    daily_plan = daily._jdf.queryExecution().executedPlan().toString()
+    assert '["symbol" = ?, SPX]' in daily_plan or '["symbol" IN (?), (SPX)]' in daily_plan
+    assert '"trade_date" >= ?' in daily_plan
 
 
-def test_gbm_on_5s_windows_uses_the_completed_windows_and_stores_the_next_run(isolated, cassandra_session):
+def test_gbm_on_5s_windows_uses_the_completed_windows_and_stores_the_next_run(isolated, cassandra_session, spark,
+                                                                              capsys):
     """What the loop runs on a fresh start: trades_5s closes (the running window left out) give the same
     MLE as numpy on those closes; the run records when the next one is planned."""
     rng = np.random.default_rng(5)
@@ -194,11 +210,9 @@ def test_gbm_on_5s_windows_uses_the_completed_windows_and_stores_the_next_run(is
         windows.append((start, round(price, 2)))
         cassandra_session.execute(insert, ("BTC", start.date(), start, round(price, 2)))
     planned = run + timedelta(minutes=10)
-    done = run_cli("gbm", "--interval", "5s", "--paths", "500", "--min-observations", "12", "--symbols", "BTC",
-                   "--run-ts", run.isoformat(), "--next-run-at", planned.isoformat(),
-                   env={"CASSANDRA_KEYSPACE": isolated.cassandra_keyspace})
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.splitlines()[-1].startswith(
+    assert _gbm_here(spark, isolated, "--interval", "5s", "--paths", "500", "--min-observations", "12",
+                     "--run-ts", run.isoformat(), "--next-run-at", planned.isoformat(), symbols="BTC") == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith(
         f"gbm run {run.isoformat()}: 1 of 1 symbols forecast, 500 paths x 180 steps of 5s")
     used = [(t, c) for t, c in windows if t <= run - timedelta(seconds=5)]
     expected = model.estimate(np.array([t.timestamp() for t, _ in used]), np.array([c for _, c in used]))

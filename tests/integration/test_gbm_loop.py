@@ -1,5 +1,6 @@
-"""`tickplant gbm --every D --wait-for-bars` (what `tickplant up` supervises): no run before a symbol
-has enough completed bars, then one run per interval, each a real Spark job writing gbm_runs."""
+"""`tickplant gbm --every D --wait-for-bars` (what `tickplant up` supervises): with `--no-early-runs` no
+run before a symbol has enough completed bars, then one run per interval, each a real Spark job
+writing gbm_runs; and the early run on 5 s windows that waits for them once its session is up."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def test_gbm_loop_waits_for_bars_then_runs_every_interval(isolated, cassandra_se
     runs = cassandra_session.prepare("SELECT run_ts, status FROM gbm_runs WHERE symbol = ?")
     log = (tmp_path / "gbm-loop.log").open("wb")
     loop = subprocess.Popen([sys.executable, "-m", "tickplant", "gbm", "--every", "20s", "--wait-for-bars",
-                             "--symbols", "AAA", "--paths", "200", "--horizon", "5m", "--min-observations", "30"],
+                             "--no-early-runs", "--symbols", "AAA", "--paths", "200", "--horizon", "5m",
+                             "--min-observations", "30"],
                             cwd=ROOT, env={**os.environ, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace},
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -41,7 +43,7 @@ def test_gbm_loop_waits_for_bars_then_runs_every_interval(isolated, cassandra_se
         return check
 
     try:
-        wait_until(running(lambda: 'event="waiting for bars" have=10 need=30' in output()), 120,
+        wait_until(running(lambda: 'event="waiting for bars" have=10 need=30 interval=1m' in output()), 120,
                    what="the loop saying it waits for bars", initial_s=0.2, maximum_s=1.0)
         assert list(cassandra_session.execute(runs, ("AAA",))) == []
         assert "gbm run starting" not in output()

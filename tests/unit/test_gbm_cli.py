@@ -60,13 +60,12 @@ def test_up_refuses_a_bad_gbm_interval(capsys):
 
 def test_the_loop_runs_on_5s_windows_until_enough_1m_bars_exist_then_on_the_bars():
     options = options_from_args(SETTINGS, build_parser().parse_args(["gbm"]))
-    assert choose_interval(options, have=3, windows_5s=0, early=True) is None
-    assert choose_interval(options, have=3, windows_5s=1, early=True) == "5s"   # it waits for six itself
-    assert choose_interval(options, have=3, windows_5s=500, early=False) is None
-    assert choose_interval(options, have=30, windows_5s=500, early=True) == "1m"
+    assert choose_interval(options, have=3, early=True) == "5s"     # at once: the run waits for its windows
+    assert choose_interval(options, have=3, early=False) is None
+    assert choose_interval(options, have=30, early=True) == "1m"
     early = early_options(options)
-    assert choose_interval(early, have=5, windows_5s=5, early=True) is None     # a 5 s run: six windows
-    assert choose_interval(early, have=6, windows_5s=6, early=False) == "5s"
+    assert choose_interval(early, have=5, early=True) is None        # a 5 s run: six windows or wait
+    assert choose_interval(early, have=6, early=False) == "5s"
     at = early.at(datetime(2026, 12, 2, 13, 0, 0, 123456, tzinfo=UTC))
     assert (at.run_ts.microsecond, at.interval, at.paths) == (123000, "5s", early.paths)
     assert (early.interval, early.step_seconds, early.lookback_seconds, early.horizon_seconds, early.steps,

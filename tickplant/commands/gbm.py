@@ -80,7 +80,8 @@ def run_every(settings: Settings, options: GbmOptions, every_s: float, wait_for_
     """Run forever: one `tickplant gbm` child per interval; a failed run is logged and the loop goes on.
     With `wait_for_bars`, each run waits until there is data to run on: 1 min bars once a symbol has
     --min-observations of them, before that (a fresh start) 5 s windows every `early_every_s`. Each child
-    waits again for its own interval's bars once its Spark session is up (`--wait-for-bars`)."""
+    waits for its own interval's bars once its Spark session is up (`--wait-for-bars`): on a fresh start
+    the first run is started at once."""
     from tickplant.supervisor import _die_with_parent
 
     while True:
@@ -102,14 +103,14 @@ def run_every(settings: Settings, options: GbmOptions, every_s: float, wait_for_
         time.sleep(max(1.0, pause - (time.monotonic() - started)))
 
 
-def choose_interval(options: GbmOptions, have: int, windows_5s: int, early: bool) -> str | None:
-    """What the next run can use, given the most completed bars of options.interval a symbol has (and of
-    5 s windows): that interval once there are --min-observations; else (`early`, a 1 min run) the 5 s
-    windows as soon as one is complete (the run waits for EARLY_MIN_OBSERVATIONS of them itself, once its
-    Spark session is up); else None (wait)."""
+def choose_interval(options: GbmOptions, have: int, early: bool) -> str | None:
+    """What the next run can use, given the most completed bars of options.interval a symbol has: that
+    interval once there are --min-observations; else (`early`, a 1 min run) the 5 s windows at once: the
+    run starts its Spark session while the stream job writes its first windows and waits for
+    --min-observations of them itself; else None (wait)."""
     if have >= options.min_observations:
         return options.interval
-    if early and options.interval == "1m" and windows_5s >= 1:
+    if early and options.interval == "1m":
         return EARLY_INTERVAL
     return None
 
@@ -120,41 +121,33 @@ BAR_TABLES = {"1m": ("bars_1m", "bar_start", 60), "5s": ("trades_5s", "window_st
 
 def wait_until_bars(settings: Settings, options: GbmOptions, poll_s: float = 15.0, early: bool = False,
                     while_waiting: Callable[[], object] | None = None) -> str:
-    """Block until `choose_interval` has an answer: some symbol has options.min_observations completed
-    bars of options.interval in the window or (`early`, a 1 min run) one completed 5 s window; returns
-    the interval to run on. `while_waiting` is called once, the first time there is a wait."""
+    """Block until `choose_interval` has an answer (with `early`, as soon as Cassandra answers) and
+    return the interval to run on; `while_waiting` is called once, the first time there is a wait."""
     if options.interval not in BAR_TABLES:
         return options.interval
     from core import cassandra as cassandra_db
 
-    early = early and options.interval == "1m"
+    name, start, step_s = BAR_TABLES[options.interval]
     said = False
     while True:
         try:
             session = cassandra_db.connect(settings, timeout_s=60)
             try:
-                queries = {interval: session.prepare(
-                    f"SELECT {start} FROM {settings.cassandra_keyspace}.{name} "
-                    f"WHERE symbol = ? AND trade_date = ? AND {start} <= ? LIMIT ?")
-                    for interval, (name, start, _) in BAR_TABLES.items()}
-                step_s = BAR_TABLES[options.interval][2]
+                query = session.prepare(f"SELECT {start} FROM {settings.cassandra_keyspace}.{name} "
+                                        f"WHERE symbol = ? AND trade_date = ? AND {start} <= ? LIMIT ?")
                 while True:
-                    have = _most_completed(session, queries[options.interval], options.symbols, step_s,
-                                           options.lookback_seconds, options.min_observations)
-                    have_5s = (_most_completed(session, queries[EARLY_INTERVAL], options.symbols, 5, 3600, 1)
-                               if early and have < options.min_observations else 0)
-                    interval = choose_interval(options, have, have_5s, early)
+                    have = _most_completed(session, query, options.symbols, step_s, options.lookback_seconds,
+                                           options.min_observations)
+                    interval = choose_interval(options, have, early)
                     if interval is not None:
                         if said:
-                            log.info("bars ready for the gbm run", bars=have, windows_5s=have_5s, interval=interval)
+                            log.info("bars ready for the gbm run", bars=have, interval=interval)
                         return interval
-                    log.info("waiting for bars", have=have, need=options.min_observations, interval=options.interval,
-                             **({"windows_5s": have_5s} if early else {}))
+                    log.info("waiting for bars", have=have, need=options.min_observations, interval=options.interval)
                     if not said and while_waiting is not None:
                         while_waiting()
                     said = True
-                    # a fresh start's first windows come within a minute: ask often, the first run is due soon
-                    time.sleep(min(poll_s, 5.0) if early else poll_s)
+                    time.sleep(poll_s)
             finally:
                 cassandra_db.close(session)
         except Exception as exc:  # Cassandra not up yet or gone: keep waiting, never crash the loop
