@@ -15,7 +15,7 @@ from collector.encoding import Record
 from collector.exceptions import SpoolError
 
 SEGMENT_BYTES = 16 * 1024 * 1024
-FLUSH_INTERVAL_S = 0.005          # group commit: the publisher's writer thread writes this often
+FLUSH_INTERVAL_S = 0.05           # group commit: what the reader journals reaches the OS within this
 MAX_BYTES = 2 * 1024**3
 _FRAME = struct.Struct(">II")     # payload length, crc32 of payload
 _NONE = 0xFFFFFFFF
@@ -175,6 +175,16 @@ class Journal:
 
     # flush in three steps, so that the write itself runs outside the publisher's lock (it takes
     # its own I/O lock around the three, so only one write is ever in progress)
+    @property
+    def unwritten(self) -> bool:
+        """Records journaled but not yet handed to the OS."""
+        return bool(self._buffer)
+
+    @property
+    def cursor_behind(self) -> bool:
+        """Acknowledgements not yet persisted in the cursor file."""
+        return self.acked != self._cursor_written
+
     def take(self) -> tuple[bytes, int]:
         """The buffered bytes and the record number they end before; the buffer starts afresh."""
         data, self._buffer = self._buffer, bytearray()

@@ -30,9 +30,19 @@ log = get_logger(__name__)
 
 # On top of core.kafka.RELIABLE_PRODUCER: reconnect quickly after an outage, and never block a
 # send() for long, so shutdown stays bounded.
-COLLECTOR_PRODUCER = {"reconnect_backoff_max_ms": 1000, "max_block_ms": 2000}
+# send() at once: the publisher's batch has lingered already (LINGER_S), and kafka-python woke for each
+# partition's new batch within the producer's own linger
+COLLECTOR_PRODUCER = {"reconnect_backoff_max_ms": 1000, "max_block_ms": 2000, "linger_ms": 0}
 BATCH_RECORDS = 5000          # journal records per send batch
-CURSOR_INTERVAL_S = 0.1       # the acknowledged cursor is persisted at most this often
+CURSOR_INTERVAL_S = 1.0       # the acknowledged cursor is persisted at most this often
+# A send batch smaller than LINGER_BYTES waits until its first frame is this old, so that the frames
+# of a few trades each merge into one record per symbol (fewer records and produce requests: the
+# collector's cost at a few trades per second is per record, not per trade).
+LINGER_S = 0.1
+LINGER_BYTES = 64 * 1024      # a batch of this many bytes goes at once: a fast feed never lingers
+# Threads wait on work, not on a clock; this only bounds a wait whose wake-up could be missed.
+IDLE_WAIT_S = 1.0
+IN_FLIGHT_WAIT_S = 0.25       # with records in flight: their acknowledgements wake the sender before this
 # Beyond this many bytes of record values queued in memory the sender reads the journal back from
 # disk instead (slower per record: at a trade per frame, 10,000 frames filled up in half a second).
 MEMORY_QUEUE_BYTES = 64 * 1024 * 1024
@@ -71,6 +81,7 @@ class _Batch:
     start: int
     records: list[Record]
     futures: list[tuple[Any, Record]] = field(default_factory=list)   # (future, produced record)
+    unsettled: int = 0      # futures neither acknowledged nor failed yet
 
     @property
     def end(self) -> int:
@@ -83,21 +94,23 @@ class Publisher:
     def __init__(self, settings: Settings, metrics: CollectorMetrics | None = None,
                  spool_dir: Path | None = None, queue_frames: int = 200_000, max_unacked: int = 20_000,
                  producer_overrides: dict[str, Any] | None = None, journal_max_bytes: int = MAX_BYTES,
-                 combine: bool = True) -> None:
+                 combine: bool = True, linger_s: float = LINGER_S) -> None:
         self.settings = settings
         self.metrics = metrics or CollectorMetrics()
         self.journal = Journal(spool_dir or settings.home / "spool", journal_max_bytes)
         # read at scrape time: nothing on the reader's path
         self.metrics.journal_unwritten.set_function(lambda: self.journal.next_index - self.journal.flushed_index)
         self.queue_frames, self.max_unacked, self.combine = queue_frames, max_unacked, combine
+        self.linger_s = linger_s if combine else 0.0
         self._overrides = {**COLLECTOR_PRODUCER, **(producer_overrides or {})}
         self._lock = threading.Lock()
         self._io_lock = threading.Lock()     # one journal write at a time (taken before _lock)
         self._room = threading.Condition(self._lock)
         self._wakeup = threading.Event()
-        self._sender_waiting = False
-        # (number of the first record, records, frames they came from)
-        self._memory: collections.deque[tuple[int, list[Record], int]] = collections.deque()
+        self._sender_waiting = False        # an acknowledgement wakes the sender
+        self._sender_wants_frames = False   # a queued frame wakes it (not while a small batch lingers)
+        # (number of the first record, records, frames they came from, time.monotonic() when queued)
+        self._memory: collections.deque[tuple[int, list[Record], int, float]] = collections.deque()
         self._memory_bytes = self._memory_frames = 0
         self._from_disk = self.journal.backlog > 0      # a previous run's records go first
         self._next_index = self.journal.acked
@@ -113,6 +126,8 @@ class Publisher:
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
         self._writer = threading.Thread(target=self._write_journal, name="journal-writer", daemon=True)
         self._writer_stop = threading.Event()
+        self._writer_wakeup = threading.Event()
+        self._writer_waiting = False
         self.spooled_total = 0      # records journaled while the memory queue was full (sent from disk)
         self.produced = self.acknowledged = 0
         if self._from_disk:
@@ -126,8 +141,16 @@ class Publisher:
         return self
 
     def _write_journal(self) -> None:
-        """The group commit: what the reader journaled reaches the OS every FLUSH_INTERVAL_S."""
-        while not self._writer_stop.wait(FLUSH_INTERVAL_S):
+        """The group commit: what the reader journaled reaches the OS within FLUSH_INTERVAL_S. The
+        thread sleeps until the reader journals something, then gathers for FLUSH_INTERVAL_S."""
+        while not self._writer_stop.is_set():
+            self._writer_waiting = True
+            if not self.journal.unwritten:    # checked after raising the flag: a record journaled now wakes us
+                self._writer_wakeup.wait(IDLE_WAIT_S)
+            self._writer_waiting = False
+            self._writer_wakeup.clear()
+            if self._writer_stop.wait(FLUSH_INTERVAL_S):
+                break
             try:
                 self.flush_journal()
             except Exception:   # noqa: BLE001 - logged; the sender's own flushes raise it again
@@ -143,13 +166,15 @@ class Publisher:
             if self.journal.full and not self._no_wait.is_set():
                 self._wait_for_room()
             first = self.journal.append(records)
+            if self._writer_waiting:    # Event.set per frame costs more than the frame's encoding
+                self._writer_wakeup.set()
             if not self._from_disk:
                 if self._memory_frames < self.queue_frames and self._memory_bytes < MEMORY_QUEUE_BYTES:
-                    self._memory.append((first, records, frames))
+                    self._memory.append((first, records, frames, time.monotonic()))
                     self._memory_frames += frames
                     for record in records:
                         self._memory_bytes += len(record.value)
-                    if self._sender_waiting:    # Event.set per frame costs more than the frame's encoding
+                    if self._sender_wants_frames:
                         self._wakeup.set()
                     return
                 self._from_disk = True
@@ -218,18 +243,24 @@ class Publisher:
                         break
                     continue
                 self._reap()
+                if self._producer is None:      # the reap rewound: reconnect before the resend
+                    continue
                 now = time.monotonic()
-                if now - last_cursor >= CURSOR_INTERVAL_S:
+                if now - last_cursor >= CURSOR_INTERVAL_S and self.journal.cursor_behind:
                     last_cursor = now
                     self._save_cursor()
                 batch = self._next_batch()
                 if batch is None:
                     if self._closing.is_set() and not self._has_unsent():
                         break
-                    self._sender_waiting = True
-                    if not self._memory:    # checked after raising the flag: a frame queued now wakes us
-                        self._wakeup.wait(0.05)
-                    self._sender_waiting = False
+                    self._sender_waiting = self._sender_wants_frames = True
+                    # checked after raising the flags: a frame queued or a record acknowledged now wakes us
+                    if self._memory:
+                        self._sender_wants_frames = False   # lingering: more frames need not wake us
+                    timeout = self._wait_s()
+                    if timeout > 0:
+                        self._wakeup.wait(timeout)
+                    self._sender_waiting = self._sender_wants_frames = False
                     self._wakeup.clear()
                     continue
                 if not self._send(batch):
@@ -238,6 +269,25 @@ class Publisher:
             log.exception("publisher failed; the journal keeps what Kafka has not acknowledged")
         finally:
             self._shutdown()
+
+    def _wait_s(self) -> float:
+        """How long the sender may sleep when it has no batch to send: until woken by a queued frame
+        or an acknowledged batch, or until the oldest queued frame has lingered."""
+        now = time.monotonic()
+        if self._from_disk or self._resend:     # the journal is read back: the reader does not wake us
+            return 0.05
+        if self._in_flight:
+            if all(future.is_done for future, _ in self._in_flight[0].futures):
+                return 0.0
+            wait = IN_FLIGHT_WAIT_S
+        else:
+            wait = IDLE_WAIT_S
+        memory = self._memory
+        if memory:
+            wait = min(wait, memory[0][3] + self.linger_s - now)
+        # the cursor waits for the next wake-up (at most IDLE_WAIT_S): a cursor behind by a second
+        # only means records resent after a crash, whose ids downstream deduplicates
+        return max(0.0, wait)
 
     def _has_unsent(self) -> bool:
         with self._lock:
@@ -256,15 +306,19 @@ class Publisher:
             batch = self._resend.pop(0)
             batch.futures = []
             return batch
+        memory = self._memory
+        if (memory and self._memory_bytes < LINGER_BYTES and not self._closing.is_set()
+                and time.monotonic() - memory[0][3] < self.linger_s):
+            return None     # a small batch lingers for more frames to merge with
         self.flush_journal()
         with self._lock:
-            memory, flushed = self._memory, self.journal.flushed_index
+            flushed = self.journal.flushed_index
             # write-ahead: nothing is sent before it is in the journal
             if memory and memory[0][0] + len(memory[0][1]) <= flushed:
-                start, first, frames = memory.popleft()
+                start, first, frames, _ = memory.popleft()
                 records = list(first)
                 while memory and len(records) < BATCH_RECORDS and memory[0][0] + len(memory[0][1]) <= flushed:
-                    _, more, more_frames = memory.popleft()
+                    _, more, more_frames, _ = memory.popleft()
                     records.extend(more)
                     frames += more_frames
                 self._memory_bytes -= sum(len(record.value) for record in records)
@@ -323,7 +377,11 @@ class Publisher:
                 break
             if self._past_deadline():
                 return False
-            time.sleep(0.002)
+            self._sender_waiting = True     # an acknowledgement wakes us
+            if not (self._in_flight and all(future.is_done for future, _ in self._in_flight[0].futures)):
+                self._wakeup.wait(0.05)
+            self._sender_waiting = False
+            self._wakeup.clear()
         produced = combine_records(batch.records) if self.combine else batch.records
         producer, index = self._producer, 0
         while index < len(produced):
@@ -347,6 +405,9 @@ class Publisher:
             future.add_callback(self._acked, record.topic, _received_s(record))
             batch.futures.append((future, record))
             index += 1
+        batch.unsettled = len(batch.futures)
+        for future, _ in batch.futures:     # the batch's last settled future wakes the sender to reap it
+            future.add_both(self._settled, batch)
         self.produced += len(batch.futures)
         self._in_flight.append(batch)
         self._in_flight_records += len(batch.futures)
@@ -359,6 +420,12 @@ class Publisher:
         if counter is None:
             counter = self._record_counters[topic] = self.metrics.records.labels(topic)
         counter.inc()
+
+    def _settled(self, batch: _Batch, _result: Any) -> None:
+        """A record of `batch` is acknowledged or failed; once all are, the sender reaps the batch."""
+        batch.unsettled -= 1
+        if batch.unsettled <= 0 and self._sender_waiting:
+            self._wakeup.set()
 
     def _reap(self) -> None:
         in_flight = self._in_flight
@@ -394,6 +461,7 @@ class Publisher:
 
     def _shutdown(self) -> None:
         self._writer_stop.set()
+        self._writer_wakeup.set()
         if self._writer.is_alive():
             self._writer.join(10)
         producer = self._producer

@@ -28,9 +28,10 @@ class ChunkedSocket:
     def __init__(self, data: bytes, chunk: int) -> None:
         self.data, self.chunk = data, chunk
 
-    def recv(self, size: int) -> bytes:
-        piece, self.data = self.data[:min(size, self.chunk)], self.data[min(size, self.chunk):]
-        return piece
+    def recv_into(self, buffer: memoryview) -> int:
+        size = min(len(buffer), self.chunk, len(self.data))
+        buffer[:size], self.data = self.data[:size], self.data[size:]
+        return size
 
 
 def read_all(reader: FrameReader) -> list[tuple[int, bytes]]:
