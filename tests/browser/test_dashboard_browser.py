@@ -8,13 +8,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core import cassandra as cassandra_db
+from core.retry import wait_until
 from dashboard import sample_data
 from tests.browser.dashboard_support import TcpProxy, dashboard_env
 from tests.browser.support import save_screenshot, screenshot_page, wait_streamlit_ready
@@ -83,18 +83,21 @@ def start_dashboard(settings, log_path, cassandra_port: int | None = None) -> tu
     process = subprocess.Popen([sys.executable, "-m", "tickplant", "dashboard", "--port", str(port)], cwd=ROOT,
                                env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
+        assert process.poll() is None, f"tickplant dashboard exited: {log_path.read_text()[-2000:]}"
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return process, url
+                return answer.status == 200
         except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.3)
-    process.terminate()
-    raise AssertionError(f"tickplant dashboard did not answer on {url}: {log_path.read_text()[-2000:]}")
+            return False
+
+    try:
+        wait_until(answers, 60, what=f"tickplant dashboard answering on {url}", initial_s=0.3, maximum_s=0.3)
+    except BaseException:
+        process.terminate()
+        raise
+    return process, url
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -113,14 +116,12 @@ def dashboard_url(dashboard_keyspace, tmp_path_factory):
 
 
 def charts_drawn(page, at_least: int, timeout_s: float = 30) -> list[dict]:
-    deadline = time.monotonic() + timeout_s
-    drawn: list[dict] = []
-    while time.monotonic() < deadline:
-        drawn = page.evaluate(CHARTS_DRAWN)
-        if len(drawn) >= at_least and all(c["traces"] > 0 and c["svg"] > 0 for c in drawn):
-            return drawn
-        time.sleep(0.2)
-    raise AssertionError(f"{page.url}: charts drawn {drawn}, expected at least {at_least} with traces")
+    def drawn() -> list[dict] | None:
+        charts = page.evaluate(CHARTS_DRAWN)
+        return charts if len(charts) >= at_least and all(c["traces"] > 0 and c["svg"] > 0 for c in charts) else None
+
+    return wait_until(drawn, timeout_s, what=f"{page.url}: at least {at_least} charts drawn with traces",
+                      initial_s=0.2, maximum_s=0.2)
 
 
 @pytest.mark.parametrize("name", list(PAGES))
@@ -163,12 +164,9 @@ def test_open_page_shows_database_unavailable_and_recovers_by_itself(dashboard_k
         assert browser_page.locator(ERROR_BOXES).count() == 0
         save_screenshot(browser_page, "dashboard-database-unavailable")
         proxy.start()  # back: the fragment's next refresh reconnects without a reload
-        deadline = time.monotonic() + 45
-        while time.monotonic() < deadline:
-            errors = browser_page.locator('[data-testid="stAlertContentError"]').count()
-            if errors == 0 and browser_page.locator(".js-plotly-plot").count() >= 1:
-                break
-            time.sleep(0.5)
+        wait_until(lambda: browser_page.locator('[data-testid="stAlertContentError"]').count() == 0
+                   and browser_page.locator(".js-plotly-plot").count() >= 1, 45,
+                   what="the page without its error box and with a chart", initial_s=0.5, maximum_s=0.5)
         assert browser_page.locator('[data-testid="stAlertContentError"]').count() == 0
         charts_drawn(browser_page, 1)
         assert browser_page.locator(ERROR_BOXES).count() == 0
@@ -186,8 +184,6 @@ def test_live_page_refreshes_in_place(dashboard_url, browser_page):
     browser_page.on("framenavigated", lambda frame: navigations.append(frame.url))
     caption = browser_page.locator('[data-testid="stCaptionContainer"]').first
     first = caption.inner_text()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and caption.inner_text() == first:
-        time.sleep(0.3)
-    assert caption.inner_text() != first
+    wait_until(lambda: caption.inner_text() != first, 20, what="the caption changing in place", initial_s=0.3,
+               maximum_s=0.3)
     assert navigations == []
