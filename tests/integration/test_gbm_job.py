@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from core.retry import wait_until
 from gbm_analysis import model
 from tests.helpers import run_cli
 
@@ -61,12 +62,32 @@ def _gbm(isolated, *flags: str):
 
 
 @pytest.fixture(scope="module")
-def spark(services):
+def module_spark(services):
     from core.spark import build_session
 
     session = build_session(services, "test-gbm-job")
     yield session
     session.stop()
+
+
+@pytest.fixture
+def spark(module_spark, isolated):
+    """The module's session once its connector sees this test's keyspace: the connector's driver
+    session outlives a test and learns of a keyspace created after it connected by a schema event,
+    within about a second (a fresh `tickplant gbm` process reads the schema when it connects)."""
+    from pyspark.errors import AnalysisException
+
+    from gbm_analysis import io
+
+    def visible() -> bool:
+        try:
+            return bool(io.table(module_spark, isolated, "gbm_runs").schema)
+        except AnalysisException:
+            return False
+
+    wait_until(visible, 30, what=f"keyspace {isolated.cassandra_keyspace} visible to the Spark session",
+               initial_s=0.2, maximum_s=1.0)
+    return module_spark
 
 
 def _gbm_here(spark, settings, *flags: str, symbols: str = "AAA,BBB,TWO,FLAT,NONE") -> int:
