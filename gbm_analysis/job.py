@@ -34,8 +34,8 @@ SUMMARY_COLUMNS = ("symbol", "status", "skip_reason", "mu", "sigma", "se_mu", "s
 def run(settings: Settings, options: GbmOptions,
         wait_for_data: Callable[[Callable[[], None]], object] | None = None, spark: SparkSession | None = None) -> int:
     """One GBM run over options.symbols; 0 when at least one symbol ran, 1 when none could. With
-    `wait_for_data`, the run calls it once its Spark session is up, and takes its run time after it;
-    the waiter calls the function it is given once if it has to wait: the run then warms its session
+    `wait_for_data`, the run calls it once its Spark session is up; the waiter calls the function it is
+    given once if it has to wait: the run then takes its run time after the wait, and warms its session
     up with the same reads and analysis on the rows so far (nothing written), so that the run proper,
     a fresh start's first forecast, costs a warm session's seconds. A session given as `spark` (several
     runs in one process) is used and left running; otherwise the run starts its own and stops it."""
@@ -45,10 +45,16 @@ def run(settings: Settings, options: GbmOptions,
     session_s = time.perf_counter() - started
     try:
         if wait_for_data is not None:
-            waited = time.perf_counter()
-            wait_for_data(functools.partial(warm_up, spark, settings, options))
-            options = options.at(datetime.now(UTC))
-            started += time.perf_counter() - waited   # the wait is no phase of the run
+            waited, before = [], time.perf_counter()
+
+            def warm() -> None:
+                waited.append(True)
+                warm_up(spark, settings, options)
+
+            wait_for_data(warm)
+            if waited:   # without a wait the run time stays the start's: the loop's runs stay one interval apart
+                options = options.at(datetime.now(UTC))
+            started += time.perf_counter() - before   # the wait is no phase of the run
         results, summary = analyse(spark, settings, options)
         analysed_s = time.perf_counter() - started
         # A symbol without a single close in the window never reaches the pandas function.
