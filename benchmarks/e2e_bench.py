@@ -19,6 +19,7 @@ from typing import Any
 from benchmarks.scratch import scratch_pipeline
 from core import kafka as kafka_clients
 from core.arguments import positive_float, positive_int
+from core.checkpoints import STREAMING_QUERIES
 from core.config import Settings
 from core.retry import wait_until
 from core.schemas import (
@@ -76,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
 
 
-def _direct_load(settings: Settings, rate: float, duration: float, frame_trades: int, producer_id: str) -> None:
+def direct_load(settings: Settings, rate: float, duration: float, frame_trades: int, producer_id: str) -> None:
     """Finnhub-like frames at `rate` trades/s: one Avro record per symbol per frame, collector headers."""
     import random
 
@@ -115,7 +116,7 @@ class Load:
         self.source, self._stopped = options.source, False
         if options.source == "direct":
             self._process = multiprocessing.get_context("spawn").Process(
-                target=_direct_load,
+                target=direct_load,
                 args=(settings, rate, options.duration, options.frame_trades, f"direct-{rate:.0f}"))
             self._process.start()
             return
@@ -147,18 +148,6 @@ def _stream_job(settings: Settings, home: Path, flags: list[str]) -> Any:
     log = (home / "stream.log").open("wb")
     return subprocess.Popen([str(ROOT / ".venv" / "bin" / "tickplant"), "stream", *flags], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _checkpointed_queries(stream_flags: tuple[str, ...]) -> tuple[str, ...]:
-    """The Spark queries (checkpoints) `tickplant stream` runs with these flags: `--queries trades` has
-    no window checkpoint to wait for."""
-    from core.checkpoints import STREAMING_QUERIES
-    from stream_processor.options import add_arguments
-
-    parser = argparse.ArgumentParser(add_help=False)
-    add_arguments(parser)
-    wanted = parser.parse_known_args(list(stream_flags))[0].queries
-    return tuple(q for q in STREAMING_QUERIES if q in wanted or (q == "trades_5s" and "bars_1m" in wanted))
 
 
 def _lag(settings: Settings, queries: tuple[str, ...]) -> int | None:
@@ -289,11 +278,11 @@ def measure(settings: Settings, options: E2eBenchOptions) -> int:
     rates = list(options.rates)
     with scratch_pipeline(settings, "bench", keep=options.keep) as (settings, session, home):
         job = _stream_job(settings, home, list(options.stream_flags))
-        queries = _checkpointed_queries(options.stream_flags)
+        queries = STREAMING_QUERIES
         results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": options.source,
                                    "name": settings.kafka_topic, "steps": []}
         try:
-            _direct_load(settings, 2000, 1.0, 100, "warmup")  # JIT and first-batch set-up before measuring
+            direct_load(settings, 2000, 1.0, 100, "warmup")  # JIT and first-batch set-up before measuring
             if _wait_drained(settings, 180, job, queries) is None:
                 raise RuntimeError("the stream job did not process the warm-up within 180 s")
             for rate in rates:

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.cpu import tree_cpu_seconds
 from benchmarks.scratch import scratch_pipeline
 from core import kafka as kafka_clients
 from core.arguments import positive_int
@@ -25,7 +26,6 @@ from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE
 
 SYMBOLS = ("AAPL", "AMZN", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:XRPUSDT", "BINANCE:DOGEUSDT")
 ROOT = Path(__file__).resolve().parents[1]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -68,30 +68,6 @@ def _produce(settings: Settings, trades: int, record_trades: int) -> None:
     producer.close()
 
 
-def _cpu_ticks(pid: int) -> int:
-    """utime + stime of `pid` and its live descendants (the Python driver and its JVM)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(stat.parent.name) == pid or int(fields[1]) == pid or _descends(int(fields[1]), pid):
-            total += int(fields[11]) + int(fields[12])
-    return total
-
-
-def _descends(ppid: int, root: int) -> bool:
-    while ppid > 1:
-        if ppid == root:
-            return True
-        try:
-            ppid = int(Path(f"/proc/{ppid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            return False
-    return False
-
-
 def measure(settings: Settings, options: DrainBenchOptions) -> dict:
     with scratch_pipeline(settings, "drain") as (settings, session, home):
         name = settings.kafka_topic
@@ -103,15 +79,14 @@ def measure(settings: Settings, options: DrainBenchOptions) -> dict:
             job = subprocess.Popen([sys.executable, str(options.checkout / "stream_processor" / "job.py"), "--once",
                                     *options.stream_flags], cwd=options.checkout, env=env, stdout=log,
                                    stderr=subprocess.STDOUT)
-            ticks = 0
+            cpu = 0.0
             while job.poll() is None:
-                ticks = max(ticks, _cpu_ticks(job.pid))
+                cpu = max(cpu, tree_cpu_seconds(job.pid))
                 time.sleep(0.5)
         wall = time.monotonic() - started
         stored = sum(session.execute(f"SELECT COUNT(*) AS n FROM {name}.trades WHERE symbol = %s AND trade_date = %s",
                                      (s, day)).one()["n"]
                      for s in SYMBOLS for day in _days(options.trades))
-        cpu = ticks / CLOCK_TICKS
         return {"checkout": str(options.checkout), "trades": options.trades, "record_trades": options.record_trades,
                 "exit": job.returncode, "stored_trades": stored, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
                 "cpu_us_per_trade": round(cpu / options.trades * 1e6, 1),

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from core.config import Settings
 
 QUERY_NAMES = ("trades", "trades_5s", "bars_1m")   # what --queries selects and pipeline_metrics names
-STREAMING_QUERIES = ("trades", "trades_5s")          # the Spark queries (checkpoints); trades_5s writes bars_1m
+STREAMING_QUERIES = ("trades",)                      # the Spark query (checkpoint): it writes every table
 
 
 def checkpoint_base(settings: Settings, override: str | None = None) -> str:
@@ -23,15 +23,10 @@ def checkpoint_base(settings: Settings, override: str | None = None) -> str:
     return override or str(settings.home / "checkpoints" / settings.cassandra_keyspace)
 
 
-# A query whose state layout changed gets a new directory, so an old checkpoint is never restored
-# into the new plan (Spark would refuse to start): the window query deduplicates since issue 11
-# and rebuilds from the topic's retained records; its old `trades_5s` and `bars_1m` directories
-# are left alone and may be deleted.
-CHECKPOINT_DIRS = {"trades_5s": "trades_5s.v2"}
-
-
+# Since issue 19 the `trades` query writes the windows and bars too: the directories of the former
+# window query (`trades_5s`, `trades_5s.v2`, `bars_1m`) are no longer read and may be deleted.
 def query_checkpoint(base: str, query: str) -> str:
-    return base.rstrip("/") + "/" + CHECKPOINT_DIRS.get(query, query)
+    return base.rstrip("/") + "/" + query
 
 
 class CheckpointFiles(Protocol):

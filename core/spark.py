@@ -38,12 +38,6 @@ def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | Non
         "spark.ui.showConsoleProgress": "false",
         "spark.ui.enabled": str(settings.spark_ui).lower(),
         "spark.sql.streaming.metricsEnabled": "true",
-        # The window queries hold trade ids (dedup) and windows as state: RocksDB keeps it off the JVM heap,
-        # and changelog checkpointing writes only each batch's changes instead of a state snapshot. A
-        # checkpoint keeps the provider it was created with (Spark records it in the offset log).
-        "spark.sql.streaming.stateStore.providerClass":
-            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
-        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
         # Checkpoint files through Hadoop's FileSystem, not FileContext: on the local file system
         # FileContext's rename forks a `readlink` process for every file a batch commits.
         "spark.sql.streaming.checkpointFileManagerClass":

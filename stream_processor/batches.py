@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import DataFrame, Observation
-from pyspark.sql import functions as F
 
 from core.checkpoints import batch_watermark_ms, files_for
 from core.config import Settings
@@ -71,16 +70,22 @@ class _PhaseClock:
 
 
 class TradesBatch:
-    """`trades` query: raw trades, dead letters and latest prices, plus exact late-trade counts."""
+    """The one query (`trades`): raw trades, dead letters, latest prices and exact late-trade counts,
+    then the 5 s windows its trades touched, recomputed from the stored trades, and the 1 min bars of
+    their minutes rolled up from the stored windows."""
 
     query = "trades"
 
-    def __init__(self, settings: Settings, checkpoint: str, stash: BatchStash, late_window_ms: int = 5_000) -> None:
+    def __init__(self, settings: Settings, checkpoint: str, stash: BatchStash, late_window_ms: int = 5_000,
+                 windows: bool = True, bars: bool = True) -> None:
         self._settings = settings
         self._checkpoint = checkpoint
         self._stash = stash
         self._late_window_ms = late_window_ms
         self._latest = LatestPrices(settings)
+        self._store = WindowStore(settings)
+        self._windows = windows or bars
+        self._bars = bars
         self._files: Any = None
 
     def __call__(self, rows: DataFrame, batch_id: int) -> None:
@@ -88,10 +93,10 @@ class TradesBatch:
         if self._files is None:
             self._files = files_for(self._checkpoint, rows.sparkSession)
         # The trades are written first: that is the latency readers see. The batch's summary (counts,
-        # the newest trade per symbol, time percentiles: latency p99 = write time - p01 of the trade
-        # times) is observed during that write, so the batch is read from Kafka and decoded once; a
-        # second grouped pass runs only for symbols outside TICKPLANT_SYMBOLS (or if the observed
-        # metrics never arrive).
+        # the newest trade per symbol, the windows touched, time percentiles: latency p99 = write time -
+        # p01 of the trade times) is observed during that write, so the batch is read from Kafka and
+        # decoded once; a second grouped pass runs only for symbols outside TICKPLANT_SYMBOLS (or if the
+        # observed metrics never arrive).
         clock = _PhaseClock()
         watermark_ms = batch_watermark_ms(self._files, self._checkpoint, batch_id)
         marked = transforms.mark_late(rows, watermark_ms, self._late_window_ms)
@@ -109,8 +114,10 @@ class TradesBatch:
             summary_rows = transforms.trades_summary(marked).collect()
             newest = [{"symbol": row["symbol"], **row["newest"].asDict()}
                       for row in summary_rows if not row["is_total"] and row["newest"]]
+            total = next((row.asDict(recursive=True) for row in summary_rows if row["is_total"]), None)
             if observed is None:
-                times = next((row.asDict() for row in summary_rows if row["is_total"]), EMPTY_BATCH_TIMES)
+                times = total or EMPTY_BATCH_TIMES
+            times["windows"] = (total or {}).get("windows") or []
             clock.lap("summary")
         else:
             newest = [{"symbol": symbol, **times[f"newest_{i}"]}
@@ -126,47 +133,38 @@ class TradesBatch:
             log.warning("dead letters written", batch_id=batch_id, rows=values["refused_rows"],
                         table=f"{keyspace}.dead_letters")
         self._stash.put(self.query, batch_id, values)
+        if self._windows and times.get("windows"):
+            self._write_aggregates(batch_id, [(w["symbol"], w["start"]) for w in times["windows"]], clock)
 
-
-class WindowBatch:
-    """The window query (`trades_5s`): upsert the 5 s windows this batch updated and, when bars are
-    wanted, the 1 min bars of their minutes rolled up from the stored windows. Update mode emits a few
-    rows per symbol, so they are collected once and written through the driver (no further Spark job)."""
-
-    query = "trades_5s"
-
-    def __init__(self, settings: Settings, stash: BatchStash, bars: bool = True) -> None:
-        self._store = WindowStore(settings)
-        self._stash = stash
-        self._bars = bars
-
-    def __call__(self, windows: DataFrame, batch_id: int) -> None:
-        clock = _PhaseClock()
-        rows = [row.asDict() for row in windows.select(
-            *transforms.WINDOW_COLUMNS, F.unix_millis("window_start").alias("window_start_ms"),
-            F.unix_millis("window_end").alias("window_end_ms"),
-            F.unix_millis("last_trade_timestamp").alias("last_trade_ms")).collect()]
-        clock.lap("aggregate")
-        self._store.write_windows(rows)
-        written_ms = _now_ms()
+    def _write_aggregates(self, batch_id: int, touched: list[tuple[str, int]], clock: _PhaseClock) -> None:
+        """Recompute and write every window the batch touched, then the bars of their minutes; each
+        table gets its own metrics under this batch's id (its latency counts from the newest trade of
+        the windows it wrote)."""
+        stored = self._store.window_trades(sorted(touched))
+        clock.lap("read_windows")
+        windows = [window for (symbol, start), trades in stored.items()
+                   if (window := rollup.window_from_trades(symbol, start, trades)) is not None]
+        self._store.write_windows(windows)
         clock.lap("write_windows")
-        times = window_times(rows)
-        values = summary_values(transforms.latency_from_times(times, written_ms))
-        values["phases"] = clock.phases
-        values.pop("late_rows")  # for aggregates Spark's own count of rows dropped by the watermark is used
+        times = window_times(windows)
+        self._stash.put("trades_5s", batch_id, aggregate_values(times, len(windows), clock))
         if self._bars:
-            bars = rollup.roll_up(rows, self._store.minute_windows)
+            bars = rollup.roll_up(windows, self._store.minute_windows)
             self._store.write_bars(bars)
             clock.lap("roll_up_bars")
-            bar_values = summary_values(transforms.latency_from_times(times, _now_ms()))
-            bar_values.pop("late_rows")
-            bar_values.update(valid_rows=len(bars), phases=clock.phases)
-            self._stash.put("bars_1m", batch_id, bar_values)
-        self._stash.put(self.query, batch_id, values)
+            self._stash.put("bars_1m", batch_id, aggregate_values(times, len(bars), clock))
+
+
+def aggregate_values(times: dict[str, Any], rows: int, clock: _PhaseClock) -> dict[str, Any]:
+    """The stash's dict for an aggregate table written now: its rows and latency, no late rows (a
+    late trade recomputes its window)."""
+    values = summary_values(transforms.latency_from_times(times, _now_ms()))
+    values.update(valid_rows=rows, late_rows=0, phases=dict(clock.phases))
+    return values
 
 
 def window_times(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """`time_summary`'s row for the collected windows: their count and the 1st/50th percentile of
+    """`time_summary`'s row for the written windows: their count and the 1st/50th percentile of
     their newest trade times (a window's latency counts from its newest trade)."""
     newest = sorted(row["last_trade_ms"] for row in rows)
     quantiles = [newest[int(0.01 * (len(newest) - 1))], newest[int(0.5 * (len(newest) - 1))]] if newest else None

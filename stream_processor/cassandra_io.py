@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from cassandra import ConsistencyLevel
@@ -18,6 +17,7 @@ from pyspark.sql import DataFrame
 from core import cassandra as cassandra_db
 from core.config import Settings
 from core.security import cassandra_connector_options
+from stream_processor import rollup
 
 CASSANDRA_FORMAT = "org.apache.spark.sql.cassandra"
 INSERT_LATEST = ("INSERT INTO {keyspace}.latest_prices (symbol, price, volume, trade_timestamp) "
@@ -89,19 +89,34 @@ class LatestPrices(DriverWrites):
 
 INSERT_WINDOW = ("INSERT INTO {keyspace}.trades_5s (symbol, trade_date, window_start, window_end, trade_count, "
                  "volume, vwap, open, high, low, close) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-SELECT_MINUTE = ("SELECT window_start, trade_count, volume, vwap, open, high, low, close FROM {keyspace}.trades_5s "
+SELECT_WINDOW_TRADES = ("SELECT toUnixTimestamp(trade_timestamp) AS t_ms, trade_id, price, volume "
+                        "FROM {keyspace}.trades "
+                        "WHERE symbol = ? AND trade_date = ? AND trade_timestamp >= ? AND trade_timestamp < ?")
+SELECT_MINUTE = ("SELECT toUnixTimestamp(window_start) AS window_start_ms, trade_count, volume, vwap, open, "
+                 "high, low, close FROM {keyspace}.trades_5s "
                  "WHERE symbol = ? AND trade_date = ? AND window_start >= ? AND window_start < ?")
 INSERT_BAR = ("INSERT INTO {keyspace}.bars_1m (symbol, trade_date, bar_start, open, high, low, close, volume, "
               "trade_count, vwap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_EPOCH = datetime(1970, 1, 1)
+
+# (symbol, 5 s window start in epoch ms): a window a batch's trades touched
+WindowKey = tuple[str, int]
 
 
 class WindowStore(DriverWrites):
-    """The 5 s windows and 1 min bars a window batch updated (a few rows per symbol): written through
-    the driver session, and a minute's stored windows read back (one partition, a clustering range)
-    to roll a bar up. Read and write at LOCAL_QUORUM, so the read sees the batch's own writes."""
+    """The 5 s windows and 1 min bars a `trades` batch touched (a few rows per symbol), through the
+    driver session: each touched window's stored trades read back (one partition, a clustering range),
+    its row written, and a minute's stored windows read back to roll a bar up. Reads and writes at
+    LOCAL_QUORUM, as the connector writes the trades, so a read sees the batch's own writes."""
 
     consistency = ConsistencyLevel.LOCAL_QUORUM
+
+    def window_trades(self, keys: Iterable[WindowKey], window_ms: int = 5_000) -> dict[WindowKey, list[Any]]:
+        """The stored trades of each window (t_ms, trade_id, price, volume), read concurrently."""
+        keys = list(keys)
+        args = [(symbol, rollup.utc_day(start), start, start + window_ms) for symbol, start in keys]
+        results = execute_concurrent_with_args(driver_session(self._settings), self._prepared(SELECT_WINDOW_TRADES),
+                                               args, concurrency=32, raise_on_first_error=True)
+        return {key: list(result) for key, (_, result) in zip(keys, results, strict=True)}
 
     def write_windows(self, windows: list[dict[str, Any]]) -> None:
         values = [(w["symbol"], w["trade_date"], w["window_start_ms"], w["window_end_ms"], w["trade_count"],
@@ -109,10 +124,8 @@ class WindowStore(DriverWrites):
         self._execute(INSERT_WINDOW, values)
 
     def minute_windows(self, symbol: str, trade_date: Any, start_ms: int) -> list[dict[str, Any]]:
-        rows = driver_session(self._settings).execute(self._prepared(SELECT_MINUTE),
-                                                      (symbol, trade_date, start_ms, start_ms + 60_000))
-        return [{**row, "window_start_ms": round((row["window_start"] - _EPOCH).total_seconds() * 1000)}
-                for row in rows]
+        return list(driver_session(self._settings).execute(self._prepared(SELECT_MINUTE),
+                                                           (symbol, trade_date, start_ms, start_ms + 60_000)))
 
     def write_bars(self, bars: list[dict[str, Any]]) -> None:
         values = [(b["symbol"], b["trade_date"], b["bar_start"], b["open"], b["high"], b["low"], b["close"],

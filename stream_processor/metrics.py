@@ -122,19 +122,18 @@ class ProgressPoller:
         return [fresh[batch] for batch in sorted(fresh)]
 
     def _record(self, progress: Any) -> None:
-        # The trades_5s query also writes bars_1m: its batch gets a metrics row under each name.
-        names = [progress.name, *(["bars_1m"] if progress.name == "trades_5s" else [])]
+        # The trades query also writes trades_5s and bars_1m: its batch gets a metrics row under each name.
+        names = [progress.name, *(["trades_5s", "bars_1m"] if progress.name == "trades" else [])]
         for name in names:
             if name in self._queries:
                 self._record_as(name, progress)
 
     def _record_as(self, name: str, progress: Any) -> None:
         measured = self._stash.pop(name, progress.batchId)
-        if progress.numInputRows == 0 and measured is None:
-            return
+        if measured is None and (progress.numInputRows == 0 or name != progress.name):
+            return   # an aggregate table gets a row only for a batch that wrote it
         measured = measured or {}
-        dropped = sum(int(op.numRowsDroppedByWatermark or 0) for op in progress.stateOperators or [])
-        late_rows = measured.get("late_rows", dropped) if name == "trades" else dropped
+        late_rows = measured.get("late_rows", 0)
         batch_time = datetime.strptime(progress.timestamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         duration_ms = int(progress.batchDuration or progress.durationMs.get("triggerExecution", 0))
         if self._exporter is not None and name == progress.name:

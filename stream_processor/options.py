@@ -18,7 +18,6 @@ _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(millisecond|second|minute|hour)s?\s*
 @dataclass(frozen=True)
 class StreamOptions:
     trigger: str = "1 second"
-    window_trigger: str = "5 seconds"
     watermark: str = "10 seconds"
     max_offsets_per_trigger: int = 200_000       # 0 = unlimited
     kafka_fetch_wait_ms: int = 20
@@ -31,7 +30,7 @@ class StreamOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> StreamOptions:
-        return cls(trigger=args.trigger, window_trigger=args.window_trigger, watermark=args.watermark,
+        return cls(trigger=args.trigger, watermark=args.watermark,
                    max_offsets_per_trigger=args.max_offsets_per_trigger,
                    kafka_fetch_wait_ms=args.kafka_fetch_wait_ms, source_tasks=args.source_tasks,
                    starting_offsets=args.starting_offsets,
@@ -57,11 +56,10 @@ def query_names(text: str) -> tuple[str, ...]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `tickplant stream` and of `spark-submit ... stream_processor/job.py`."""
     parser.add_argument("--trigger", type=spark_duration, default="1 second",
-                        help="trigger of the `trades` query (default 1 second)")
-    parser.add_argument("--window-trigger", type=spark_duration, default="5 seconds",
-                        help="trigger of the trades_5s query, which also writes bars_1m (default 5 seconds)")
+                        help="micro-batch trigger of the `trades` query, which writes every table (default 1 second)")
     parser.add_argument("--watermark", type=spark_duration, default="10 seconds",
-                        help="event-time lateness allowed (default 10 seconds)")
+                        help="event-time lateness after which a trade counts as late in pipeline_metrics; a late "
+                        "trade still counts in its window and bar (default 10 seconds)")
     parser.add_argument("--max-offsets-per-trigger", type=non_negative_int, default=200_000,
                         help="Kafka records per micro-batch at most (default 200000; 0 = unlimited)")
     parser.add_argument("--kafka-fetch-wait-ms", type=non_negative_int, default=20,
@@ -74,8 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-dir", default=None,
                         help="any Hadoop-compatible path (default <TICKPLANT_HOME>/checkpoints/<keyspace>)")
     parser.add_argument("--queries", type=query_names, default=QUERY_NAMES,
-                        help=f"comma-separated subset of {','.join(QUERY_NAMES)} (default all; bars_1m is rolled "
-                        "up from the 5 s windows, so it writes trades_5s too)")
+                        help=f"tables to write, a comma-separated subset of {','.join(QUERY_NAMES)} (default all; "
+                        "trades is always written, the windows are recomputed from it; bars_1m is rolled up from "
+                        "the 5 s windows, so it writes trades_5s too)")
     parser.add_argument("--once", action="store_true",
                         help="process what the topic holds now (availableNow), then exit")
     parser.add_argument("--await-seconds", type=positive_float, default=None,

@@ -1,16 +1,60 @@
-"""1 minute bars rolled up from the exact 5 s windows of the same minute (pure Python): one
-streaming query keeps the 5 s state, and each bar a batch touched is recomputed from the stored
-windows of its minute. A bar counts exactly the trades its 5 s windows count (late ones neither)."""
+"""The aggregate tables recomputed from what is stored (pure Python): a 5 s window from the stored
+trades of its five seconds, a 1 min bar from the stored 5 s windows of its minute. The `trades`
+table is an idempotent store keyed by trade id, so a window recomputed from it after every batch
+that touched it is exact by construction: a duplicate cannot count twice, and a late trade
+recomputes its window instead of being dropped."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date, timedelta
 from typing import Any
 
+WINDOW_MS = 5_000
 MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+_EPOCH_DAY = date(1970, 1, 1)
 
 # (symbol, trade_date, minute start in epoch ms) -> that minute's stored 5 s windows
 WindowReader = Callable[[str, Any, int], Iterable[Mapping[str, Any]]]
+
+
+def utc_day(ms: int) -> date:
+    """The UTC calendar day of epoch milliseconds (the tables' `trade_date`)."""
+    return _EPOCH_DAY + timedelta(days=ms // DAY_MS)
+
+
+def trade_order(trade: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The order of trades in a window: time, then producer, frame sequence and index as numbers,
+    parsed from the right of the trade id (`producer-seq-index`; "p-9-0" before "p-10-0"). An id of
+    another shape sorts by its text after the time."""
+    parts = trade["trade_id"].rsplit("-", 2)
+    try:
+        return (trade["t_ms"], parts[0], int(parts[1]), int(parts[2]))
+    except (IndexError, ValueError):
+        return (trade["t_ms"], trade["trade_id"], -1, -1)
+
+
+def window_from_trades(symbol: str, window_start_ms: int, trades: Iterable[Mapping[str, Any]],
+                       window_ms: int = WINDOW_MS) -> dict[str, Any] | None:
+    """One `trades_5s` row from the stored trades (t_ms, trade_id, price, volume) of its window:
+    open/close of the first/last trade by `trade_order`, extremes, count, volume; VWAP = notional /
+    volume, or the mean price when the window traded no volume. None when it holds no trade.
+    `last_trade_ms` (the newest trade's time) is for latency bookkeeping."""
+    ordered = sorted(trades, key=trade_order)
+    if not ordered:
+        return None
+    prices = [t["price"] for t in ordered]
+    volume = math.fsum(t["volume"] for t in ordered)
+    if volume > 0:
+        vwap = math.fsum(t["price"] * t["volume"] for t in ordered) / volume
+    else:
+        vwap = math.fsum(prices) / len(prices)
+    return {"symbol": symbol, "trade_date": utc_day(window_start_ms), "window_start_ms": window_start_ms,
+            "window_end_ms": window_start_ms + window_ms, "trade_count": len(ordered), "volume": volume,
+            "vwap": vwap, "open": prices[0], "high": max(prices), "low": min(prices), "close": prices[-1],
+            "last_trade_ms": ordered[-1]["t_ms"]}
 
 
 def bar_from_windows(symbol: str, trade_date: Any, bar_start_ms: int,
@@ -22,11 +66,11 @@ def bar_from_windows(symbol: str, trade_date: Any, bar_start_ms: int,
     if not ordered:
         return None
     count = sum(w["trade_count"] for w in ordered)
-    volume = sum(w["volume"] for w in ordered)
+    volume = math.fsum(w["volume"] for w in ordered)
     if volume > 0:
-        vwap = sum(w["vwap"] * w["volume"] for w in ordered) / volume
+        vwap = math.fsum(w["vwap"] * w["volume"] for w in ordered) / volume
     else:
-        vwap = sum(w["vwap"] * w["trade_count"] for w in ordered) / count
+        vwap = math.fsum(w["vwap"] * w["trade_count"] for w in ordered) / count
     return {"symbol": symbol, "trade_date": trade_date, "bar_start": bar_start_ms,
             "open": ordered[0]["open"], "high": max(w["high"] for w in ordered),
             "low": min(w["low"] for w in ordered), "close": ordered[-1]["close"],

@@ -1,6 +1,6 @@
-"""Starting, watching and stopping the streaming queries: the Kafka source, one query per
-trigger cadence (`trades` every second; `trades_5s`, which also writes `bars_1m`, every 5 s),
-graceful shutdown.
+"""Starting, watching and stopping the streaming query: the Kafka source, the one `trades` query
+(every second; each batch writes the trades, then recomputes the 5 s windows and 1 min bars it
+touched from the stored trades), graceful shutdown.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -17,8 +16,7 @@ from core.checkpoints import checkpoint_base, query_checkpoint
 from core.config import Settings
 from core.logging import get_logger
 from core.security import kafka_source_options
-from stream_processor import transforms
-from stream_processor.batches import TradesBatch, WindowBatch
+from stream_processor.batches import TradesBatch
 from stream_processor.metrics import BatchStash, ProgressPoller
 from stream_processor.options import StreamOptions
 from stream_processor.prometheus import StreamMetrics
@@ -48,40 +46,28 @@ def kafka_records(spark: SparkSession, settings: Settings, options: StreamOption
 
 def start_queries(spark: SparkSession, settings: Settings, rows: DataFrame,
                   options: StreamOptions) -> tuple[list[StreamingQuery], ProgressPoller]:
-    """Start the requested queries over `rows` (the output of `transforms.trade_rows`), and the poller
-    that writes their pipeline_metrics."""
+    """Start the `trades` query over `rows` (the output of `transforms.trade_rows`), and the poller
+    that writes its pipeline_metrics (a row per batch for each table written)."""
     wanted = options.queries
     base = checkpoint_base(settings, options.checkpoint_dir)
     stash = BatchStash()
     exporter = StreamMetrics()
     exporter.serve(settings.stream_metrics_port, settings.stream_metrics_host)
     poller = ProgressPoller(settings, stash, set(wanted), exporter)
+    # The watermark only tells which trades arrived after their window closed (counted as late); no
+    # state depends on it: the windows are recomputed from the stored trades, which a duplicate
+    # cannot change (an upsert by trade id) and a late trade simply joins.
     watermarked = rows.withWatermark("event_time", options.watermark)
-    # A record delivered twice (producer retry, journal resend, a replay into the live topic) must not
-    # count twice: duplicates are dropped by (symbol, trade_id) while the watermark can still see them;
-    # an older copy is late and dropped by the window anyway, so the aggregates stay exact.
-    valid = (transforms.valid_trades(rows).withWatermark("trade_timestamp", options.watermark)
-             .dropDuplicatesWithinWatermark(["symbol", "trade_id"]))
-    plans: dict[str, tuple[DataFrame, Any, str, str]] = {}
-    if "trades" in wanted:
-        plans["trades"] = (watermarked, TradesBatch(settings, query_checkpoint(base, "trades"), stash),
-                           "append", options.trigger)
-    if "trades_5s" in wanted or "bars_1m" in wanted:
-        # One query reads Kafka for both aggregate tables: the 1 min bars are rolled up from its 5 s
-        # windows in the writer (a second windowed query would read, decode and dedup everything again).
-        plans["trades_5s"] = (transforms.window_aggregates(valid, "5 seconds"),
-                              WindowBatch(settings, stash, bars="bars_1m" in wanted), "update",
-                              options.window_trigger)
-    queries = []
-    for name, (frame, handler, mode, trigger) in plans.items():
-        writer = (frame.writeStream.queryName(name).outputMode(mode).foreachBatch(handler)
-                  .option("checkpointLocation", query_checkpoint(base, name)))
-        writer = writer.trigger(availableNow=True) if options.once else writer.trigger(processingTime=trigger)
-        queries.append(writer.start())
-        log.info("query running", query=name, checkpoint=query_checkpoint(base, name),
-                 trigger="availableNow" if options.once else trigger)
-    poller.start(queries)
-    return queries, poller
+    checkpoint = query_checkpoint(base, "trades")
+    handler = TradesBatch(settings, checkpoint, stash, windows="trades_5s" in wanted, bars="bars_1m" in wanted)
+    writer = (watermarked.writeStream.queryName("trades").outputMode("append").foreachBatch(handler)
+              .option("checkpointLocation", checkpoint))
+    writer = writer.trigger(availableNow=True) if options.once else writer.trigger(processingTime=options.trigger)
+    query = writer.start()
+    log.info("query running", query="trades", checkpoint=checkpoint,
+             trigger="availableNow" if options.once else options.trigger)
+    poller.start([query])
+    return [query], poller
 
 
 def _stop_gracefully(queries: list[StreamingQuery], timeout_s: float = 30.0) -> None:

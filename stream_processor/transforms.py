@@ -18,6 +18,7 @@ MAX_FUTURE_MS = DAY_MS             # a trade stamped more than a day ahead of th
 MAX_AHEAD_OF_RECEIVE_MS = 5_000    # default bound of a trade's stamp over its record's receive time
 MAX_EPOCH_MS = 253_402_300_799_000  # 9999-12-31: beyond it timestamp_millis would overflow
 MESSAGE_TYPE = "trade"
+WINDOW_MS = 5_000
 
 TRADE_COLUMNS = ["symbol", "trade_date", "trade_timestamp", "trade_id", "price", "volume",
                  "trade_conditions", "ingest_timestamp", "source"]
@@ -252,6 +253,7 @@ def trades_summary(rows: DataFrame) -> DataFrame:
         F.grouping("symbol").alias("is_total"),
         F.max(F.when(valid, newest)).alias("newest"),
         *_time_columns(rows, F.col("t_ms"), F.col("received_ms")),
+        touched_windows(valid),
     )
 
 
@@ -268,7 +270,16 @@ def observed_summary(rows: DataFrame, symbols: tuple[str, ...]) -> Column:
         *(F.max(F.when(valid & (F.col("symbol") == symbol), newest)).alias(f"newest_{i}")
           for i, symbol in enumerate(symbols)),
         F.count_if(valid & ~F.col("symbol").isin(list(symbols))).alias("other_symbols"),
+        touched_windows(valid),
     )).alias("summary")
+
+
+def touched_windows(valid: Column, window_ms: int = WINDOW_MS) -> Column:
+    """The distinct (symbol, window start ms) of the batch's valid trades: the 5 s windows (and so
+    the 1 min bars) to recompute from the stored trades once the batch's trades are written."""
+    start = F.floor(F.col("t_ms") / window_ms) * window_ms
+    return F.collect_set(F.when(valid, F.struct(F.col("symbol").alias("symbol"), start.alias("start")))
+                         ).alias("windows")
 
 
 def time_summary(rows: DataFrame, event_ms: Column, received_ms: Column | None = None) -> DataFrame:

@@ -42,7 +42,7 @@ def raw_trades(records: list[ProducedRecord]) -> pd.DataFrame:
 
 def test_simulated_trades_reach_cassandra_exactly_as_the_simulator_reports(isolated, cassandra_session, feed,
                                                                            tmp_path: Path):
-    job = StreamJob(isolated, tmp_path, "--trigger", "1 second", "--window-trigger", "2 seconds")
+    job = StreamJob(isolated, tmp_path, "--trigger", "1 second")
     try:
         with feed(SimulatorConfig(port=0, rate=3000, seed=21, max_trades=12_000, frame_trades=50),
                   symbols=SYMBOLS) as running:

@@ -29,7 +29,7 @@ from tickplant.procs import free_port
 
 TICKPLANT = str(Path(sys.executable).parent / "tickplant")
 SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT")
-FAST = ("--trigger", "1 second", "--window-trigger", "2 seconds")
+FAST = ("--trigger", "1 second")
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ def test_bad_records_go_to_dead_letters_and_the_query_keeps_running(isolated, ca
     produce(isolated, records, partition=0)  # one partition: the garbage's offsets are 50 and 51
     valid = expected_trades([*before, *after])
     mixed_valid = expected_trades([mixed]).iloc[[0, 5]]
-    job = StreamJob(isolated, tmp_path, "--trigger", "1 second", "--window-trigger", "2 seconds")
+    job = StreamJob(isolated, tmp_path, "--trigger", "1 second")
     try:
         wait_until(lambda: caught_up(isolated, tmp_path), 180, "the topic to be processed", job)
         assert job.alive()

@@ -26,7 +26,7 @@ from tests.helpers_stream import (
     wait_until,
 )
 
-FLAGS = ("--trigger", "1 second", "--window-trigger", "2 seconds")
+FLAGS = ("--trigger", "1 second")
 
 
 def _batches_committed(settings, home: Path) -> dict[str, int | None]:

@@ -33,7 +33,7 @@ from tests.helpers_stream import (
 )
 
 SYMBOLS = ["AAPL", "MSFT", "BINANCE:BTCUSDT"]
-FAST = ("--trigger", "1 second", "--window-trigger", "2 seconds")
+FAST = ("--trigger", "1 second")
 
 
 def write_archive(directory: Path, start_ms: int, frames: int) -> pd.DataFrame:

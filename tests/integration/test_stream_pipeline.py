@@ -22,7 +22,7 @@ from tests.helpers_stream import (
 )
 
 SYMBOLS = ["AAPL", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT"]
-FAST = ("--trigger", "1 second", "--window-trigger", "2 seconds")
+FAST = ("--trigger", "1 second")
 
 
 def test_every_trade_and_aggregate_lands_exactly_and_sigterm_stops_cleanly(isolated, cassandra_session,

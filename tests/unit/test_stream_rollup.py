@@ -1,5 +1,7 @@
-"""1 minute bars rolled up from 5 s windows equal bars aggregated from the raw trades: OHLC,
-count, volume, VWAP (also with zero-volume windows), and only the minutes a batch touched."""
+"""The aggregates recomputed from stored rows: 5 s windows from the stored trades and 1 minute bars
+rolled up from 5 s windows equal the pandas recomputation from the raw trades (OHLC by time, then
+numeric producer sequence; count, volume, VWAP, also with zero-volume windows), and only the
+minutes a batch touched are rolled up."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from stream_processor.rollup import bar_from_windows, roll_up, touched_minutes
+from stream_processor.rollup import bar_from_windows, roll_up, touched_minutes, utc_day, window_from_trades
 from tests.helpers_stream import recompute_windows
 
 T0 = 1_700_000_040_000  # a whole minute
@@ -47,6 +49,45 @@ def test_bars_rolled_up_from_5s_windows_equal_bars_from_the_trades(zero_volume):
             (e.open, e.high, e.low, e.close, e.trade_count)
         assert math.isclose(bar["volume"], e.volume, rel_tol=1e-12, abs_tol=1e-12)
         assert math.isclose(bar["vwap"], e.vwap, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("zero_volume", [False, True])
+def test_windows_from_the_stored_trades_equal_the_recomputation_from_the_raw_trades(zero_volume):
+    trades = random_trades(5, 3_000, zero_volume)
+    # many trades share a millisecond: the order must be numeric (p1-9-2 before p1-10-0)
+    trades["t_ms"] = T0 + trades["t_ms"].sub(T0) // 40 * 40
+    stored: dict[tuple[str, int], list[dict]] = {}
+    for row in trades.sample(frac=1.0, random_state=1).to_dict("records"):   # as Cassandra returns them
+        stored.setdefault((row["symbol"], row["t_ms"] // 5_000 * 5_000), []).append(row)
+    windows = {(w["symbol"], w["window_start_ms"]): w for (symbol, start), rows in stored.items()
+               if (w := window_from_trades(symbol, start, rows)) is not None}
+    expected = recompute_windows(trades, 5_000)
+    assert sorted(windows) == sorted((e.symbol, int(e.window_ms)) for e in expected.itertuples())
+    for e in expected.itertuples():
+        w = windows[(e.symbol, int(e.window_ms))]
+        assert (w["open"], w["high"], w["low"], w["close"], w["trade_count"]) == \
+            (e.open, e.high, e.low, e.close, e.trade_count)
+        assert math.isclose(w["volume"], e.volume, rel_tol=1e-12, abs_tol=1e-12)
+        assert math.isclose(w["vwap"], e.vwap, rel_tol=1e-12)
+        assert (w["window_end_ms"], w["trade_date"]) == (int(e.window_ms) + 5_000, date(2023, 11, 14))
+
+
+def test_same_millisecond_trades_order_by_numeric_sequence_then_index():
+    rows = [{"trade_id": trade_id, "t_ms": T0 + 100, "price": price, "volume": 1.0}
+            for trade_id, price in (("p1-10-0", 10.0), ("p1-9-2", 9.2), ("p1-9-10", 9.10), ("p1-9-0", 9.0))]
+    window = window_from_trades("AAPL", T0, rows)
+    assert (window["open"], window["close"], window["last_trade_ms"]) == (9.0, 10.0, T0 + 100)
+    # a producer id with dashes, and an id of another shape, still sort (by time first)
+    other = window_from_trades("AAPL", T0, [{"trade_id": "my-host-7-1", "t_ms": T0 + 2, "price": 2.0, "volume": 1.0},
+                                            {"trade_id": "odd", "t_ms": T0 + 1, "price": 1.0, "volume": 1.0}])
+    assert (other["open"], other["close"]) == (1.0, 2.0)
+    assert window_from_trades("AAPL", T0, []) is None
+
+
+def test_utc_day_of_epoch_milliseconds():
+    assert utc_day(0) == date(1970, 1, 1)
+    assert utc_day(T0) == date(2023, 11, 14)
+    assert utc_day(86_400_000 - 1) == date(1970, 1, 1)
 
 
 def test_only_the_minutes_of_updated_windows_are_rolled_up():

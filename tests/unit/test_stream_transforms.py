@@ -296,3 +296,7 @@ def test_observed_summary_equals_the_grouped_pass_and_counts_other_symbols(spark
     assert (summary["newest_1"]["price"], summary["newest_1"]["t_ms"]) == (7.0, T0 - 1)
     assert "newest_2" not in summary  # no IBM trade: left out, as JSON leaves out nulls
     assert summary["other_symbols"] == 1  # TSLA is not among the symbols: the caller falls back
+    # the 5 s windows the valid trades touched (the refused AAPL trade at T0+900 adds none)
+    touched = {(w["symbol"], w["start"]) for w in summary["windows"]}
+    assert touched == {(w.symbol, w.start) for w in total.windows} == \
+        {("AAPL", T0 // 5_000 * 5_000), ("MSFT", (T0 - 1) // 5_000 * 5_000), ("TSLA", T0 // 5_000 * 5_000)}

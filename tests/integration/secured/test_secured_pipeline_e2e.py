@@ -42,7 +42,7 @@ def test_trades_flow_collector_to_dashboard_read_over_sasl_ssl_and_cassandra_tls
     env = {**secured_services.env, "KAFKA_TOPIC": settings.kafka_topic,
            "CASSANDRA_KEYSPACE": settings.cassandra_keyspace, "TICKPLANT_HOME": str(tmp_path / "home"),
            "TICKPLANT_SPARK_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
-    job = StreamJob(settings, tmp_path / "home", "--trigger", "1 second", "--window-trigger", "2 seconds",
+    job = StreamJob(settings, tmp_path / "home", "--trigger", "1 second",
                     env=env)
     simulator = SimulatorThread(SimulatorConfig(port=0, rate=2000, seed=5, max_trades=4_000,
                                                 frame_trades=40)).start()

@@ -27,7 +27,7 @@ def sql_market(services: Settings, tmp_path_factory: pytest.TempPathFactory):
         records = synthetic_records(SYMBOLS, 240, start_ms, step_ms=1_000, seed=11)
         produce(settings, records)
         home = tmp_path_factory.mktemp("sql-stream")
-        job = StreamJob(settings, home, "--trigger", "1 second", "--window-trigger", "2 seconds")
+        job = StreamJob(settings, home, "--trigger", "1 second")
         try:
             wait_until(lambda: caught_up(settings, home) and _bars(settings) > 0, 300, "the pipeline's tables", job)
         finally:
