@@ -12,7 +12,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, Observation
 
-from core.checkpoints import batch_watermark_ms, files_for
+from core.checkpoints import OffsetEntry, files_for, read_offsets
 from core.config import Settings
 from core.logging import get_logger
 from stream_processor import rollup, transforms
@@ -87,6 +87,7 @@ class TradesBatch:
         self._windows = windows or bars
         self._bars = bars
         self._files: Any = None
+        self._plan: transforms.BatchPlan | None = None   # built on the first batch, reused by every one
 
     def __call__(self, rows: DataFrame, batch_id: int) -> None:
         keyspace = self._settings.cassandra_keyspace
@@ -98,12 +99,17 @@ class TradesBatch:
         # decoded once; a second grouped pass runs only for symbols outside TICKPLANT_SYMBOLS (or if the
         # observed metrics never arrive).
         clock = _PhaseClock()
-        watermark_ms = batch_watermark_ms(self._files, self._checkpoint, batch_id)
-        marked = transforms.mark_late(rows, watermark_ms, self._late_window_ms)
+        entry = read_offsets(self._files, self._checkpoint, batch_id)
+        tasks = batch_tasks(entry, read_offsets(self._files, self._checkpoint, batch_id - 1) if batch_id else None)
+        if tasks is not None:
+            rows = rows.coalesce(tasks)
         symbols = self._settings.symbols
+        if self._plan is None:
+            self._plan = transforms.BatchPlan(rows, symbols, self._late_window_ms)
+        marked = self._plan.mark_late(rows, entry.watermark_ms if entry else 0)
         observation = Observation(f"trades-{batch_id}")
-        watched = marked.observe(observation, transforms.observed_summary(marked, symbols))
-        upsert(transforms.valid_trades(watched).select(*transforms.TRADE_COLUMNS), self._settings, "trades")
+        watched = marked.observe(observation, self._plan.summary)
+        upsert(self._plan.valid_trades(watched), self._settings, "trades")
         written_ms = _now_ms()
         clock.lap("write_trades")
         observed = observed_metrics(lambda: summary_of(observation), OBSERVATION_TIMEOUT_S)
@@ -153,6 +159,30 @@ class TradesBatch:
             self._store.write_bars(bars)
             clock.lap("roll_up_bars")
             self._stash.put("bars_1m", batch_id, aggregate_values(times, len(bars), clock))
+
+
+# Every task of a micro-batch pays a fixed cost (the plan deserialized, from_avro's options built
+# with a fresh Hadoop Configuration parsed from XML, the connector's writer): a batch of up to this
+# many Kafka records runs in one task, a larger one in one task per this many, up to one per Kafka
+# partition (BENCHMARKS.md, issue 19).
+RECORDS_PER_TASK = 20_000
+
+
+def batch_tasks(entry: OffsetEntry | None, previous: OffsetEntry | None,
+                records_per_task: int = RECORDS_PER_TASK) -> int | None:
+    """How many tasks the batch whose offsets are `entry` should run in, from the Kafka records it
+    covers (its end offsets less the previous batch's); None (as many as Spark plans: one per Kafka
+    partition) when that is not known (the first batch) or would be that many anyway."""
+    if entry is None or previous is None:
+        return None
+    ends = [(topic, partition, end) for topic, partitions in entry.offsets.items()
+            for partition, end in partitions.items()]
+    starts = previous.offsets
+    if any(partition not in starts.get(topic, {}) for topic, partition, _ in ends):
+        return None   # a partition new in this batch: its start offset is not in the log
+    records = sum(max(0, end - starts[topic][partition]) for topic, partition, end in ends)
+    tasks = max(1, -(-records // records_per_task))
+    return tasks if tasks < len(ends) else None
 
 
 def aggregate_values(times: dict[str, Any], rows: int, clock: _PhaseClock) -> dict[str, Any]:

@@ -204,8 +204,32 @@ def dead_letters(rows: DataFrame) -> DataFrame:
 def mark_late(trades: DataFrame, watermark_ms: int, window_ms: int = 5_000) -> DataFrame:
     """Adds `late`: the trade's `window_ms` window had closed (end <= watermark) when it arrived,
     the same rule Spark uses to drop input of a windowed aggregation."""
-    window_end = F.floor(F.col("t_ms") / window_ms) * window_ms + window_ms
-    return trades.withColumn("late", window_end <= F.lit(watermark_ms))
+    return trades.withColumn("late", window_end(window_ms) <= F.lit(watermark_ms))
+
+
+def window_end(window_ms: int = WINDOW_MS) -> Column:
+    return F.floor(F.col("t_ms") / window_ms) * window_ms + window_ms
+
+
+class BatchPlan:
+    """The Columns every `trades` micro-batch applies, built once. A Column is an unresolved
+    expression, valid on each batch's DataFrame; building one costs a py4j round trip per function,
+    each resolving `functions` through PySpark's imports with class lookups across the classpath
+    (the observed summary alone is ~300 round trips; BENCHMARKS.md, issue 19)."""
+
+    def __init__(self, rows: DataFrame, symbols: tuple[str, ...], late_window_ms: int = WINDOW_MS) -> None:
+        self._window_end = window_end(late_window_ms)
+        self._valid = F.col("reason").isNull()
+        self._trade_columns = [F.col(name) for name in TRADE_COLUMNS]
+        self.summary = observed_summary(rows.withColumn("late", F.lit(False)), symbols)
+
+    def mark_late(self, rows: DataFrame, watermark_ms: int) -> DataFrame:
+        """`mark_late` with the prebuilt window end."""
+        return rows.withColumn("late", self._window_end <= F.lit(watermark_ms))
+
+    def valid_trades(self, rows: DataFrame) -> DataFrame:
+        """The valid trades of `rows` in the `trades` table's columns."""
+        return rows.filter(self._valid).select(*self._trade_columns)
 
 
 def window_aggregates(trades: DataFrame, duration: str) -> DataFrame:

@@ -118,3 +118,19 @@ def test_observed_metrics_give_up_after_the_timeout_and_return_what_arrived():
     never = threading.Event()
     assert observed_metrics(observed(never), 0.2) is None
     never.set()  # let the waiting thread end
+
+
+def test_a_small_batch_runs_in_one_task_a_large_one_in_one_per_partition_at_most():
+    from core.checkpoints import OffsetEntry
+    from stream_processor.batches import batch_tasks
+
+    def entry(batch_id: int, *ends: int) -> OffsetEntry:
+        return OffsetEntry(batch_id, 0, 0, {"market": dict(enumerate(ends))})
+
+    previous = entry(4, 100, 200, 300)
+    assert batch_tasks(entry(5, 110, 200, 305), previous) == 1                      # 15 records
+    assert batch_tasks(entry(5, 100, 200, 300), previous) == 1                      # an empty batch
+    assert batch_tasks(entry(5, 30_100, 200, 300), previous, records_per_task=20_000) == 2
+    assert batch_tasks(entry(5, 60_100, 200, 300), previous, records_per_task=20_000) is None  # 3 = all
+    assert batch_tasks(entry(0, 10, 10, 10), None) is None                           # the first batch
+    assert batch_tasks(entry(5, 110, 200, 305, 7), previous) is None                 # a new partition

@@ -300,3 +300,30 @@ def test_observed_summary_equals_the_grouped_pass_and_counts_other_symbols(spark
     touched = {(w["symbol"], w["start"]) for w in summary["windows"]}
     assert touched == {(w.symbol, w.start) for w in total.windows} == \
         {("AAPL", T0 // 5_000 * 5_000), ("MSFT", (T0 - 1) // 5_000 * 5_000), ("TSLA", T0 // 5_000 * 5_000)}
+
+
+def test_one_batch_plan_serves_every_batch_as_the_per_batch_transforms_do(spark):
+    import json
+
+    from pyspark.sql import Observation
+
+    first = [trade_record([trade("AAPL", 9.0, 1.0, T0 + 100), trade("MSFT", 7.0, 2.0, T0 - 1)], seq=1)]
+    second = [trade_record([trade("AAPL", 10.0, 3.0, T0 + 6_000), trade("AAPL", -1.0, 1.0, T0 + 6_001)], seq=2),
+              trade_record([trade("TSLA", 5.0, 1.0, T0 + 50)], seq=3)]
+    plan = transforms.BatchPlan(rows_of(spark, first), ("AAPL", "MSFT"))
+    for records, watermark in ((first, 0), (second, T0 + 5_000)):
+        rows = rows_of(spark, records)
+        marked = plan.mark_late(rows, watermark)
+        expected = transforms.mark_late(rows, watermark)
+        late = sorted(marked.select("trade_id", "late").collect())
+        assert late == sorted(expected.select("trade_id", "late").collect())
+        observation = Observation(f"plan-{watermark}")
+        written = plan.valid_trades(marked.observe(observation, plan.summary)).collect()
+        assert sorted(written) == sorted(transforms.valid_trades(expected).select(*transforms.TRADE_COLUMNS).collect())
+        summary = json.loads(observation.get["summary"])
+        reference = Observation(f"reference-{watermark}")
+        expected.observe(reference, transforms.observed_summary(expected, ("AAPL", "MSFT"))).count()
+        assert summary == json.loads(reference.get["summary"])
+    # the second batch: one late AAPL trade (its window ended at T0+5 s), a refused one, TSLA not watched
+    assert (summary["valid_rows"], summary["refused_rows"], summary["late_rows"], summary["other_symbols"]) == \
+        (2, 1, 1, 1)
