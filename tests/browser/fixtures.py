@@ -1,7 +1,8 @@
 """Fixtures of the browser tier, a plugin of the root conftest so that browser tests outside
 tests/browser (the SQL package's Superset test) have them too: `chromium` (Debian's package,
 installed with apt when missing; under CI=true a failure fails the test), `browser` (one headless
-Playwright Chromium per session) and `browser_page` (a fresh 1400x1000 page per test).
+Playwright Chromium per session) and `browser_page` (a fresh 1400x1000 page per test, requests off
+this machine refused).
 Helpers: tests/browser/support.py."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.support import CHROMIUM_ARGS, ensure_chromium
+from tests.browser.support import CHROMIUM_ARGS, ensure_chromium, new_context
 from tests.helpers import service_unavailable
 
 
@@ -37,7 +38,7 @@ def browser(chromium: Path):
 
 @pytest.fixture
 def browser_page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = new_context(browser)
     page = context.new_page()
     yield page
     context.close()

@@ -22,10 +22,29 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+
+
+LOOPBACK_HOSTS = ("localhost",)
+
+
+def _off_the_box(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host not in LOOPBACK_HOSTS and not host.startswith("127.")
+
+
+def new_context(browser, width: int = 1400, height: int = 1000):
+    """A 1400x1000 browser context whose requests off this machine fail at once: pages must work
+    offline, and Superset's menu embeds a third-party telemetry pixel whose request, on a network
+    that drops packets, keeps a page's `load` event back for minutes (CI: a login's redirect to the
+    welcome page never reached `load` within 180 s)."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.route(_off_the_box, lambda route: route.abort("internetdisconnected"))
+    return context
 
 
 def ensure_chromium(timeout_s: float = 900) -> Path:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.browser.support import save_screenshot
+from tests.browser.support import new_context, save_screenshot
 from tests.helpers_sql import SqlStack
 
 pytestmark = pytest.mark.browser   # run in the SQL package, beside the stack it needs
@@ -31,7 +31,8 @@ def _login(page, stack: SqlStack) -> None:
     page.fill('[data-test="password-input"] input, input[data-test="password-input"], input[name="password"]',
               stack.superset.admin_password().get_secret_value())
     page.click('[data-test="login-button"]')
-    page.wait_for_url(lambda url: "/login" not in url, timeout=180_000)
+    # logged in once the redirect away from /login is committed; the next page's own waits follow
+    page.wait_for_url(lambda url: "/login" not in url, wait_until="commit", timeout=180_000)
 
 
 def _wait_for_charts(page, timeout_s: float = 240) -> list[dict]:
@@ -62,7 +63,7 @@ def _open_dashboard(page, stack: SqlStack) -> None:
 def superset_page(browser, sql_stack: SqlStack):
     """One logged-in page for the module: a person logs in once and keeps the tab (a second login
     from a fresh context once hung for 180 s on a loaded box, the POST never answered)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = new_context(browser)
     page = context.new_page()
     _login(page, sql_stack)
     yield page
