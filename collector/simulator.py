@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -24,10 +23,23 @@ from websockets.protocol import State
 
 from collector import market
 from collector.exceptions import SimulatorError
+from core.errors import ConfigError
 from core.logging import get_logger
+from core.symbols import check_symbol
 
 log = get_logger(__name__)
-_KNOWN_SYMBOL = re.compile(r"^[A-Z0-9:._/^=-]{1,40}$")
+
+
+def _known_symbol(symbol: Any) -> bool:
+    """What the simulator serves, as Finnhub does: any symbol a venue could name, upper case
+    (`IC MARKETS:1`, `OANDA:EUR_USD`); `not a symbol` gets Finnhub's `Invalid symbol` error."""
+    if type(symbol) is not str or symbol != symbol.upper():
+        return False
+    try:
+        check_symbol(symbol)
+    except ConfigError:
+        return False
+    return True
 
 
 @dataclass
@@ -194,7 +206,7 @@ class Simulator:
         if type(request) is not dict or request.get("type") not in ("subscribe", "unsubscribe"):
             return '{"type":"error","msg":"Unknown message type"}'
         symbol = request.get("symbol")
-        if type(symbol) is not str or not _KNOWN_SYMBOL.match(symbol):
+        if not _known_symbol(symbol):
             return json.dumps({"type": "error", "msg": f"Invalid symbol: {str(symbol)[:40]}"})
         if request["type"] == "unsubscribe":
             if symbol in connection.symbols:
@@ -219,7 +231,7 @@ class Simulator:
         if not connection.authenticated:
             return '[{"T":"error","code":401,"msg":"not authenticated"}]'
         symbols = request.get("trades") or []
-        if type(symbols) is not list or not all(type(s) is str and _KNOWN_SYMBOL.match(s) for s in symbols):
+        if type(symbols) is not list or not all(_known_symbol(s) for s in symbols):
             return '[{"T":"error","code":400,"msg":"invalid syntax"}]'
         for symbol in symbols:
             if action == "unsubscribe" and symbol in connection.symbols:

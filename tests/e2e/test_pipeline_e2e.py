@@ -24,7 +24,8 @@ from tests.helpers_stream import (
     wait_until,
 )
 
-SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:DOGEUSDT")
+# named as Finnhub names them: a forex venue with a space and an underscore pair among them
+SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT", "OANDA:EUR_USD", "IC MARKETS:1")
 
 
 def raw_trades(records: list[ProducedRecord]) -> pd.DataFrame:

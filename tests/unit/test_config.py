@@ -1,6 +1,7 @@
 """Configuration: every variable parsed and validated (good, bad, missing), `.env`, and secrets
 that never show in repr, str, JSON dumps, logs or `tickplant config`."""
 
+import argparse
 import io
 import json
 import logging
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from core.arguments import symbol_list
 from core.config import DEFAULT_SYMBOLS, Settings, parse_symbols, variables
 from core.errors import ConfigError
 from core.logging import setup_logging
@@ -135,7 +137,9 @@ BAD = [
     ({"CASSANDRA_HOSTS": ","}, "CASSANDRA_HOSTS=',': no host given"),
     ({"CASSANDRA_KEYSPACE": "1market"}, "CASSANDRA_KEYSPACE='1market': is not a valid keyspace name"),
     ({"TICKPLANT_SYMBOLS": " , "}, "TICKPLANT_SYMBOLS=' , ': no symbols given"),
-    ({"TICKPLANT_SYMBOLS": "AAPL,BAD SYMBOL"}, "TICKPLANT_SYMBOLS='AAPL,BAD SYMBOL': 'BAD SYMBOL' is not a valid"),
+    ({"TICKPLANT_SYMBOLS": "AAPL,BAD\tSYMBOL"},
+     "TICKPLANT_SYMBOLS='AAPL,BAD\\tSYMBOL': 'BAD\\tSYMBOL' is not a symbol: it holds a control character"),
+    ({"TICKPLANT_SYMBOLS": "AAPL," + "X" * 65}, "is not a symbol: longer than 64 characters"),
     ({"CASSANDRA_PASSWORD": "pw"}, "CASSANDRA_PASSWORD is set but CASSANDRA_USERNAME is not"),
     ({"TICKPLANT_SPARK_UI": "maybe"}, "TICKPLANT_SPARK_UI='maybe': Input should be a valid boolean"),
     ({"TICKPLANT_SPARK_LOG_LEVEL": "LOUD"}, "TICKPLANT_SPARK_LOG_LEVEL='LOUD': Input should be 'ALL'"),
@@ -278,6 +282,31 @@ def test_remote_addresses_are_not_local():
 
 def test_symbols_are_deduplicated_in_order():
     assert parse_symbols(" AAPL ,MSFT,AAPL,BINANCE:BTCUSDT") == ("AAPL", "MSFT", "BINANCE:BTCUSDT")
+
+
+# as Finnhub's own symbol lists name them: forex venues with a space, underscores, slashes
+FINNHUB_SYMBOLS = ("IC MARKETS:1", "OANDA:EUR_USD", "FXCM:EUR/USD", "BINANCE:BTCUSDT", "^GSPC", "BRK.B")
+
+
+def test_every_symbol_a_venue_names_is_accepted_by_the_settings_and_the_command_line(monkeypatch):
+    monkeypatch.setenv("TICKPLANT_SYMBOLS", ", ".join(FINNHUB_SYMBOLS))
+    assert Settings().symbols == FINNHUB_SYMBOLS
+    assert symbol_list("IC MARKETS:1,OANDA:EUR_USD") == ("IC MARKETS:1", "OANDA:EUR_USD")
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("AAPL,MSFT\x00", "'MSFT\\x00' is not a symbol: it holds a control character"),
+    ("IC\nMARKETS:1", "'IC\\nMARKETS:1' is not a symbol: it holds a control character"),
+    ("A" * 65, f"'{'A' * 64}'... is not a symbol: longer than 64 characters"),
+    (" , ,", "no symbols given (expected e.g. AAPL,BINANCE:BTCUSDT)"),
+])
+def test_only_what_cannot_be_a_symbol_is_refused_and_the_error_says_why(text, why):
+    with pytest.raises(ConfigError) as caught:
+        parse_symbols(text)
+    assert str(caught.value) == why
+    with pytest.raises(argparse.ArgumentTypeError) as caught_cli:
+        symbol_list(text)
+    assert str(caught_cli.value) == why
 
 
 def test_replace_validates_and_keeps_the_rest():

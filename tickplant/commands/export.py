@@ -29,8 +29,8 @@ def _day(text: str) -> date:
 def _symbols(text: str) -> tuple[str, ...]:
     try:
         return parse_symbols(text)
-    except ConfigError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a symbol or comma-separated symbols") from None
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_int(text: str) -> int:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.errors import ConfigError
 from core.symbols import parse_symbols
 
 if TYPE_CHECKING:
@@ -17,8 +18,8 @@ if TYPE_CHECKING:
 def _symbol(text: str) -> str:
     try:
         symbols = parse_symbols(text)
-    except Exception:
-        symbols = ()
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     if len(symbols) != 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not one symbol like AAPL or ^GSPC")
     return symbols[0]
