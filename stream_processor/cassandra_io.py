@@ -11,7 +11,8 @@ from typing import Any
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import Session
-from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
+from cassandra.query import BatchStatement, BatchType
 from pyspark.sql import DataFrame
 
 from core import cassandra as cassandra_db
@@ -85,6 +86,38 @@ class LatestPrices(DriverWrites):
         values = [(row["symbol"], row["price"], row["volume"], row["t_ms"], row["t_ms"] * 1000) for row in newest]
         self._execute(INSERT_LATEST, values)
         return len(values)
+
+
+INSERT_TRADE = ("INSERT INTO {keyspace}.trades (symbol, trade_date, trade_timestamp, trade_id, price, volume, "
+                "trade_conditions, ingest_timestamp, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# rows per unlogged batch of one partition: ~40 trades rows stay under Cassandra's 5 KiB batch warning
+TRADES_PER_BATCH = 40
+
+
+class TradeWrites(DriverWrites):
+    """A small micro-batch's trades through the driver session, as the connector writes them: at
+    LOCAL_QUORUM, grouped by partition (symbol, trade_date) into unlogged batches, every batch
+    acknowledged before `write` returns (so before the micro-batch commits)."""
+
+    consistency = ConsistencyLevel.LOCAL_QUORUM
+
+    def write(self, trades: list[tuple]) -> int:
+        """`trades`: (symbol, trade_date, trade time ms, trade_id, price, volume, conditions, ingest
+        time ms, source) tuples. Returns the number of statements sent."""
+        statement = self._prepared(INSERT_TRADE)
+        partitions: dict[tuple[Any, Any], list[tuple]] = {}
+        for values in trades:
+            partitions.setdefault((values[0], values[1]), []).append(values)
+        batches = []
+        for rows in partitions.values():
+            for first in range(0, len(rows), TRADES_PER_BATCH):
+                batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=self.consistency)
+                for values in rows[first:first + TRADES_PER_BATCH]:
+                    batch.add(statement, values)
+                batches.append((batch, None))
+        if batches:
+            execute_concurrent(driver_session(self._settings), batches, concurrency=32, raise_on_first_error=True)
+        return len(batches)
 
 
 INSERT_WINDOW = ("INSERT INTO {keyspace}.trades_5s (symbol, trade_date, window_start, window_end, trade_count, "

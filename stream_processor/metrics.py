@@ -150,7 +150,7 @@ class ProgressPoller:
         ))
         log.info("batch", query=name, batch_id=progress.batchId, input_rows=progress.numInputRows,
                  duration_ms=duration_ms, late_rows=late_rows, refused_rows=measured.get("refused_rows", 0),
-                 latency_p99_ms=measured.get("latency_p99_ms"),
+                 latency_p99_ms=measured.get("latency_p99_ms"), path=measured.get("path"),
                  phases_ms=",".join(f"{k}={v}" for k, v in measured.get("phases", {}).items()),
                  # Spark's own split of the trigger: offsets, WAL, planning, the batch (addBatch), commit
                  spark_ms=",".join(f"{k}={v}" for k, v in sorted((progress.durationMs or {}).items())))

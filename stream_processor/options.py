@@ -12,6 +12,10 @@ from typing import Literal
 from core.arguments import non_negative_int, positive_float
 from core.checkpoints import QUERY_NAMES
 
+# A micro-batch of up to this many trades is collected to the driver and written through the driver's
+# Cassandra session: one Spark job and no observed metrics, which at a few trades per second is most
+# of what a batch costs (BENCHMARKS.md, issue 19); a larger one is written by the connector.
+DRIVER_TRADES = 2_000
 _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(millisecond|second|minute|hour)s?\s*$")
 
 
@@ -22,6 +26,7 @@ class StreamOptions:
     max_offsets_per_trigger: int = 200_000       # 0 = unlimited
     kafka_fetch_wait_ms: int = 20
     source_tasks: int = 0                         # 0 = one task per Kafka partition
+    driver_trades: int = DRIVER_TRADES            # 0 = every batch through the connector
     starting_offsets: Literal["earliest", "latest"] = "earliest"
     checkpoint_dir: str | None = None             # default <TICKPLANT_HOME>/checkpoints/<keyspace>
     queries: tuple[str, ...] = QUERY_NAMES
@@ -33,6 +38,7 @@ class StreamOptions:
         return cls(trigger=args.trigger, watermark=args.watermark,
                    max_offsets_per_trigger=args.max_offsets_per_trigger,
                    kafka_fetch_wait_ms=args.kafka_fetch_wait_ms, source_tasks=args.source_tasks,
+                   driver_trades=args.driver_trades,
                    starting_offsets=args.starting_offsets,
                    checkpoint_dir=args.checkpoint_dir, queries=args.queries, once=args.once,
                    await_seconds=args.await_seconds)
@@ -67,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source-tasks", type=non_negative_int, default=0,
                         help="read each micro-batch in at most this many tasks (default 0: one per Kafka "
                         "partition; 1 suits a 2-core box)")
+    parser.add_argument("--driver-trades", type=non_negative_int, default=DRIVER_TRADES,
+                        help="a micro-batch of up to about this many trades is collected to the driver and written "
+                        "through its Cassandra session, summarised in Python (one Spark job, no observed metrics: "
+                        "the cheap path at a few trades per second); a larger one is written by the connector "
+                        "(default 2000; 0 = always the connector)")
     parser.add_argument("--starting-offsets", choices=("earliest", "latest"), default="earliest",
                         help="where a fresh checkpoint starts: earliest (default) or latest")
     parser.add_argument("--checkpoint-dir", default=None,

@@ -36,6 +36,41 @@ def trade_order(trade: Mapping[str, Any]) -> tuple[Any, ...]:
         return (trade["t_ms"], trade["trade_id"], -1, -1)
 
 
+def nearest_rank(ordered: list[Any], fraction: float) -> Any:
+    """The smallest of the sorted `ordered` with at least `fraction` of them at or below it: what
+    Spark's percentile_approx returns when it holds every value."""
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def quantiles(values: Iterable[Any]) -> list[Any] | None:
+    """[p01, p50] of `values` by `nearest_rank` (the pair the latency figures are built from), or None."""
+    ordered = sorted(values)
+    return [nearest_rank(ordered, 0.01), nearest_rank(ordered, 0.5)] if ordered else None
+
+
+def batch_summary(rows: Iterable[Mapping[str, Any]],
+                  window_ms: int = WINDOW_MS) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What the observed summary gives for a micro-batch, from its rows collected to the driver
+    (`reason`, `symbol`, `t_ms`, `trade_id`, `price`, `volume`, `received_ms`, `late`): the time
+    summary (valid, refused and late rows; p01/p50 of the valid trades' event and receive times),
+    the windows its valid trades touched, and the newest valid trade of each symbol by `trade_order`."""
+    rows = list(rows)
+    valid = [row for row in rows if row["reason"] is None]
+    newest: dict[str, Mapping[str, Any]] = {}
+    for row in valid:
+        best = newest.get(row["symbol"])
+        if best is None or trade_order(row) > trade_order(best):
+            newest[row["symbol"]] = row
+    times = {"valid_rows": len(valid), "refused_rows": len(rows) - len(valid),
+             "late_rows": sum(1 for row in valid if row["late"]),
+             "event_ms": quantiles(row["t_ms"] for row in valid),
+             "received_ms": quantiles(row["received_ms"] for row in valid if row["received_ms"] is not None),
+             "windows": [{"symbol": symbol, "start": start} for symbol, start in
+                         sorted({(row["symbol"], row["t_ms"] // window_ms * window_ms) for row in valid})]}
+    return times, [{"symbol": row["symbol"], "price": row["price"], "volume": row["volume"], "t_ms": row["t_ms"]}
+                   for row in newest.values()]
+
+
 def window_from_trades(symbol: str, window_start_ms: int, trades: Iterable[Mapping[str, Any]],
                        window_ms: int = WINDOW_MS) -> dict[str, Any] | None:
     """One `trades_5s` row from the stored trades (t_ms, trade_id, price, volume) of its window:

@@ -59,7 +59,8 @@ def start_queries(spark: SparkSession, settings: Settings, rows: DataFrame,
     # cannot change (an upsert by trade id) and a late trade simply joins.
     watermarked = rows.withWatermark("event_time", options.watermark)
     checkpoint = query_checkpoint(base, "trades")
-    handler = TradesBatch(settings, checkpoint, stash, windows="trades_5s" in wanted, bars="bars_1m" in wanted)
+    handler = TradesBatch(settings, checkpoint, stash, windows="trades_5s" in wanted, bars="bars_1m" in wanted,
+                          driver_trades=options.driver_trades)
     writer = (watermarked.writeStream.queryName("trades").outputMode("append").foreachBatch(handler)
               .option("checkpointLocation", checkpoint))
     writer = writer.trigger(availableNow=True) if options.once else writer.trigger(processingTime=options.trigger)

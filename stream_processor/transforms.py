@@ -222,14 +222,31 @@ class BatchPlan:
         self._valid = F.col("reason").isNull()
         self._trade_columns = [F.col(name) for name in TRADE_COLUMNS]
         self.summary = observed_summary(rows.withColumn("late", F.lit(False)), symbols)
+        # a small batch collected to the driver: the `trades` row (times as epoch ms, so no time zone
+        # conversion on the way to Python) and what `rollup.batch_summary` needs
+        self._collected = [F.col(name) for name in (
+            "reason", "symbol", "trade_date", "t_ms", "trade_id", "price", "volume", "trade_conditions")] + [
+            F.unix_millis(F.col("ingest_timestamp")).alias("ingest_ms"), F.col("source"),
+            F.col("received_ms"), F.col("late")]
 
     def mark_late(self, rows: DataFrame, watermark_ms: int) -> DataFrame:
         """`mark_late` with the prebuilt window end."""
         return rows.withColumn("late", self._window_end <= F.lit(watermark_ms))
 
+    def collected(self, rows: DataFrame) -> list[Row]:
+        """Every row of `rows` (marked late) on the driver, in the columns `collected_trades` and
+        `rollup.batch_summary` read."""
+        return rows.select(*self._collected).collect()
+
     def valid_trades(self, rows: DataFrame) -> DataFrame:
         """The valid trades of `rows` in the `trades` table's columns."""
         return rows.filter(self._valid).select(*self._trade_columns)
+
+
+def collected_trades(rows: list[Row]) -> list[tuple]:
+    """The valid rows of `BatchPlan.collected` as `TradeWrites.write` takes them (TRADE_COLUMNS order)."""
+    return [(row["symbol"], row["trade_date"], row["t_ms"], row["trade_id"], row["price"], row["volume"],
+             row["trade_conditions"], row["ingest_ms"], row["source"]) for row in rows if row["reason"] is None]
 
 
 def window_aggregates(trades: DataFrame, duration: str) -> DataFrame:

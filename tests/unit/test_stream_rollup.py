@@ -122,15 +122,48 @@ def test_observed_metrics_give_up_after_the_timeout_and_return_what_arrived():
 
 def test_a_small_batch_runs_in_one_task_a_large_one_in_one_per_partition_at_most():
     from core.checkpoints import OffsetEntry
-    from stream_processor.batches import batch_tasks
+    from stream_processor.batches import batch_records, batch_tasks
 
     def entry(batch_id: int, *ends: int) -> OffsetEntry:
         return OffsetEntry(batch_id, 0, 0, {"market": dict(enumerate(ends))})
 
+    def tasks(current: OffsetEntry, previous: OffsetEntry | None, **kwargs) -> int | None:
+        return batch_tasks(batch_records(current, previous), current, **kwargs)
+
     previous = entry(4, 100, 200, 300)
-    assert batch_tasks(entry(5, 110, 200, 305), previous) == 1                      # 15 records
-    assert batch_tasks(entry(5, 100, 200, 300), previous) == 1                      # an empty batch
-    assert batch_tasks(entry(5, 30_100, 200, 300), previous, records_per_task=20_000) == 2
-    assert batch_tasks(entry(5, 60_100, 200, 300), previous, records_per_task=20_000) is None  # 3 = all
-    assert batch_tasks(entry(0, 10, 10, 10), None) is None                           # the first batch
-    assert batch_tasks(entry(5, 110, 200, 305, 7), previous) is None                 # a new partition
+    assert batch_records(entry(5, 110, 200, 305), previous) == 15
+    assert tasks(entry(5, 110, 200, 305), previous) == 1                      # 15 records
+    assert tasks(entry(5, 100, 200, 300), previous) == 1                      # an empty batch
+    assert tasks(entry(5, 30_100, 200, 300), previous, records_per_task=20_000) == 2
+    assert tasks(entry(5, 60_100, 200, 300), previous, records_per_task=20_000) is None  # 3 = all
+    assert batch_records(entry(0, 10, 10, 10), None) is None                   # the first batch
+    assert tasks(entry(0, 10, 10, 10), None) is None
+    assert batch_records(entry(5, 110, 200, 305, 7), previous) is None         # a new partition
+    assert tasks(entry(5, 110, 200, 305, 7), previous) is None
+
+
+def test_a_collected_batch_is_summarised_as_the_observed_summary_would():
+    from stream_processor.rollup import batch_summary, nearest_rank
+
+    def row(symbol, t_ms, trade_id, price=1.0, reason=None, late=False, received=None):
+        return {"symbol": symbol, "t_ms": t_ms, "trade_id": trade_id, "price": price, "volume": 2.0,
+                "reason": reason, "late": late, "received_ms": received}
+
+    rows = [row("AAPL", 10_000, "p-9-0", 100.0, received=10_050),
+            row("AAPL", 10_000, "p-10-0", 101.0, received=10_060),     # same ms, later frame (10 > 9)
+            row("AAPL", 4_999, "p-1-0", 99.0, late=True, received=10_070),
+            row("BINANCE:BTCUSDT", 12_345, "p-11-2", 95_000.5),
+            row("AAPL", 99_999, "p-12-0", reason="empty symbol", late=True)]
+    times, newest = batch_summary(rows)
+    assert (times["valid_rows"], times["refused_rows"], times["late_rows"]) == (4, 1, 1)
+    assert times["event_ms"] == [4_999, 10_000] and times["received_ms"] == [10_050, 10_060]
+    assert times["windows"] == [{"symbol": "AAPL", "start": 0}, {"symbol": "AAPL", "start": 10_000},
+                                {"symbol": "BINANCE:BTCUSDT", "start": 10_000}]
+    assert sorted(newest, key=lambda n: n["symbol"]) == [
+        {"symbol": "AAPL", "price": 101.0, "volume": 2.0, "t_ms": 10_000},
+        {"symbol": "BINANCE:BTCUSDT", "price": 95_000.5, "volume": 2.0, "t_ms": 12_345}]
+    assert batch_summary([]) == ({"valid_rows": 0, "refused_rows": 0, "late_rows": 0, "event_ms": None,
+                                  "received_ms": None, "windows": []}, [])
+    # percentile_approx's rank: the smallest value with at least the fraction at or below it
+    assert [nearest_rank(list(range(1, 101)), f) for f in (0.01, 0.5, 0.99, 1.0)] == [1, 50, 99, 100]
+    assert [nearest_rank([7, 8, 9], f) for f in (0.01, 0.5)] == [7, 8]
