@@ -63,15 +63,15 @@ def test_kill_9_mid_stream_and_restart_write_no_loss_and_no_duplicate(isolated, 
     keys = day_keys(first_trades)
     job = StreamJob(isolated, tmp_path, *FAST, "--max-offsets-per-trigger", "60", log_name="run1.log")
     try:
-        wait_until(lambda: count_trades(cassandra_session, keyspace, keys) >= 300, 180, "a few batches", job,
-                   interval_s=0.3)
+        # the first batches are estimated large (the connector writes them), the next ones from their
+        # trades per record are small (the driver writes them): kill once both paths have run
+        wait_until(lambda: "path=driver" in job.log_path.read_text(errors="replace"), 180,
+                   "a batch written by the driver", job, interval_s=0.3)
     finally:
         job.kill()
     written_at_kill = count_trades(cassandra_session, keyspace, keys)
     assert 0 < written_at_kill < len(first_trades), "the kill did not land mid-stream"
-    # the first known batch is estimated large (the connector writes it), the next ones from its
-    # trades per record are small (the driver writes them): both paths ran before the kill
-    paths = set(re.findall(r"path=(\w+)", job.log_path.read_text(errors="replace")))
+    paths = set(re.findall(r"query=trades .* path=(\w+)", job.log_path.read_text(errors="replace")))
     assert paths == {"connector", "driver"}, job.tail()
     second = synthetic_records(SYMBOLS, 300, first[-1].trades[-1]["t"] + 1, seed=4, first_seq=1500)
     produce(isolated, second)
