@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import shlex
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ class E2eBenchOptions:
     frame_trades: int = 200
     drain_timeout: float = 120.0
     stream_flags: tuple[str, ...] = ()
+    against: tuple[Path, ...] = ()
+    rounds: int = 1
     keep: bool = False
     json: Path | None = None
 
@@ -50,6 +53,7 @@ class E2eBenchOptions:
     def from_args(cls, args: argparse.Namespace) -> E2eBenchOptions:
         return cls(rates=args.rate, duration=args.duration, source=args.source, frame_trades=args.frame_trades,
                    drain_timeout=args.drain_timeout, stream_flags=tuple(shlex.split(args.stream_flags)),
+                   against=tuple(path.resolve() for path in args.against), rounds=args.rounds,
                    keep=args.keep, json=args.json)
 
 
@@ -73,6 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame-trades", type=positive_int, default=200, help="trades per websocket frame at most")
     parser.add_argument("--drain-timeout", type=positive_float, default=120.0, help="seconds to wait for the backlog")
     parser.add_argument("--stream-flags", default="", help="extra flags for `tickplant stream`, e.g. '--trigger 0.5s'")
+    parser.add_argument("--against", type=Path, action="append", default=[],
+                        help="another tickplant checkout whose stream job runs the same steps, alternated "
+                             "(repeatable)")
+    parser.add_argument("--rounds", type=positive_int, default=1,
+                        help="times the runs repeat, alternating the checkouts (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the bench topic, keyspace and logs")
     parser.add_argument("--json", type=Path, help="also write the results here")
 
@@ -140,13 +149,19 @@ class Load:
         self._simulator.stop()
 
 
-def _stream_job(settings: Settings, home: Path, flags: list[str]) -> Any:
+def stream_job_command(checkout: Path, flags: list[str] | tuple[str, ...]) -> list[str]:
+    """`tickplant stream` of `checkout` (this one or another, e.g. a previous main): its job.py as a
+    script, with this interpreter (the checkout's own code, this environment's packages)."""
+    return [sys.executable, str(checkout / "stream_processor" / "job.py"), *flags]
+
+
+def _stream_job(settings: Settings, home: Path, flags: list[str], checkout: Path) -> Any:
     import subprocess
 
     env = {**os.environ, "KAFKA_TOPIC": settings.kafka_topic, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
            "TICKPLANT_HOME": str(home)}
     log = (home / "stream.log").open("wb")
-    return subprocess.Popen([str(ROOT / ".venv" / "bin" / "tickplant"), "stream", *flags], cwd=ROOT, env=env,
+    return subprocess.Popen(stream_job_command(checkout, flags), cwd=checkout, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -271,16 +286,34 @@ def _step(settings: Settings, options: E2eBenchOptions, rate: float, workdir: Pa
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    return measure(settings, E2eBenchOptions.from_args(args))
+    options = E2eBenchOptions.from_args(args)
+    checkouts = [ROOT, *options.against]
+    runs = []
+    for _ in range(options.rounds):
+        for checkout in checkouts:
+            print(f"# stream job of {checkout}", flush=True)
+            runs.append(measure(settings, options, checkout))
+    if len(runs) > 1:
+        print("end to end, trades/s per offered rate (runs in the order they ran):")
+        for rate in options.rates:
+            line = []
+            for checkout in checkouts:
+                rates = [step["end_to_end_trades_per_s"] for r in runs if r["checkout"] == str(checkout)
+                         for step in r["steps"] if step["offered_trades_per_s"] == rate]
+                line.append(f"{checkout.name}: {', '.join(f'{x:,}' for x in rates)}")
+            print(f"  {rate:>9,.0f}/s  " + "  |  ".join(line))
+    if options.json:
+        options.json.write_text(json.dumps(runs if len(runs) > 1 else runs[0], indent=2), encoding="utf-8")
+    return 0
 
 
-def measure(settings: Settings, options: E2eBenchOptions) -> int:
+def measure(settings: Settings, options: E2eBenchOptions, checkout: Path = ROOT) -> dict[str, Any]:
     rates = list(options.rates)
     with scratch_pipeline(settings, "bench", keep=options.keep) as (settings, session, home):
-        job = _stream_job(settings, home, list(options.stream_flags))
+        job = _stream_job(settings, home, list(options.stream_flags), checkout)
         queries = STREAMING_QUERIES
         results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": options.source,
-                                   "name": settings.kafka_topic, "steps": []}
+                                   "name": settings.kafka_topic, "checkout": str(checkout), "steps": []}
         try:
             direct_load(settings, 2000, 1.0, 100, "warmup")  # JIT and first-batch set-up before measuring
             if _wait_drained(settings, 180, job, queries) is None:
@@ -301,6 +334,4 @@ def measure(settings: Settings, options: E2eBenchOptions) -> int:
               f"drain {s['drain_seconds']} s  lag max {s['lag_records_max']} records"
               f"{' growing' if s['lag_growing'] else ''}  "
               f"latency p50 {s['latency_p50_ms']} ms  p99 {s['latency_p99_ms']} ms")
-    if options.json:
-        options.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    return 0
+    return results

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cpu import server_pid, tree_cpu_seconds
-from benchmarks.e2e_bench import SYMBOLS, direct_load, rate_list
+from benchmarks.e2e_bench import SYMBOLS, direct_load, rate_list, stream_job_command
 from benchmarks.scratch import scratch_pipeline
 from core.arguments import positive_float, positive_int
 from core.config import Settings
@@ -45,13 +45,19 @@ class FloorBenchOptions:
     rounds: int = 1
     frame_trades: int = 5
     against: tuple[Path, ...] = ()
+    variants: tuple[str, ...] = ()
     stream_flags: tuple[str, ...] = ()
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> FloorBenchOptions:
         return cls(rates=args.rate, warmup_s=args.warmup, measure_s=args.measure, rounds=args.rounds,
-                   frame_trades=args.frame_trades, against=tuple(args.against),
+                   frame_trades=args.frame_trades, against=tuple(args.against), variants=tuple(args.variant),
                    stream_flags=tuple(shlex.split(args.stream_flags)))
+
+    def shapes(self) -> list[str]:
+        """What runs, in order: the floor, this checkout's job, each variant of it, each other checkout's."""
+        return ["floor", "job", *(f"job {flags}" for flags in self.variants),
+                *(f"job@{path.resolve()}" for path in self.against)]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,14 +69,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame-trades", type=positive_int, default=5, help="trades per frame (default 5)")
     parser.add_argument("--against", type=Path, action="append", default=[],
                         help="another tickplant checkout whose stream job runs too, alternated (repeatable)")
+    parser.add_argument("--variant", action="append", default=[], metavar="FLAGS",
+                        help="this checkout's job once more with these flags, e.g. '--driver-trades 0' (repeatable)")
     parser.add_argument("--stream-flags", default="", help="extra flags for the stream jobs")
 
 
 def _command(shape: str, options: FloorBenchOptions) -> tuple[list[str], Path]:
     if shape == "floor":
         return [sys.executable, "-m", "benchmarks.floor_job"], ROOT
-    checkout = ROOT if shape == "job" else Path(shape.removeprefix("job@"))
-    return [sys.executable, str(checkout / "stream_processor" / "job.py"), *options.stream_flags], checkout
+    if shape.startswith("job@"):
+        checkout = Path(shape.removeprefix("job@"))
+        return stream_job_command(checkout, options.stream_flags), checkout
+    return stream_job_command(ROOT, [*shlex.split(shape.removeprefix("job")), *options.stream_flags]), ROOT
 
 
 def _server_cpu() -> dict[str, float | None]:
@@ -151,7 +161,7 @@ def summarise(results: list[dict[str, Any]], shapes: list[str]) -> list[str]:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     options = FloorBenchOptions.from_args(args)
-    shapes = ["floor", "job", *(f"job@{path.resolve()}" for path in options.against)]
+    shapes = options.shapes()
     results = []
     for _ in range(options.rounds):
         for rate in options.rates:

@@ -23,6 +23,10 @@ from core.schemas import migrations
 
 log = get_logger(__name__)
 
+# one trade, as the stream job writes it (the driver path) and `tickplant bench cassandra` measures it
+INSERT_TRADE = ("INSERT INTO {keyspace}.trades (symbol, trade_date, trade_timestamp, trade_id, price, volume, "
+                "trade_conditions, ingest_timestamp, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
 
 class _NegotiationNotice(logging.Filter):
     """The driver warns on every connect while it negotiates the protocol version down to what the

@@ -16,6 +16,7 @@ from cassandra.query import BatchStatement, BatchType
 from pyspark.sql import DataFrame
 
 from core import cassandra as cassandra_db
+from core.cassandra import INSERT_TRADE
 from core.config import Settings
 from core.security import cassandra_connector_options
 from stream_processor import rollup
@@ -88,8 +89,6 @@ class LatestPrices(DriverWrites):
         return len(values)
 
 
-INSERT_TRADE = ("INSERT INTO {keyspace}.trades (symbol, trade_date, trade_timestamp, trade_id, price, volume, "
-                "trade_conditions, ingest_timestamp, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 # rows per unlogged batch of one partition: ~40 trades rows stay under Cassandra's 5 KiB batch warning
 TRADES_PER_BATCH = 40
 

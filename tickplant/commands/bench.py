@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 BENCHMARKS = {
     "collector": ("benchmarks.collector_bench", "simulator at full speed -> collector -> Kafka"),
     "e2e": ("benchmarks.e2e_bench", "simulator -> collector -> Kafka -> Spark -> Cassandra"),
+    "cassandra": ("benchmarks.cassandra_bench", "Cassandra's own ceiling: trades rows/s from client processes"),
     "floor": ("benchmarks.floor_bench", "stream job's CPU beside Spark's own floor (one decode-and-write query)"),
     "stream-drain": ("benchmarks.stream_drain_bench", "stream job alone on a backlog: wall time, CPU/trade"),
     "dashboard": ("benchmarks.dashboard_bench", "1M trades stored, each dashboard page timed in Chromium"),
