@@ -45,7 +45,7 @@ test-deps:
 # The SQL tier's one-time builds (Trino unpacked from its tarball, Superset's own virtualenv), so that
 # no test pays for them; `services start --sql` would otherwise do them on its first start.
 install-sql: install
-	$(BIN)/python -m tickplant.sql_install
+	$(BIN)/python -m tickplant.runtime.install
 
 # The unit tier first and alone (it reports within a couple of minutes); then, while install-sql
 # builds beside them (a SQL test that comes before it is done waits on the build's lock), every tier

@@ -23,9 +23,9 @@ from collector.client import Collector, CollectorOptions, run_in_thread
 from core import kafka as kafka_clients
 from core.arguments import non_negative_float, positive_float, positive_int
 from core.config import Settings
+from core.net import free_port, port_open
 from core.retry import wait_until
 from core.schemas import trade_schema_json
-from tickplant.procs import free_port, port_open
 
 SYMBOLS = ("AAPL", "AMZN", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:XRPUSDT", "BINANCE:DOGEUSDT")
 

@@ -144,7 +144,7 @@ st.plotly_chart(go.Figure(go.Scatter(x=list(range(10)), y=list(range(10)))), key
 
 def _serve(settings: Settings, app: Path | None = None) -> tuple[subprocess.Popen, str]:
     """`tickplant dashboard` on a free port, or plain `streamlit run app` when `app` is given."""
-    from tickplant.procs import free_port
+    from core.net import free_port
 
     port = free_port()
     env = {**os.environ, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace, "TICKPLANT_SYMBOLS": ",".join(SYMBOLS),

@@ -106,7 +106,7 @@ def services(base_settings: Settings, request: pytest.FixtureRequest):
     """Kafka and Cassandra up for the whole session; stopped at the end if this session started them.
     Under xdist the first worker starts them (the others wait on a lock, then find them up) and the
     controller stops them once every worker is done (`pytest_sessionfinish`)."""
-    from tickplant import services as runtime
+    from tickplant.runtime import stack as runtime
 
     worker = getattr(request.config, "workerinput", None)
     lock_path = base_settings.home / "run" / "test-services.lock"
@@ -139,7 +139,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if started_by == os.getpid():
         marker.unlink()
         if not os.environ.get("TICKPLANT_KEEP_SERVICES"):
-            from tickplant import services as runtime
+            from tickplant.runtime import stack as runtime
 
             runtime.stop_all(settings)
 

@@ -14,7 +14,7 @@ from kafka import TopicPartition
 
 from core import kafka as kafka_clients
 from core.config import Settings
-from tickplant.procs import free_port
+from core.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -28,7 +28,7 @@ class SqlMarket:
 class SqlStack:
     market: SqlMarket
     settings: Settings          # the market's settings with a private home
-    options: object             # tickplant.sql_services.SqlOptions
+    options: object             # tickplant.runtime.sql_options.SqlOptions
     trino: object               # TrinoService
     superset: object            # SupersetService
     first_password: str | None  # what the first start generated (printed once)

@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
 
 from core.errors import TickplantError
 from core.logging import redact, setup_logging
 from tickplant import __version__
 from tickplant.commands import COMMAND_MODULES
+from tickplant.parsing import OneLineParser
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, with a usage error printed as one line (`tickplant collect: error: ...`) and exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ from core import kafka as kafka_clients
 from core.config import Settings
 from core.errors import TickplantError
 from core.stream_status import stream_status
-from tickplant import services as runtime
+from tickplant.runtime import stack
 
 WINDOWS_PER_DAY_BOUND = 17_280  # 5-second windows in a day: the most a trades_5s partition holds
 
@@ -78,10 +78,9 @@ def _row(row: dict | None) -> dict | None:
 
 def collect(settings: Settings) -> dict[str, Any]:
     """Everything `tickplant status` shows; a part that cannot be reached reports its error."""
-    report: dict[str, Any] = {"services": [s.as_dict() for s in runtime.status_all(settings)]}
+    report: dict[str, Any] = {"services": [s.as_dict() for s in stack.status_all(settings)]}
     try:  # the SQL engine and Superset, once `--sql` was used (or PRESTO_URL is set)
-        from tickplant.sql_services import status_sql_if_used
-        report["services"] += [s.as_dict() for s in status_sql_if_used(settings)]
+        report["services"] += [s.as_dict() for s in stack.status_sql_if_used(settings)]
     except TickplantError as exc:
         report["services"].append({"name": "sql", "state": "error", "address": str(exc)})
     for key, probe in (("kafka", lambda: kafka_offsets(settings)), ("cassandra", lambda: rows_today(settings))):

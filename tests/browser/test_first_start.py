@@ -14,12 +14,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+from core import net
 from core.config import Settings
 from core.retry import wait_until
 from tests.browser.support import save_screenshot, wait_streamlit_ready
 from tests.helpers import ROOT, private_env
-from tickplant import procs
-from tickplant import services as runtime
+from tickplant.runtime import stack as runtime
 
 FIRST_START_S = 180
 # page -> (path, charts it draws at least), in the order their data arrive: the first GBM run last
@@ -58,8 +58,8 @@ def _page_ready(page, url: str, charts: int):
 
 
 def test_a_fresh_up_fills_every_page_within_three_minutes_quietly_and_with_whole_prices(browser_page, tmp_path):
-    ports = {"TICKPLANT_SIMULATOR_PORT": str(procs.free_port()), "TICKPLANT_METRICS_PORT": str(procs.free_port()),
-             "TICKPLANT_DASHBOARD_PORT": str(procs.free_port()), "TICKPLANT_STREAM_METRICS_PORT": "0"}
+    ports = {"TICKPLANT_SIMULATOR_PORT": str(net.free_port()), "TICKPLANT_METRICS_PORT": str(net.free_port()),
+             "TICKPLANT_DASHBOARD_PORT": str(net.free_port()), "TICKPLANT_STREAM_METRICS_PORT": "0"}
     env = {**os.environ, **private_env(tmp_path / "var"), **ports}
     for name in ("FINNHUB_API_TOKEN", "TICKPLANT_SYMBOLS", "CASSANDRA_KEYSPACE", "KAFKA_TOPIC"):
         env.pop(name, None)   # the defaults a new user has

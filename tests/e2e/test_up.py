@@ -12,19 +12,19 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core import net
 from core.config import Settings
 from core.retry import wait_until
 from tests.helpers import ROOT, close_shared_sessions, private_env, run_cli, shared_session
-from tickplant import procs
-from tickplant import services as runtime
+from tickplant.runtime import stack as runtime
 
 
 def _own_ports() -> tuple[dict[str, str], int, int]:
     """Simulator, metrics and dashboard ports of this test's own (not 8765/9108/8501), so a second run beside it
     never collides; as environment variables and as numbers."""
-    simulator_port, metrics_port = procs.free_port(), procs.free_port()
+    simulator_port, metrics_port = net.free_port(), net.free_port()
     return ({"TICKPLANT_SIMULATOR_PORT": str(simulator_port), "TICKPLANT_METRICS_PORT": str(metrics_port),
-             "TICKPLANT_DASHBOARD_PORT": str(procs.free_port())},
+             "TICKPLANT_DASHBOARD_PORT": str(net.free_port())},
             simulator_port, metrics_port)
 
 
@@ -46,7 +46,7 @@ def test_up_starts_the_services_runs_the_pipeline_reports_status_and_keeps_the_s
     env.pop("FINNHUB_API_TOKEN", None)
     settings = Settings.from_env(env, dotenv=Path("/nonexistent"))
     kafka_port, cassandra_port = settings.kafka_port, settings.cassandra_port
-    assert not procs.port_open("127.0.0.1", kafka_port) and not procs.port_open("127.0.0.1", cassandra_port)
+    assert not net.port_open("127.0.0.1", kafka_port) and not net.port_open("127.0.0.1", cassandra_port)
     process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--rate", "300", "--keep-services",
                                 "--no-gbm"],   # the GBM loop under `up`: tests/browser/test_first_start.py
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -59,7 +59,7 @@ def test_up_starts_the_services_runs_the_pipeline_reports_status_and_keeps_the_s
             return check
 
         def rows_reached() -> bool:
-            if not procs.port_open("127.0.0.1", cassandra_port):
+            if not net.port_open("127.0.0.1", cassandra_port):
                 return False
             try:
                 return _trade_rows(settings) >= 500
@@ -98,7 +98,7 @@ def test_up_starts_the_services_runs_the_pipeline_reports_status_and_keeps_the_s
         up_at, ctrl_c_at = lines.index("tickplant is up:"), lines.index("Ctrl-C stops everything cleanly.")
         assert [line.split()[0] for line in lines[up_at + 1:ctrl_c_at]][-2:] == ["collector", "dashboard"]
         assert not [line for line in lines[:ctrl_c_at] if "level=info" in line], output
-        assert not procs.port_open("127.0.0.1", simulator_port) and not procs.port_open("127.0.0.1", metrics_port)
+        assert not net.port_open("127.0.0.1", simulator_port) and not net.port_open("127.0.0.1", metrics_port)
         # --keep-services: the Kafka and Cassandra that `up` started itself still answer
         assert [s.state for s in runtime.status_all(settings)] == ["up", "up"]
         assert _trade_rows(settings) >= 500
@@ -119,12 +119,12 @@ def test_kill_9_of_up_takes_its_children_down_too(isolated):
                                stderr=subprocess.DEVNULL, start_new_session=True)
 
     def both_open() -> bool:
-        return procs.port_open("127.0.0.1", simulator_port) and procs.port_open("127.0.0.1", metrics_port)
+        return net.port_open("127.0.0.1", simulator_port) and net.port_open("127.0.0.1", metrics_port)
 
     try:
         wait_until(both_open, 60, what="the simulator and the collector's metrics port", initial_s=0.2, maximum_s=0.5)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
-    wait_until(lambda: not (procs.port_open("127.0.0.1", simulator_port) or procs.port_open("127.0.0.1", metrics_port)),
+    wait_until(lambda: not (net.port_open("127.0.0.1", simulator_port) or net.port_open("127.0.0.1", metrics_port)),
                60, what="the children of the killed `up` gone", initial_s=0.2, maximum_s=0.5)

@@ -17,9 +17,9 @@ from pathlib import Path
 import requests
 
 from core import cassandra as cassandra_db
+from core import net
 from core.retry import wait_until
 from tests.helpers import ROOT
-from tickplant import procs
 
 SYMBOLS = ("AAPL", "MSFT")
 
@@ -52,7 +52,7 @@ def _sql_trades(presto_port: int, keyspace: str, day) -> int:
 
 def _stop_sql_services(env: dict[str, str]) -> None:
     from core.config import Settings
-    from tickplant.sql_services import stop_sql
+    from tickplant.runtime.stack import stop_sql
 
     stop_sql(Settings.from_env(env, dotenv=Path("/nonexistent")))
 
@@ -66,12 +66,12 @@ def _wait(condition, timeout_s: float, what: str, process: subprocess.Popen) -> 
 
 
 def test_up_with_sql_serves_the_pipeline_through_trino_and_superset_and_stops_them_on_ctrl_c(isolated, tmp_path):
-    presto_port, superset_port = procs.free_port(), procs.free_port()
-    simulator_port, metrics_port = procs.free_port(), procs.free_port()
+    presto_port, superset_port = net.free_port(), net.free_port()
+    simulator_port, metrics_port = net.free_port(), net.free_port()
     password = "up-sql-" + secrets.token_hex(8)
     env = {**os.environ, "KAFKA_TOPIC": isolated.kafka_topic, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace,
            "TICKPLANT_SYMBOLS": ",".join(SYMBOLS), "TICKPLANT_SIMULATOR_PORT": str(simulator_port),
-           "TICKPLANT_METRICS_PORT": str(metrics_port), "TICKPLANT_DASHBOARD_PORT": str(procs.free_port()),
+           "TICKPLANT_METRICS_PORT": str(metrics_port), "TICKPLANT_DASHBOARD_PORT": str(net.free_port()),
            "TICKPLANT_PRESTO_PORT": str(presto_port), "TICKPLANT_SUPERSET_PORT": str(superset_port),
            "SUPERSET_ADMIN_PASSWORD": password}
     for name in ("FINNHUB_API_TOKEN", "PRESTO_URL"):
@@ -113,7 +113,7 @@ def test_up_with_sql_serves_the_pipeline_through_trino_and_superset_and_stops_th
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
-        if procs.port_open("127.0.0.1", presto_port) or procs.port_open("127.0.0.1", superset_port):
+        if net.port_open("127.0.0.1", presto_port) or net.port_open("127.0.0.1", superset_port):
             _stop_sql_services(env)   # `up` was killed or failed to stop them: the assertions below say so
             leftover = True
         else:
@@ -127,6 +127,6 @@ def test_up_with_sql_serves_the_pipeline_through_trino_and_superset_and_stops_th
     assert "stopped." in output and password not in output
     assert not leftover, "Ctrl-C left the SQL engine or Superset running"
     for port in (presto_port, superset_port, simulator_port, metrics_port):
-        assert not procs.port_open("127.0.0.1", port), f"port {port} still open after Ctrl-C"
+        assert not net.port_open("127.0.0.1", port), f"port {port} still open after Ctrl-C"
     # Kafka and Cassandra were running before `up`: it leaves them running
-    assert procs.port_open("127.0.0.1", 9092) and procs.port_open("127.0.0.1", 9042)
+    assert net.port_open("127.0.0.1", 9092) and net.port_open("127.0.0.1", 9042)

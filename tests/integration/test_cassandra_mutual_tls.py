@@ -11,7 +11,7 @@ from core.errors import AccessError
 from core.security import cassandra_connector_options
 from tests.helpers import private_env, service_unavailable
 from tests.helpers_secured import make_pki, settings_of
-from tickplant import services as runtime
+from tickplant.runtime.cassandra import CassandraService
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def mtls_cassandra(tmp_path_factory):
            "TICKPLANT_TLS_KEYSTORE": str(pki.keystore), "TICKPLANT_TLS_KEYSTORE_PASSWORD": pki.keystore_password,
            "TICKPLANT_SERVICE_TIMEOUT": "240"}
     settings = settings_of(env)
-    cassandra = runtime.CassandraService(settings)
+    cassandra = CassandraService(settings)
     try:
         cassandra.start()
         session = cassandra_db.connect(settings)

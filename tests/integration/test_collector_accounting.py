@@ -10,9 +10,9 @@ import pytest
 import websocket
 
 from collector.simulator import SimulatorConfig, SimulatorThread
+from core.net import free_port
 from core.schemas import HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE
 from tests.helpers_collector import read_topic, summarise
-from tickplant.procs import free_port
 
 SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT")
 

@@ -11,11 +11,11 @@ import pytest
 from collector.simulator import SimulatorConfig
 from core import kafka as kafka_clients
 from core.errors import TickplantError
+from core.net import free_port
 from core.retry import wait_until
 from core.schemas import HEADER_SEQUENCE
 from tests.helpers import service_unavailable
 from tests.helpers_collector import read_topic, summarise
-from tickplant.procs import free_port
 
 SYMBOLS = ("AAPL", "MSFT", "BINANCE:ETHUSDT")
 OUTAGE_LIMIT_S = 90
@@ -23,7 +23,7 @@ OUTAGE_LIMIT_S = 90
 
 @pytest.fixture
 def own_kafka(base_settings, tmp_path):
-    from tickplant.services import KafkaService
+    from tickplant.runtime.kafka import KafkaService
 
     settings = base_settings.replace(
         home=tmp_path / "home", kafka_bootstrap_servers=(f"127.0.0.1:{free_port()}",),

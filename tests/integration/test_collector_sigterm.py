@@ -14,10 +14,10 @@ from pathlib import Path
 
 from collector.archive import read_archive
 from collector.finnhub import parse_frame
+from core.net import free_port
 from core.retry import wait_until
 from core.schemas import HEADER_PRODUCER_ID
 from tests.helpers_collector import read_topic
-from tickplant.procs import free_port
 
 TICKPLANT = str(Path(sys.executable).parent / "tickplant")
 TOKEN = "tok-3f9a1c77e2b54d0e"

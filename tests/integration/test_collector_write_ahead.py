@@ -20,12 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from collector.simulator import SimulatorConfig, SimulatorThread
 from core import cassandra as cassandra_db
 from core.errors import TickplantError
+from core.net import free_port
 from core.retry import wait_until
 from tests.helpers import own_topic_and_keyspace, service_unavailable
 from tests.helpers_collector import first_occurrences, identified, read_topic
 from tests.helpers_stream import StreamJob, assert_tables_match, caught_up, count_trades, day_keys
 from tests.helpers_stream import wait_until as wait_for_stream
-from tickplant.procs import free_port
 
 TICKPLANT = str(Path(sys.executable).parent / "tickplant")
 SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT", "BINANCE:ETHUSDT")
@@ -35,7 +35,7 @@ FAST = ("--trigger", "1 second")
 @pytest.fixture(scope="module")
 def private_kafka(base_settings, tmp_path_factory):
     """A Kafka of this module's own (SIGSTOP-able without touching the shared one)."""
-    from tickplant.services import KafkaService
+    from tickplant.runtime.kafka import KafkaService
 
     settings = base_settings.replace(
         home=tmp_path_factory.mktemp("kafka-home"), kafka_bootstrap_servers=(f"127.0.0.1:{free_port()}",),

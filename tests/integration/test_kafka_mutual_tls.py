@@ -13,7 +13,7 @@ from core.errors import AccessError
 from core.security import kafka_source_options
 from tests.helpers import private_env, service_unavailable
 from tests.helpers_secured import make_pki, settings_of
-from tickplant import services as runtime
+from tickplant.runtime.kafka import KafkaService
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def mtls_kafka(tmp_path_factory):
            "KAFKA_SSL_CERTFILE": str(pki.client_cert), "KAFKA_SSL_KEYFILE": str(pki.client_key),
            "TICKPLANT_TLS_KEYSTORE": str(pki.keystore), "TICKPLANT_TLS_KEYSTORE_PASSWORD": pki.keystore_password}
     settings = settings_of(env)
-    kafka = runtime.KafkaService(settings)
+    kafka = KafkaService(settings)
     try:
         kafka.start()
         kafka_clients.ensure_topics(settings)

@@ -10,7 +10,7 @@ from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
 from core.schemas import decode_message, encode_message, migrations
 from tests.helpers import record_at
-from tickplant import services as runtime
+from tickplant.runtime import stack as runtime
 
 
 def test_trade_message_round_trips_through_kafka_as_avro(isolated):

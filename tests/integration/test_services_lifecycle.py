@@ -12,9 +12,9 @@ import pytest
 
 from core import cassandra as cassandra_db
 from core import kafka as kafka_clients
+from core import net
 from tests.helpers import private_env, private_settings, record_at, run_cli
-from tickplant import procs
-from tickplant import services as runtime
+from tickplant.runtime import stack as runtime
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -43,8 +43,8 @@ def test_stop_then_start_finds_the_kafka_message_and_the_cassandra_row_again(tmp
         cassandra_db.close(session)
 
         assert runtime.stop_all(settings) == {"cassandra": True, "kafka": True}
-        assert not procs.port_open("127.0.0.1", settings.kafka_port)
-        assert not procs.port_open("127.0.0.1", settings.cassandra_port)
+        assert not net.port_open("127.0.0.1", settings.kafka_port)
+        assert not net.port_open("127.0.0.1", settings.cassandra_port)
         assert [s.state for s in runtime.status_all(settings)] == ["down", "down"]
 
         runtime.start_all(settings)

@@ -333,8 +333,10 @@ def test_a_bad_security_variable_stops_the_cli_with_one_line_and_exit_2(env, mes
 
 def test_jvm_options_reach_every_jvm_tickplant_starts(tmp_path):
     from core.spark import spark_conf
-    from tickplant.services import CassandraService, KafkaService
-    from tickplant.sql_services import SqlOptions, TrinoService
+    from tickplant.runtime.cassandra import CassandraService
+    from tickplant.runtime.kafka import KafkaService
+    from tickplant.runtime.sql_options import SqlOptions
+    from tickplant.runtime.trino import TrinoService
 
     s = settings(TICKPLANT_JVM_OPTIONS="-XX:TieredStopAtLevel=1 -Xss2m", TICKPLANT_SPARK_JVM_OPTIONS="-XX:+UseSerialGC",
                  TICKPLANT_HOME=str(tmp_path))

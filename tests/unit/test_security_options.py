@@ -8,7 +8,8 @@ import pytest
 from core.config import Settings
 from core.security import cassandra_connector_options, jaas_config, jaas_quote, kafka_source_options
 from core.spark import spark_conf
-from tickplant.services import CassandraService, KafkaService
+from tickplant.runtime.cassandra import CassandraService
+from tickplant.runtime.kafka import KafkaService
 
 SECURED = dict(KAFKA_SECURITY_PROTOCOL="SASL_SSL", KAFKA_SASL_USERNAME="alice", KAFKA_SASL_PASSWORD='pa"ss-SECRET',
                KAFKA_SSL_CAFILE="/etc/ca.pem", CASSANDRA_USERNAME="bob", CASSANDRA_PASSWORD="cass-SECRET")

@@ -9,7 +9,8 @@ import stat
 from pathlib import Path
 
 from core.config import Settings
-from tickplant.sql_services import SqlOptions, TrinoService, catalog_refusal, property_value
+from tickplant.runtime.sql_options import SqlOptions
+from tickplant.runtime.trino import TrinoService, catalog_refusal, property_value
 
 
 def _settings(tmp_path: Path, **env: str) -> Settings:

@@ -7,8 +7,8 @@ from urllib.request import urlopen
 
 from prometheus_client import generate_latest
 
+from core.net import free_port
 from stream_processor.prometheus import StreamMetrics
-from tickplant.procs import free_port
 
 
 def progress(rows: int, behind: str | None) -> SimpleNamespace:

@@ -8,6 +8,8 @@ import argparse
 import importlib
 from typing import TYPE_CHECKING
 
+from tickplant.parsing import OneLineParser
+
 if TYPE_CHECKING:
     from core.config import Settings
 
@@ -35,8 +37,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def benchmark_parser(name: str) -> tuple[argparse.ArgumentParser, object]:
     """The parser of benchmark `name` and its module."""
-    from tickplant.cli import OneLineParser
-
     module_name, summary = BENCHMARKS[name]
     module = importlib.import_module(module_name)
     parser = OneLineParser(prog=f"tickplant bench {name}", description=summary)

@@ -82,7 +82,7 @@ def run_every(settings: Settings, options: GbmOptions, every_s: float, wait_for_
     --min-observations of them, before that (a fresh start) 5 s windows every `early_every_s`. Each child
     waits for its own interval's bars once its Spark session is up (`--wait-for-bars`): on a fresh start
     the first run is started at once."""
-    from tickplant.supervisor import _die_with_parent
+    from tickplant.runtime.processes import die_with_parent
 
     while True:
         run_options = options
@@ -96,7 +96,7 @@ def run_every(settings: Settings, options: GbmOptions, every_s: float, wait_for_
                 *(["--wait-for-bars"] if wait_for_bars else [])]
         log.info("gbm run starting", interval=run_options.interval, every_s=pause)
         try:
-            code = subprocess.run(argv, preexec_fn=_die_with_parent, timeout=max(pause, 600)).returncode
+            code = subprocess.run(argv, preexec_fn=die_with_parent, timeout=max(pause, 600)).returncode
         except subprocess.TimeoutExpired:
             code = -1
         log.info("gbm run finished", exit_code=code, seconds=round(time.monotonic() - started, 1))

@@ -13,9 +13,9 @@ from gbm_analysis.options import format_duration, parse_duration
 
 if TYPE_CHECKING:
     from core.config import Settings
-    from tickplant import services as runtime
-    from tickplant.sql_services import SqlOptions
-    from tickplant.supervisor import Child
+    from tickplant.runtime.base import ServiceStatus
+    from tickplant.runtime.sql_options import SqlOptions
+    from tickplant.runtime.supervisor import Child
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -58,7 +58,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.set_defaults(handler=up_command)
 
 
-def _print_table(statuses: list[runtime.ServiceStatus]) -> None:
+def _print_table(statuses: list[ServiceStatus]) -> None:
     for s in statuses:
         where = "local" if s.managed else "external"
         pid = f"pid {s.pid}" if s.pid else "-"
@@ -69,7 +69,7 @@ def _sql_options(settings: Settings, args: argparse.Namespace) -> SqlOptions | N
     """The SQL engine / Superset options when --sql was given, else None (read before anything starts)."""
     if not getattr(args, "sql", False):
         return None
-    from tickplant.sql_services import SqlOptions
+    from tickplant.runtime.sql_options import SqlOptions
 
     return SqlOptions.from_settings(settings)
 
@@ -79,18 +79,18 @@ def _show(line: str) -> None:
     print(f"  {line}", flush=True)
 
 
-def _start_sql(settings: Settings, options: SqlOptions) -> list[runtime.ServiceStatus]:
-    from tickplant.sql_services import start_sql
+def _start_sql(settings: Settings, options: SqlOptions) -> list[ServiceStatus]:
+    from tickplant.runtime.stack import start_sql
 
     return start_sql(settings, options, show=_show)
 
 
 def services_start(settings: Settings, args: argparse.Namespace) -> int:
-    from tickplant import services as runtime
+    from tickplant.runtime import stack
 
     sql = _sql_options(settings, args)
     print("starting the services ...", flush=True)
-    statuses = runtime.start_all(settings, show=_show)
+    statuses = stack.start_all(settings, show=_show)
     if sql is not None:
         statuses += _start_sql(settings, sql)
     print("services up; topics and migrations applied:")
@@ -99,27 +99,27 @@ def services_start(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def services_stop(settings: Settings, args: argparse.Namespace) -> int:
-    from tickplant import services as runtime
+    from tickplant.runtime import stack
 
     sql = _sql_options(settings, args)
     results: dict[str, bool] = {}
     if sql is not None:
-        from tickplant.sql_services import stop_sql
+        from tickplant.runtime.stack import stop_sql
 
         results.update(stop_sql(settings, sql))
-    results.update(runtime.stop_all(settings))
+    results.update(stack.stop_all(settings))
     for name, clean in results.items():
         print(f"  {name:<10} {'stopped' if clean else 'killed after timeout'}")
     return 0 if all(results.values()) else 1
 
 
 def services_status(settings: Settings, args: argparse.Namespace) -> int:
-    from tickplant import services as runtime
+    from tickplant.runtime import stack
 
     sql = _sql_options(settings, args)
-    statuses = runtime.status_all(settings)
+    statuses = stack.status_all(settings)
     if sql is not None:
-        from tickplant.sql_services import status_sql
+        from tickplant.runtime.stack import status_sql
 
         statuses += status_sql(settings, sql)
     if args.json:
@@ -137,7 +137,7 @@ UP_ARCHIVE_RETENTION_BYTES = 10 * 1024**3
 
 def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Child]:
     """The long-running parts `tickplant up` supervises, in stop order (sources first)."""
-    from tickplant.supervisor import Child
+    from tickplant.runtime.supervisor import Child
 
     children = []
     if settings.finnhub_api_token is None:
@@ -194,19 +194,18 @@ def _dashboard_port(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def up_command(settings: Settings, args: argparse.Namespace) -> int:
-    from tickplant import services as runtime
-    from tickplant.supervisor import Supervisor
+    from tickplant.runtime import stack
+    from tickplant.runtime.supervisor import Supervisor
 
-    before = {s.name: s.state for s in runtime.status_all(settings)}
+    before = {s.name: s.state for s in stack.status_all(settings)}
     sql = _sql_options(settings, args)
     sql_services = []
     if sql is not None:
-        from tickplant.sql_services import sql_services as make_sql_services
 
-        sql_services = make_sql_services(settings, sql)
+        sql_services = stack.sql_services(settings, sql)
         before.update({s.name: s.status().state for s in sql_services})
     print("starting ...", flush=True)
-    runtime.start_all(settings, show=_show)
+    stack.start_all(settings, show=_show)
     if sql is not None:
         _start_sql(settings, sql)
     if not args.no_sample_history:
@@ -242,7 +241,7 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
         # only what was not running at all: a shared server that was merely slow to answer is not ours
         started_here = [name for name, state in before.items() if state == "down"]
         if started_here and not args.keep_services:
-            for service in [*reversed(sql_services), *reversed(runtime.all_services(settings))]:
+            for service in [*reversed(sql_services), *reversed(stack.all_services(settings))]:
                 if service.name in started_here:
                     service.stop()
         print("stopped.")
@@ -251,14 +250,14 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def status_command(settings: Settings, args: argparse.Namespace) -> int:
     from tickplant import health
-    from tickplant import services as runtime
+    from tickplant.runtime.base import ServiceStatus
 
     report = health.collect(settings)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
     print("services:")
-    _print_table([runtime.ServiceStatus(**s) for s in report["services"]])
+    _print_table([ServiceStatus(**s) for s in report["services"]])
     kafka = report["kafka"]
     print("kafka:")
     if "error" in kafka:

@@ -13,7 +13,7 @@ from tests.helpers import close_shared_sessions, own_topic_and_keyspace, service
 @pytest.fixture(scope="package")
 def secured_services(tmp_path_factory: pytest.TempPathFactory):
     from tests.helpers_secured import SecuredPair, make_pki, secured_env, settings_of
-    from tickplant import services as runtime
+    from tickplant.runtime import stack as runtime
 
     root = tmp_path_factory.mktemp("secured")
     pki = make_pki(root / "pki")

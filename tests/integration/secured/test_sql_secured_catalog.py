@@ -12,14 +12,15 @@ import pytest
 
 from core import cassandra as cassandra_db
 from core.errors import AccessError
+from core.net import free_port, port_open
 from tests.helpers_secured import files_containing
-from tickplant.procs import free_port, port_open
 
 SYMBOLS = ("AAPL", "MSFT")
 
 
 def _engine(settings, home):
-    from tickplant.sql_services import SqlOptions, TrinoService
+    from tickplant.runtime.sql_options import SqlOptions
+    from tickplant.runtime.trino import TrinoService
 
     settings = settings.replace(home=home, presto_url=f"http://127.0.0.1:{free_port()}")
     return TrinoService(settings, SqlOptions.from_settings(settings))
@@ -44,7 +45,7 @@ def _write_trades(settings) -> list[tuple]:
 
 def test_engine_reads_exactly_the_rows_of_the_secured_cassandra_over_tls(secured_services, secured_isolated,
                                                                           tmp_path):
-    from tickplant.sql_services import trino_connection
+    from tickplant.runtime.trino import trino_connection
 
     written = _write_trades(secured_isolated)
     engine = _engine(secured_isolated, tmp_path / "home")

@@ -12,10 +12,10 @@ import pytest
 
 from core.config import Settings
 from core.errors import TickplantError
+from core.net import free_port
 from tests.helpers import own_topic_and_keyspace, service_unavailable
 from tests.helpers_sql import SYMBOLS, SqlMarket, SqlStack, _bars, _write_gbm
 from tests.helpers_stream import StreamJob, caught_up, expected_trades, produce, synthetic_records, wait_until
-from tickplant.procs import free_port
 
 
 @pytest.fixture(scope="package")
@@ -42,8 +42,9 @@ def sql_market(services: Settings, tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="package")
 def sql_stack(sql_market: SqlMarket, tmp_path_factory: pytest.TempPathFactory):
     """Trino and Superset for the market's keyspace, each on a free port, state in a private home."""
-    from tickplant.sql_services import SqlOptions, TrinoService
-    from tickplant.superset_service import SupersetService
+    from tickplant.runtime.sql_options import SqlOptions
+    from tickplant.runtime.superset import SupersetService
+    from tickplant.runtime.trino import TrinoService
 
     home = tmp_path_factory.mktemp("sql-home")
     settings = sql_market.settings.replace(home=home)

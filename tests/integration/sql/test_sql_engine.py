@@ -17,7 +17,7 @@ from tests.helpers_sql import SYMBOLS, SqlStack, cql_rows
 
 
 def _sql(stack: SqlStack, statement: str, params: list | None = None) -> list[list]:
-    from tickplant.sql_services import trino_connection
+    from tickplant.runtime.trino import trino_connection
 
     connection = trino_connection(stack.options, schema=stack.settings.cassandra_keyspace)
     try:
@@ -106,7 +106,7 @@ def _dataset_sql(stack: SqlStack, name: str) -> str:
     """A provisioned dataset's SQL as Superset runs it (the bundle's markers filled in)."""
     import yaml
 
-    from tickplant.superset_service import BUNDLE_DIR
+    from tickplant.runtime.superset import BUNDLE_DIR
 
     text = (BUNDLE_DIR / "bundle" / "datasets" / "tickplant" / f"{name}.yaml").read_text(encoding="utf-8")
     symbols = ", ".join(f"'{s}'" for s in stack.settings.symbols)
@@ -115,7 +115,7 @@ def _dataset_sql(stack: SqlStack, name: str) -> str:
 
 
 def test_every_superset_dataset_reads_cassandra_by_partition_key_only(sql_stack: SqlStack):
-    from tickplant.superset_service import BUNDLE_DIR
+    from tickplant.runtime.superset import BUNDLE_DIR
 
     names = sorted(p.stem for p in (BUNDLE_DIR / "bundle" / "datasets" / "tickplant").glob("*.yaml"))
     assert "gbm_latest_forecasts" in names and "gbm_forecasts" not in names
@@ -144,7 +144,8 @@ def test_gbm_band_dataset_returns_exactly_the_newest_runs_steps(sql_stack: SqlSt
 
 
 def test_engine_reports_its_version_and_a_remote_presto_url_is_never_started(sql_stack: SqlStack, tmp_path):
-    from tickplant.sql_services import SqlOptions, TrinoService
+    from tickplant.runtime.sql_options import SqlOptions
+    from tickplant.runtime.trino import TrinoService
 
     status = sql_stack.trino.status()
     assert (status.state, status.version, status.managed) == ("up", "Trino 476", True)

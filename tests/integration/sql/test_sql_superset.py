@@ -90,7 +90,7 @@ def test_each_chart_data_endpoint_returns_the_pipelines_rows(sql_stack: SqlStack
 
 
 def test_starting_twice_creates_no_duplicates_and_keeps_the_generated_secrets(sql_stack: SqlStack):
-    from tickplant.superset_service import SupersetService
+    from tickplant.runtime.superset import SupersetService
 
     assert sql_stack.first_password is not None, "the first start did not generate an admin password"
     superset = sql_stack.superset

@@ -10,7 +10,6 @@ import hashlib
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,9 +23,9 @@ from pydantic import SecretStr
 from core.config import PROJECT_ROOT, Settings
 from core.errors import ServiceError
 from core.logging import get_logger
-from tickplant import procs
-from tickplant.services import LocalService, ServiceStatus, Show
-from tickplant.sql_services import CATALOG, TRINO_USER, SqlOptions, write_private
+from tickplant.runtime.base import LocalService, ServiceStatus, Show, require_listening, run_checked, write_private
+from tickplant.runtime.sql_options import SqlOptions
+from tickplant.runtime.trino import CATALOG, TRINO_USER
 
 log = get_logger(__name__)
 
@@ -60,10 +59,7 @@ def ensure_venv(venv: Path) -> float:
                  [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
                   "-c", str(constraints), *REQUIREMENTS]]
         for step in steps:
-            result = subprocess.run(step, capture_output=True, text=True, timeout=1800)
-            if result.returncode != 0:
-                raise ServiceError(f"installing Superset into {venv} failed: "
-                                   f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+            run_checked(step, f"installing Superset into {venv} failed", timeout=1800)
         marker.write_text(wanted + "\n", encoding="utf-8")
     seconds = time.monotonic() - started
     log.info("Superset virtualenv ready", seconds=round(seconds, 1))
@@ -83,12 +79,8 @@ def superset_environment(config_file: Path) -> dict[str, str]:
 def superset_cli(venv: Path, config_file: Path, cwd: Path, *args: str, env: dict[str, str] | None = None,
                  timeout: float = 600) -> str:
     """Run the `superset` CLI of `venv` with `config_file`; ServiceError with its last line if it fails."""
-    result = subprocess.run([str(venv / "bin" / "superset"), *args], capture_output=True, text=True,
-                            env={**superset_environment(config_file), **(env or {})}, cwd=cwd, timeout=timeout)
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        raise ServiceError(f"`superset {args[0]}` failed: {lines[-1] if lines else result.returncode}")
-    return result.stdout
+    return run_checked([str(venv / "bin" / "superset"), *args], f"`superset {args[0]}` failed",
+                       env={**superset_environment(config_file), **(env or {})}, cwd=cwd, timeout=timeout)
 
 
 def ensure_metadata_template(venv: Path) -> Path:
@@ -206,7 +198,7 @@ class SupersetService(LocalService):
         self.dir.mkdir(parents=True, exist_ok=True)
         database = self.dir / "superset.db"
         write_private(self.config_file, "\n".join([
-            "# written by tickplant on every start; edit tickplant/superset_service.py instead",
+            "# written by tickplant on every start; edit tickplant/runtime/superset.py instead",
             f"SECRET_KEY = {self.secret_key()!r}",
             f"SQLALCHEMY_DATABASE_URI = 'sqlite:///{database}?check_same_thread=false'",
             "WTF_CSRF_ENABLED = True",
@@ -248,12 +240,8 @@ class SupersetService(LocalService):
         log.info("Superset content imported", seconds=round(time.monotonic() - started, 1), result=out.strip()[-200:])
 
     def superset_python(self, *args: str, env: dict[str, str] | None = None) -> str:
-        result = subprocess.run([str(self.venv / "bin" / "python"), *args], capture_output=True, text=True,
-                                env={**self.environment(), **(env or {})}, cwd=self.dir, timeout=600)
-        if result.returncode != 0:
-            lines = (result.stderr or result.stdout).strip().splitlines()
-            raise ServiceError(f"provisioning Superset failed: {lines[-1] if lines else result.returncode}")
-        return result.stdout
+        return run_checked([str(self.venv / "bin" / "python"), *args], "provisioning Superset failed",
+                           env={**self.environment(), **(env or {})}, cwd=self.dir, timeout=600)
 
     def start(self, show: Show | None = None) -> ServiceStatus:
         ensure_venv(self.venv)
@@ -269,8 +257,7 @@ class SupersetService(LocalService):
                 "--limit-request-line", "0", "--limit-request-field_size", "0", self.main_class]
 
     def probe(self, timeout_s: float) -> str:
-        if not procs.port_open(self.host, self.options.superset_port):
-            raise ServiceError(f"nothing listens on {self.address}")
+        require_listening(self.host, self.options.superset_port, self.address)
         try:
             with urllib.request.urlopen(f"{self.url}/health", timeout=timeout_s) as response:
                 body = response.read().decode(errors="replace").strip()

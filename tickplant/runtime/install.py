@@ -8,8 +8,9 @@ import time
 
 from core.config import Settings
 from core.logging import get_logger
-from tickplant.sql_services import SqlOptions, TrinoService
-from tickplant.superset_service import ensure_metadata_template, ensure_venv
+from tickplant.runtime.sql_options import SqlOptions
+from tickplant.runtime.superset import ensure_metadata_template, ensure_venv
+from tickplant.runtime.trino import TrinoService
 
 log = get_logger(__name__)
 

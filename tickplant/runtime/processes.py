@@ -1,41 +1,15 @@
-"""Process plumbing for local services: pid files, port checks, log tails, graceful stops."""
+"""Process plumbing for local services and `tickplant up`'s children: pid files, liveness, log tails,
+graceful stops."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
 from core.errors import StateError
-
-
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def port_bindable(host: str, port: int) -> bool:
-    """True if nothing listens on host:port (we could bind it ourselves)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-            return True
-        except OSError:
-            return False
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now, chosen by the OS (tests and benchmarks give each server
-    their own, so runs side by side never collide)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def read_pid(path: Path) -> int | None:
@@ -106,3 +80,15 @@ def tail(path: Path, lines: int = 15) -> str:
         handle.seek(max(0, size - 16_384))
         text = handle.read().decode(errors="replace")
     return "\n".join(text.splitlines()[-lines:])
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child before exec (Linux): get SIGTERM when `tickplant up` dies, even by kill -9,
+    so no part outlives its supervisor."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass

@@ -7,7 +7,6 @@ so nothing in flight is lost).
 
 from __future__ import annotations
 
-import ctypes
 import signal
 import subprocess
 import sys
@@ -18,21 +17,9 @@ from pathlib import Path
 
 from core.logging import get_logger
 from core.retry import Backoff
-from tickplant import procs
+from tickplant.runtime import processes
 
 log = get_logger(__name__)
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child before exec (Linux): get SIGTERM when `tickplant up` dies, even by kill -9,
-    so no part outlives its supervisor."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 @dataclass
@@ -65,7 +52,7 @@ class Supervisor:
         with path.open("ab") as handle:
             child.process = subprocess.Popen(child.argv, stdout=handle, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL,
-                                             start_new_session=True, preexec_fn=_die_with_parent)
+                                             start_new_session=True, preexec_fn=processes.die_with_parent)
         log.debug("started", part=child.name, pid=child.process.pid, log=str(path))
 
     def start(self) -> None:
@@ -94,7 +81,7 @@ class Supervisor:
                 backoff = child.backoff.next_delay()
                 child.process, child.next_start = None, now + backoff
                 log.warning("part exited; restarting", part=child.name, code=code, restarts=child.restarts,
-                            backoff_s=backoff, log_tail=procs.tail(self.log_file(child), 3))
+                            backoff_s=backoff, log_tail=processes.tail(self.log_file(child), 3))
             self.stopping.wait(poll_s)
 
     def stop(self) -> dict[str, bool]:
@@ -105,7 +92,7 @@ class Supervisor:
                 results[child.name] = True
                 continue
             log.info("stopping", part=child.name, pid=child.process.pid)
-            results[child.name] = procs.stop_process(child.process.pid, child.stop_timeout_s)
+            results[child.name] = processes.stop_process(child.process.pid, child.stop_timeout_s)
             try:
                 child.process.wait(timeout=5)
             except subprocess.TimeoutExpired:

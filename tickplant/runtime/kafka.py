@@ -1,0 +1,197 @@
+"""The local Kafka broker: one KRaft node (broker and controller) run from its Maven Central jars,
+its server.properties (listeners, SASL/SCRAM, TLS) and storage formatted with a kept cluster id."""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from pathlib import Path
+
+from core import kafka as kafka_clients
+from core.errors import ServiceError, StateError
+from core.security import jaas_quote as _jaas_quote
+from core.security import secret as _secret
+from tickplant.runtime.base import LocalService, require_listening, run_checked, write_private
+
+
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 22 url-safe base64 characters, never starting with "-" (as Kafka's
+    own Uuid.randomUuid avoids, since command lines would read it as a flag)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+class KafkaService(LocalService):
+    name = "kafka"
+    main_class = "kafka.Kafka"
+
+    @property
+    def host(self) -> str:
+        return self.settings.kafka_bootstrap_servers[0].rpartition(":")[0] or "127.0.0.1"
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.kafka_port, self.settings.kafka_controller_port]
+
+    @property
+    def is_local(self) -> bool:
+        return self.settings.kafka_is_local
+
+    @property
+    def data_dir(self) -> Path:
+        return self.dir / "data"
+
+    @property
+    def config_file(self) -> Path:
+        return self.dir / "server.properties"
+
+    def cluster_id(self) -> str:
+        """The cluster id kept in var/kafka/cluster.id, checked against the formatted storage."""
+        id_file = self.dir / "cluster.id"
+        meta = self.data_dir / "meta.properties"
+        stored = None
+        if meta.exists():
+            match = re.search(r"^cluster\.id=(\S+)$", meta.read_text(encoding="utf-8", errors="replace"), re.M)
+            if not match:
+                raise StateError(f"{meta} is corrupt (no cluster.id); the Kafka data in {self.data_dir} "
+                                 "was left untouched: restore the file or move the directory aside")
+            stored = match.group(1)
+        if id_file.exists():
+            cluster_id = id_file.read_text(encoding="utf-8", errors="replace").strip()
+            if not re.fullmatch(r"[A-Za-z0-9_-]{22}", cluster_id):
+                raise StateError(f"{id_file} is corrupt (expected a 22-character base64 cluster id); "
+                                 "nothing was deleted: fix or remove the file")
+            if stored and stored != cluster_id:
+                raise StateError(f"Kafka storage {self.data_dir} belongs to cluster {stored} but {id_file} "
+                                 f"says {cluster_id}; nothing was deleted: fix one of them")
+            return cluster_id
+        if stored:
+            id_file.write_text(stored + "\n", encoding="utf-8")
+            return stored
+        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+            raise StateError(f"{self.data_dir} holds data but no meta.properties; nothing was deleted: "
+                             "move the directory aside to start a new Kafka")
+        cluster_id = new_cluster_id()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(cluster_id + "\n", encoding="utf-8")
+        return cluster_id
+
+    def security_lines(self) -> list[str]:
+        """The client listener's SASL and TLS settings, from the same variables the clients read: the
+        broker accepts the configured user (PLAIN from the JAAS line, SCRAM from the credentials
+        added when the storage is formatted) and serves TLS from TICKPLANT_TLS_KEYSTORE."""
+        settings, protocol = self.settings, self.settings.kafka_security_protocol
+        listener = protocol.lower()
+        lines: list[str] = []
+        if protocol.startswith("SASL"):
+            user, password = settings.kafka_sasl_username, _secret(settings.kafka_sasl_password)
+            lines += [
+                "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+                "sasl.mechanism.inter.broker.protocol=PLAIN",
+                f"listener.name.{listener}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain."
+                f"PlainLoginModule required username={_jaas_quote(user)} password={_jaas_quote(password)} "
+                f"user_{user}={_jaas_quote(password)};",
+                f"listener.name.{listener}.scram-sha-256.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                f"listener.name.{listener}.scram-sha-512.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            ]
+        if settings.kafka_uses_tls:
+            if not settings.tls_keystore:
+                raise ServiceError(f"KAFKA_SECURITY_PROTOCOL={protocol} for the local Kafka needs "
+                                   "TICKPLANT_TLS_KEYSTORE (a PKCS12 keystore with the broker's key and certificate)")
+            store_password = _secret(settings.tls_keystore_password)
+            lines += [
+                f"ssl.keystore.location={settings.tls_keystore}",
+                "ssl.keystore.type=PKCS12",
+                f"ssl.keystore.password={store_password}",
+                f"ssl.key.password={store_password}",
+                # the broker is its own inter-broker client: it checks its certificate like any client
+                "ssl.endpoint.identification.algorithm=" + ("https" if settings.kafka_ssl_check_hostname else ""),
+            ]
+            if settings.kafka_ssl_cafile:
+                lines += [f"ssl.truststore.location={settings.kafka_ssl_cafile}", "ssl.truststore.type=PEM"]
+            if settings.kafka_ssl_certfile:
+                lines.append("ssl.client.auth=required")
+        return lines
+
+    def scram_arguments(self) -> list[str]:
+        """`--add-scram` arguments for the storage format: the configured user under both SCRAM hashes."""
+        settings = self.settings
+        if not settings.kafka_security_protocol.startswith("SASL"):
+            return []
+        user, password = settings.kafka_sasl_username, _secret(settings.kafka_sasl_password)
+        return [argument for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+                for argument in ("--add-scram", f"{mechanism}=[name={user},password={password}]")]
+
+    def prepare(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = self.cluster_id()
+        host, port, controller = self.host, self.settings.kafka_port, self.settings.kafka_controller_port
+        listener = self.settings.kafka_security_protocol
+        # the file may hold the SASL user's password and the keystore's: readable by us only
+        write_private(self.config_file, "\n".join([
+            "# written by tickplant on every start; edit tickplant/runtime/kafka.py instead",
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{host}:{controller}",
+            f"listeners={listener}://{host}:{port},CONTROLLER://{host}:{controller}",
+            f"advertised.listeners={listener}://{host}:{port}",
+            "controller.listener.names=CONTROLLER",
+            f"inter.broker.listener.name={listener}",
+            f"listener.security.protocol.map=CONTROLLER:PLAINTEXT,{listener}:{listener}",
+            *self.security_lines(),
+            f"log.dirs={self.data_dir}",
+            "num.partitions=3",
+            "num.network.threads=2",
+            "num.io.threads=4",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=3",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            "log.retention.hours=168",
+            "log.segment.bytes=268435456",
+            "controlled.shutdown.enable=true",
+            "",
+        ]))
+        (self.dir / "log4j.properties").write_text("\n".join([
+            "log4j.rootLogger=INFO, stdout",
+            "log4j.appender.stdout=org.apache.log4j.ConsoleAppender",
+            "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout",
+            "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n",
+            "log4j.logger.kafka=INFO",
+            "log4j.logger.org.apache.kafka=INFO",
+            "log4j.logger.kafka.request.logger=WARN",
+            "log4j.logger.state.change.logger=WARN",
+            "",
+        ]), encoding="utf-8")
+        if not (self.data_dir / "meta.properties").exists():
+            run_checked(
+                [self.java(), *self.jvm_options(), "-cp", f"{self.jars}/*",
+                 f"-Dlog4j.configuration=file:{self.dir}/log4j.properties",
+                 # `=` form: a base64 id may begin with "-", which the tool's parser would take for a flag
+                 "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(self.config_file),
+                 *self.scram_arguments()],
+                "formatting Kafka storage failed", timeout=120)
+
+    def command(self) -> list[str]:
+        heap = self.settings.kafka_heap_mb
+        return [self.java(), f"-Xms{min(heap, 256)}m", f"-Xmx{heap}m", "-XX:+UseG1GC",
+                "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true", *self.jvm_options(),
+                f"-Dlog4j.configuration=file:{self.dir}/log4j.properties",
+                f"-Dkafka.logs.dir={self.settings.home / 'logs'}",
+                "-cp", f"{self.jars}/*", self.main_class, str(self.config_file)]
+
+    def probe(self, timeout_s: float) -> str:
+        if self.is_local:
+            require_listening(self.host, self.settings.kafka_port)
+        kafka_clients.wait_for_kafka(self.settings, timeout_s)
+        if self.is_local:
+            for jar in self.jars.glob("kafka_2.13-*.jar"):
+                return jar.stem.split("-", 1)[1]
+        return "unknown (remote)"

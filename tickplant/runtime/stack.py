@@ -1,0 +1,85 @@
+"""The whole local stack composed from its services: Kafka and Cassandra with their topics and
+migrations (`start_all`/`stop_all`/`status_all`), and with `--sql` the engine and Superset
+(`start_sql`/`stop_sql`/`status_sql`). Adding a service is its module plus one line here."""
+
+from __future__ import annotations
+
+import time
+
+from core import cassandra as cassandra_db
+from core import kafka as kafka_clients
+from core.config import Settings
+from core.logging import get_logger
+from tickplant.runtime.base import LocalService, ServiceStatus, Show
+from tickplant.runtime.cassandra import CassandraService
+from tickplant.runtime.kafka import KafkaService
+from tickplant.runtime.sql_options import SqlOptions
+from tickplant.runtime.superset import SupersetService
+from tickplant.runtime.trino import TrinoService
+
+log = get_logger(__name__)
+
+
+def all_services(settings: Settings) -> list[LocalService]:
+    return [KafkaService(settings), CassandraService(settings)]
+
+
+def start_all(settings: Settings, show: Show | None = None) -> list[ServiceStatus]:
+    """Start (or reach) Kafka and Cassandra, then create topics and apply migrations; `show` gets one
+    line per service when it is up and one for the schema."""
+    statuses = [service.start(show) for service in all_services(settings)]
+    started = time.monotonic()
+    created = kafka_clients.ensure_topics(settings)
+    session = cassandra_db.connect(settings, timeout_s=settings.service_timeout_s)
+    try:
+        applied = cassandra_db.apply_migrations(session, settings)
+    finally:
+        cassandra_db.close(session)
+    topics = f"topics created: {', '.join(created)}" if created else "topics present"
+    migrations = f"{len(applied)} migration(s) applied" if applied else "migrations up to date"
+    line = f"{'schema':<10} ready in {time.monotonic() - started:5.1f} s {topics}; {migrations}"
+    (show or (lambda text: log.info(text)))(line)
+    return statuses
+
+
+def stop_all(settings: Settings) -> dict[str, bool]:
+    # Cassandra first: its drain must not wait on anything, Kafka's controlled shutdown neither.
+    return {service.name: service.stop() for service in reversed(all_services(settings))}
+
+
+def status_all(settings: Settings) -> list[ServiceStatus]:
+    return [service.status() for service in all_services(settings)]
+
+
+def sql_services(settings: Settings, options: SqlOptions | None = None) -> list[LocalService]:
+    options = options or SqlOptions.from_settings(settings)
+    return [TrinoService(settings, options), SupersetService(settings, options)]
+
+
+def start_sql(settings: Settings, options: SqlOptions | None = None, show: Show | None = None) -> list[ServiceStatus]:
+    """Start (or reach) the engine, then Superset with its provisioned content. A generated admin
+    password is handed to `show` once, at creation (it is never logged)."""
+    statuses = []
+    for service in sql_services(settings, options):
+        statuses.append(service.start(show))
+        generated = getattr(service, "new_admin_password", None)
+        if generated is not None and show is not None:
+            show(f"Superset admin password (generated once, shown only now; kept owner-only in "
+                 f"{service.password_file}): {generated.get_secret_value()}")
+    return statuses
+
+
+def stop_sql(settings: Settings, options: SqlOptions | None = None) -> dict[str, bool]:
+    return {service.name: service.stop() for service in reversed(sql_services(settings, options))}
+
+
+def status_sql(settings: Settings, options: SqlOptions | None = None) -> list[ServiceStatus]:
+    return [service.status() for service in sql_services(settings, options)]
+
+
+def status_sql_if_used(settings: Settings) -> list[ServiceStatus]:
+    """The SQL services' status for `tickplant status`, once `--sql` was ever used or PRESTO_URL is set."""
+    options = SqlOptions.from_settings(settings)
+    if not (options.presto_external or (settings.home / "trino").exists() or (settings.home / "superset").exists()):
+        return []
+    return status_sql(settings, options)
