@@ -60,11 +60,11 @@ def test_spark_conf_holds_no_credential_the_connector_options_do():
 def test_local_kafka_listener_follows_the_client_protocol(tmp_path):
     s = settings(**SECURED, KAFKA_SASL_MECHANISM="SCRAM-SHA-512", TICKPLANT_TLS_KEYSTORE="/ks.p12",
                  TICKPLANT_TLS_KEYSTORE_PASSWORD="ks-SECRET", TICKPLANT_HOME=str(tmp_path))
-    lines = KafkaService(s).security_lines()
-    assert "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" in lines
-    assert "ssl.keystore.location=/ks.p12" in lines and "ssl.truststore.type=PEM" in lines
+    properties = KafkaService(s).security_properties()
+    assert properties["sasl.enabled.mechanisms"] == "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+    assert properties["ssl.keystore.location"] == "/ks.p12" and properties["ssl.truststore.type"] == "PEM"
     assert KafkaService(s).scram_arguments()[1] == 'SCRAM-SHA-256=[name=alice,password=pa"ss-SECRET]'
-    assert KafkaService(settings()).security_lines() == []
+    assert KafkaService(settings()).security_properties() == {}
 
 
 def test_local_cassandra_gets_password_authenticator_and_client_tls_only_when_configured(tmp_path):

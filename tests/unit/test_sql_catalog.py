@@ -8,9 +8,11 @@ import os
 import stat
 from pathlib import Path
 
+import javaproperties
+
 from core.config import Settings
 from tickplant.runtime.sql_options import SqlOptions
-from tickplant.runtime.trino import TrinoService, catalog_refusal, property_value
+from tickplant.runtime.trino import TrinoService, catalog_refusal
 
 
 def _settings(tmp_path: Path, **env: str) -> Settings:
@@ -26,30 +28,32 @@ def test_catalog_carries_tls_client_certificate_and_escaped_credentials(tmp_path
                          CASSANDRA_SSL_CERTFILE=str(tmp_path / "client.pem"),
                          CASSANDRA_SSL_KEYFILE=str(tmp_path / "client.key"))
     engine = TrinoService(settings, SqlOptions.from_settings(settings))
-    lines = engine.catalog_properties().splitlines()
     keystore = engine.dir / "etc" / "cassandra-client.pem"
-    assert lines == ["connector.name=cassandra", "cassandra.contact-points=127.0.0.1",
-                     "cassandra.native-protocol-port=9142", "cassandra.protocol-version=V4",
-                     "cassandra.load-policy.dc-aware.local-dc=dc1", "cassandra.security=PASSWORD",
-                     "cassandra.username=reader",
-                     "cassandra.password=pa\\\\ss word=#1", "cassandra.tls.enabled=true",
-                     f"cassandra.tls.truststore-path={tmp_path / 'ca.pem'}",
-                     f"cassandra.tls.keystore-path={keystore}"]
+    assert engine.catalog_properties() == {
+        "connector.name": "cassandra", "cassandra.contact-points": "127.0.0.1",
+        "cassandra.native-protocol-port": "9142", "cassandra.protocol-version": "V4",
+        "cassandra.load-policy.dc-aware.local-dc": "dc1", "cassandra.security": "PASSWORD",
+        "cassandra.username": "reader", "cassandra.password": "pa\\ss word=#1", "cassandra.tls.enabled": "true",
+        "cassandra.tls.truststore-path": str(tmp_path / "ca.pem"), "cassandra.tls.keystore-path": str(keystore)}
     assert keystore.read_text() == "KEY\nCERT\n" and stat.S_IMODE(keystore.stat().st_mode) == 0o600
 
 
 def test_catalog_without_credentials_or_tls_names_neither(tmp_path: Path):
     settings = _settings(tmp_path)
-    text = TrinoService(settings, SqlOptions.from_settings(settings)).catalog_properties()
+    text = str(TrinoService(settings, SqlOptions.from_settings(settings)).catalog_properties())
     for name in ("cassandra.security", "cassandra.username", "cassandra.password", "cassandra.tls"):
         assert name not in text
 
 
-def test_property_values_are_escaped_for_java_properties():
-    assert property_value("plain") == "plain"
-    assert property_value("a\\b") == "a\\\\b"
-    assert property_value(" lead") == "\\ lead"
-    assert property_value("two\nlines") == "two\\nlines"
+def test_property_values_are_escaped_for_java_properties(tmp_path: Path):
+    from tickplant.runtime.base import write_properties
+
+    values = {"plain": "plain", "backslash": "a\\b", "lead": " lead", "lines": "two\nlines", "jaas": 'u="a b";',
+              "password": "pa\\ss word=#1"}
+    write_properties(tmp_path / "x.properties", values, writer="test", private=True)
+    # read back as Java's Properties.load reads it
+    assert javaproperties.loads((tmp_path / "x.properties").read_text()) == values
+    assert stat.S_IMODE((tmp_path / "x.properties").stat().st_mode) == 0o600
 
 
 def test_refusals_name_the_cause_in_one_line_without_the_servers_text(tmp_path: Path):

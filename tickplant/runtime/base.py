@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import javaproperties
+
 from core.config import Settings
 from core.errors import AccessError, ServiceError
 from core.logging import get_logger
@@ -209,6 +211,18 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.chmod(path, 0o600)
+
+
+def write_properties(path: Path, properties: dict[str, str], *, writer: str, private: bool = False) -> None:
+    """A Java .properties file, every key and value escaped by javaproperties, headed by the module that
+    `writer`s it; owner-only when it may hold a password."""
+    text = javaproperties.dumps(properties, timestamp=False,
+                                comments=f" written by tickplant on every start; edit {writer} instead")
+    if private:
+        write_private(path, text)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 def run_checked(argv: list[str], failure: str, *, timeout: float, env: dict[str, str] | None = None,

@@ -12,7 +12,9 @@ from core import kafka as kafka_clients
 from core.errors import ServiceError, StateError
 from core.security import jaas_quote as _jaas_quote
 from core.security import secret as _secret
-from tickplant.runtime.base import LocalService, require_listening, run_checked, write_private
+from tickplant.runtime.base import LocalService, require_listening, run_checked, write_properties
+
+WRITER = "tickplant/runtime/kafka.py"
 
 
 def new_cluster_id() -> str:
@@ -79,44 +81,44 @@ class KafkaService(LocalService):
         id_file.write_text(cluster_id + "\n", encoding="utf-8")
         return cluster_id
 
-    def security_lines(self) -> list[str]:
+    def security_properties(self) -> dict[str, str]:
         """The client listener's SASL and TLS settings, from the same variables the clients read: the
         broker accepts the configured user (PLAIN from the JAAS line, SCRAM from the credentials
         added when the storage is formatted) and serves TLS from TICKPLANT_TLS_KEYSTORE."""
         settings, protocol = self.settings, self.settings.kafka_security_protocol
         listener = protocol.lower()
-        lines: list[str] = []
+        properties: dict[str, str] = {}
         if protocol.startswith("SASL"):
             user, password = settings.kafka_sasl_username, _secret(settings.kafka_sasl_password)
-            lines += [
-                "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
-                "sasl.mechanism.inter.broker.protocol=PLAIN",
-                f"listener.name.{listener}.plain.sasl.jaas.config=org.apache.kafka.common.security.plain."
+            scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            properties.update({
+                "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+                "sasl.mechanism.inter.broker.protocol": "PLAIN",
+                f"listener.name.{listener}.plain.sasl.jaas.config": "org.apache.kafka.common.security.plain."
                 f"PlainLoginModule required username={_jaas_quote(user)} password={_jaas_quote(password)} "
                 f"user_{user}={_jaas_quote(password)};",
-                f"listener.name.{listener}.scram-sha-256.sasl.jaas.config="
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-                f"listener.name.{listener}.scram-sha-512.sasl.jaas.config="
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-            ]
+                f"listener.name.{listener}.scram-sha-256.sasl.jaas.config": scram,
+                f"listener.name.{listener}.scram-sha-512.sasl.jaas.config": scram,
+            })
         if settings.kafka_uses_tls:
             if not settings.tls_keystore:
                 raise ServiceError(f"KAFKA_SECURITY_PROTOCOL={protocol} for the local Kafka needs "
                                    "TICKPLANT_TLS_KEYSTORE (a PKCS12 keystore with the broker's key and certificate)")
             store_password = _secret(settings.tls_keystore_password)
-            lines += [
-                f"ssl.keystore.location={settings.tls_keystore}",
-                "ssl.keystore.type=PKCS12",
-                f"ssl.keystore.password={store_password}",
-                f"ssl.key.password={store_password}",
+            properties.update({
+                "ssl.keystore.location": str(settings.tls_keystore),
+                "ssl.keystore.type": "PKCS12",
+                "ssl.keystore.password": store_password,
+                "ssl.key.password": store_password,
                 # the broker is its own inter-broker client: it checks its certificate like any client
-                "ssl.endpoint.identification.algorithm=" + ("https" if settings.kafka_ssl_check_hostname else ""),
-            ]
+                "ssl.endpoint.identification.algorithm": "https" if settings.kafka_ssl_check_hostname else "",
+            })
             if settings.kafka_ssl_cafile:
-                lines += [f"ssl.truststore.location={settings.kafka_ssl_cafile}", "ssl.truststore.type=PEM"]
+                properties.update({"ssl.truststore.location": str(settings.kafka_ssl_cafile),
+                                   "ssl.truststore.type": "PEM"})
             if settings.kafka_ssl_certfile:
-                lines.append("ssl.client.auth=required")
-        return lines
+                properties["ssl.client.auth"] = "required"
+        return properties
 
     def scram_arguments(self) -> list[str]:
         """`--add-scram` arguments for the storage format: the configured user under both SCRAM hashes."""
@@ -133,43 +135,40 @@ class KafkaService(LocalService):
         host, port, controller = self.host, self.settings.kafka_port, self.settings.kafka_controller_port
         listener = self.settings.kafka_security_protocol
         # the file may hold the SASL user's password and the keystore's: readable by us only
-        write_private(self.config_file, "\n".join([
-            "# written by tickplant on every start; edit tickplant/runtime/kafka.py instead",
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@{host}:{controller}",
-            f"listeners={listener}://{host}:{port},CONTROLLER://{host}:{controller}",
-            f"advertised.listeners={listener}://{host}:{port}",
-            "controller.listener.names=CONTROLLER",
-            f"inter.broker.listener.name={listener}",
-            f"listener.security.protocol.map=CONTROLLER:PLAINTEXT,{listener}:{listener}",
-            *self.security_lines(),
-            f"log.dirs={self.data_dir}",
-            "num.partitions=3",
-            "num.network.threads=2",
-            "num.io.threads=4",
-            "offsets.topic.replication.factor=1",
-            "offsets.topic.num.partitions=3",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=false",
-            "log.retention.hours=168",
-            "log.segment.bytes=268435456",
-            "controlled.shutdown.enable=true",
-            "",
-        ]))
-        (self.dir / "log4j.properties").write_text("\n".join([
-            "log4j.rootLogger=INFO, stdout",
-            "log4j.appender.stdout=org.apache.log4j.ConsoleAppender",
-            "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout",
-            "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n",
-            "log4j.logger.kafka=INFO",
-            "log4j.logger.org.apache.kafka=INFO",
-            "log4j.logger.kafka.request.logger=WARN",
-            "log4j.logger.state.change.logger=WARN",
-            "",
-        ]), encoding="utf-8")
+        write_properties(self.config_file, {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{host}:{controller}",
+            "listeners": f"{listener}://{host}:{port},CONTROLLER://{host}:{controller}",
+            "advertised.listeners": f"{listener}://{host}:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": listener,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
+            **self.security_properties(),
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "3",
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "3",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+            "log.retention.hours": "168",
+            "log.segment.bytes": "268435456",
+            "controlled.shutdown.enable": "true",
+        }, writer=WRITER, private=True)
+        write_properties(self.dir / "log4j.properties", {
+            "log4j.rootLogger": "INFO, stdout",
+            "log4j.appender.stdout": "org.apache.log4j.ConsoleAppender",
+            "log4j.appender.stdout.layout": "org.apache.log4j.PatternLayout",
+            "log4j.appender.stdout.layout.ConversionPattern": "[%d] %p %m (%c)%n",
+            "log4j.logger.kafka": "INFO",
+            "log4j.logger.org.apache.kafka": "INFO",
+            "log4j.logger.kafka.request.logger": "WARN",
+            "log4j.logger.state.change.logger": "WARN",
+        }, writer=WRITER)
         if not (self.data_dir / "meta.properties").exists():
             run_checked(
                 [self.java(), *self.jvm_options(), "-cp", f"{self.jars}/*",

@@ -11,11 +11,12 @@ from pathlib import Path
 from core import cassandra as cassandra_db
 from core.config import Settings
 from core.errors import AccessError, ServiceError
-from tickplant.runtime.base import LocalService, ServiceStatus, Show, require_listening, write_private
+from tickplant.runtime.base import LocalService, ServiceStatus, Show, require_listening, write_private, write_properties
 from tickplant.runtime.sql_options import SqlOptions
 
 TRINO_USER = "tickplant"
 CATALOG = "cassandra"
+WRITER = "tickplant/runtime/trino.py"
 
 
 def trino_connection(options: SqlOptions, timeout_s: float = 30.0, schema: str | None = None):
@@ -25,12 +26,6 @@ def trino_connection(options: SqlOptions, timeout_s: float = 30.0, schema: str |
     return trino.dbapi.connect(host=options.presto_host, port=options.presto_port, user=TRINO_USER,
                                http_scheme=options.presto_scheme, catalog=CATALOG, schema=schema,
                                request_timeout=timeout_s)
-
-
-def property_value(value: str) -> str:
-    """`value` escaped for a Java .properties file (backslashes, line breaks, leading blanks)."""
-    text = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-    return "\\" + text if text[:1] in (" ", "\t", "\f") else text
 
 
 def catalog_refusal(settings: Settings, error: str) -> str | None:
@@ -136,29 +131,28 @@ class TrinoService(LocalService):
         finally:
             cassandra_db.close(session)
 
-    def catalog_properties(self) -> str:
+    def catalog_properties(self) -> dict[str, str]:
         """The `cassandra` catalog: contact points, local DC, credentials and TLS from the same settings
         as every other client. Holds the password: written owner-only (see `prepare`)."""
         settings = self.settings
-        lines = ["connector.name=cassandra",
-                 f"cassandra.contact-points={','.join(settings.cassandra_hosts)}",
-                 f"cassandra.native-protocol-port={settings.cassandra_port}",
-                 # V3 (the default) cannot read `date` columns
-                 "cassandra.protocol-version=V4",
-                 f"cassandra.load-policy.dc-aware.local-dc={property_value(self.local_dc())}"]
+        properties = {"connector.name": "cassandra",
+                      "cassandra.contact-points": ",".join(settings.cassandra_hosts),
+                      "cassandra.native-protocol-port": str(settings.cassandra_port),
+                      # V3 (the default) cannot read `date` columns
+                      "cassandra.protocol-version": "V4",
+                      "cassandra.load-policy.dc-aware.local-dc": self.local_dc()}
         if settings.cassandra_username:
             # without `security=PASSWORD` Trino refuses to start: "cassandra.username was not used"
-            lines += ["cassandra.security=PASSWORD",
-                      f"cassandra.username={property_value(settings.cassandra_username)}"]
+            properties.update({"cassandra.security": "PASSWORD", "cassandra.username": settings.cassandra_username})
             if settings.cassandra_password:
-                lines.append(f"cassandra.password={property_value(settings.cassandra_password.get_secret_value())}")
+                properties["cassandra.password"] = settings.cassandra_password.get_secret_value()
         if self.options.cassandra_ssl_cafile:
             # PEM files are read as they are (Trino's SslUtils); the connector checks the CA, not host names
-            lines += ["cassandra.tls.enabled=true",
-                      f"cassandra.tls.truststore-path={property_value(self.options.cassandra_ssl_cafile)}"]
+            properties.update({"cassandra.tls.enabled": "true",
+                               "cassandra.tls.truststore-path": self.options.cassandra_ssl_cafile})
             if settings.cassandra_ssl_certfile and settings.cassandra_ssl_keyfile:
-                lines.append(f"cassandra.tls.keystore-path={property_value(str(self.client_keystore()))}")
-        return "\n".join(lines) + "\n"
+                properties["cassandra.tls.keystore-path"] = str(self.client_keystore())
+        return properties
 
     def client_keystore(self) -> Path:
         """The client key and certificate (CASSANDRA_SSL_KEYFILE + _CERTFILE) as one PEM file, which is
@@ -176,24 +170,22 @@ class TrinoService(LocalService):
         (etc / "catalog").chmod(0o700)
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         port = self.options.presto_port
-        (etc / "config.properties").write_text("\n".join([
-            "# written by tickplant on every start; edit tickplant/runtime/trino.py instead",
-            "coordinator=true",
-            "node-scheduler.include-coordinator=true",
-            f"http-server.http.port={port}",
-            f"discovery.uri=http://127.0.0.1:{port}",
-            f"plugin.dir={self.server_dir / 'plugin'}",
-            f"catalog.config-dir={etc / 'catalog'}",
-            "query.max-memory=512MB",
-            "query.max-memory-per-node=384MB",
-            "",
-        ]), encoding="utf-8")
-        (etc / "node.properties").write_text(
-            f"node.environment=tickplant\nnode.id=tickplant-{port}\nnode.data-dir={self.dir / 'data'}\n",
-            encoding="utf-8")
-        (etc / "log.properties").write_text("io.trino=INFO\n", encoding="utf-8")
+        write_properties(etc / "config.properties", {
+            "coordinator": "true",
+            "node-scheduler.include-coordinator": "true",
+            "http-server.http.port": str(port),
+            "discovery.uri": f"http://127.0.0.1:{port}",
+            "plugin.dir": str(self.server_dir / "plugin"),
+            "catalog.config-dir": str(etc / "catalog"),
+            "query.max-memory": "512MB",
+            "query.max-memory-per-node": "384MB",
+        }, writer=WRITER)
+        write_properties(etc / "node.properties", {"node.environment": "tickplant", "node.id": f"tickplant-{port}",
+                                                   "node.data-dir": str(self.dir / "data")}, writer=WRITER)
+        write_properties(etc / "log.properties", {"io.trino": "INFO"}, writer=WRITER)
         # holds the Cassandra password when one is configured: owner-only
-        write_private(etc / "catalog" / "cassandra.properties", self.catalog_properties())
+        write_properties(etc / "catalog" / "cassandra.properties", self.catalog_properties(), writer=WRITER,
+                         private=True)
 
     def command(self) -> list[str]:
         etc = self.dir / "etc"
