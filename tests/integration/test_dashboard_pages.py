@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import formatting, indicators, sample_data, ui
+from benchmarks import sample_data
+from dashboard import formatting, indicators, ui
 from tests.browser.dashboard_support import TcpProxy, dashboard_env, decode, figure_of, trace
 from tickplant.procs import free_port
 
