@@ -59,11 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def fill(settings: Settings, trades_total: int, days: float) -> dict[str, Any]:
     """Trades -> `trades`, `trades_5s`, `bars_1m` through stream_processor's transforms and upserts
-    (Spark), latest prices through its LatestPrices writer; the rest through dashboard.sample_data."""
+    (Spark), latest prices through its LatestPrices writer; the rest through benchmarks.sample_data."""
     import pandas as pd
 
+    from benchmarks import sample_data
     from core.spark import build_session
-    from dashboard import sample_data
     from stream_processor import transforms
     from stream_processor.cassandra_io import LatestPrices, close_driver_sessions, upsert
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import websocket
 
-from collector import alpaca, finnhub
 from collector.archive import ArchiveWriter, Retention
 from collector.encoding import MAX_FRAME_BYTES, FrameContext
+from collector.feeds import EXPECTED, FEEDS
 from collector.frames import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT, FrameReader
 from collector.merging import encode_read
 from collector.metrics import CollectorMetrics
@@ -27,7 +27,7 @@ from core.logging import get_logger, redact
 from core.retry import Backoff
 
 log = get_logger(__name__)
-Send = Callable[[str], Any]
+_SECRET_QUERY_KEYS = {"token", "key", "secret", "apikey", "api_key", "password"}
 
 # A socket read costs ~100-250 us here whatever it holds (waking the thread, the syscalls, the
 # interpreter lock): at a few trades per frame, frames one by one cost more than their trades. After a
@@ -42,8 +42,8 @@ SMALL_READ_BYTES = 4096       # a few frames: a feed that fills reads is never p
 class CollectorOptions:
     """How one collector runs; the defaults are `tickplant collect` without flags."""
 
-    url: str | None = None                 # default: Finnhub (or Alpaca) with the configured secret
-    source: str = "finnhub"                # protocol: finnhub | alpaca
+    url: str | None = None                 # default: the feed's own service, with the configured secret
+    source: str = "finnhub"                # the feed (collector.feeds): finnhub | alpaca
     symbols: tuple[str, ...] = ()          # default: TICKPLANT_SYMBOLS
     symbols_file: Path | None = None       # followed while running (add/remove without restart)
     archive_dir: Path | None = None
@@ -70,43 +70,19 @@ def read_symbols_file(path: Path) -> tuple[str, ...]:
     return parse_symbols(",".join(lines))
 
 
-class FinnhubProtocol:
-    def open(self, send: Send, symbols: tuple[str, ...]) -> None:
-        self.subscribe(send, symbols)
-
-    def subscribe(self, send: Send, symbols: tuple[str, ...]) -> None:
-        for symbol in symbols:
-            send(finnhub.subscribe_message(symbol))
-
-    def unsubscribe(self, send: Send, symbols: tuple[str, ...]) -> None:
-        for symbol in symbols:
-            send(finnhub.unsubscribe_message(symbol))
-
-    def control(self, send: Send, events: list[dict[str, Any]], symbols: tuple[str, ...]) -> None:
-        pass
+def redact_url(url: str) -> str:
+    """The URL with every secret-looking query value masked, safe to log."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = [(k, "***" if k.lower() in _SECRET_QUERY_KEYS else v)
+             for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
-class AlpacaProtocol:
-    """Auth first; subscribe once the server says `authenticated`."""
-
-    def __init__(self, key: str, secret: str) -> None:
-        self._key, self._secret = key, secret
-
-    def open(self, send: Send, symbols: tuple[str, ...]) -> None:
-        send(alpaca.auth_message(self._key, self._secret))
-
-    def subscribe(self, send: Send, symbols: tuple[str, ...]) -> None:
-        if symbols:
-            send(alpaca.subscribe_message(list(symbols)))
-
-    def unsubscribe(self, send: Send, symbols: tuple[str, ...]) -> None:
-        if symbols:
-            send(alpaca.unsubscribe_message(list(symbols)))
-
-    def control(self, send: Send, events: list[dict[str, Any]], symbols: tuple[str, ...]) -> None:
-        for event in events:
-            if event.get("T") == "success" and event.get("msg") == "authenticated":
-                self.subscribe(send, symbols)
+def _send_all(ws: websocket.WebSocket, messages: Iterable[str]) -> None:
+    for message in messages:
+        ws.send(message)
 
 
 class Collector:
@@ -116,11 +92,14 @@ class Collector:
                  metrics: CollectorMetrics | None = None) -> None:
         self.settings = settings
         self.options = options = options or CollectorOptions()
-        if options.source not in ("finnhub", "alpaca"):
-            raise ConfigError(f"--source {options.source!r}: expected finnhub or alpaca")
+        feed = FEEDS.get(options.source)
+        if feed is None:
+            raise ConfigError(f"--source {options.source!r}: expected {EXPECTED}")
+        self.feed = feed
         self.producer_id = str(uuid.uuid4())
         self.metrics = metrics or CollectorMetrics()
-        self.url, self.protocol = self._connection()
+        self._credentials = feed.credentials(settings)
+        self.url = feed.connection_url(options.url, self._credentials)
         host = urlsplit(self.url).hostname or ""
         self.source_label = "simulator" if is_local_host(host) else options.source
         self.symbols = (read_symbols_file(options.symbols_file)
@@ -137,26 +116,6 @@ class Collector:
         self._symbols_mtime = 0.0
         self._frame_counters: dict[str, Any] = {}
 
-    def _connection(self) -> tuple[str, FinnhubProtocol | AlpacaProtocol]:
-        options, settings = self.options, self.settings
-        url = options.url
-        if options.source == "finnhub":
-            token = settings.finnhub_api_token.get_secret_value() if settings.finnhub_api_token else None
-            if url is None:
-                if not token:
-                    raise ConfigError("FINNHUB_API_TOKEN is not set: set it, or pass --url of the "
-                                      "simulator (tickplant simulate)")
-                return finnhub.finnhub_url(token), FinnhubProtocol()
-            if token and "token=" not in url:
-                url = finnhub.finnhub_url(token, url)
-            return url, FinnhubProtocol()
-        key = settings.alpaca_api_key.get_secret_value() if settings.alpaca_api_key else ""
-        secret = settings.alpaca_api_secret.get_secret_value() if settings.alpaca_api_secret else ""
-        url = url or alpaca.ALPACA_URL
-        if not (key and secret) and not is_local_host(urlsplit(url).hostname or ""):
-            raise ConfigError("ALPACA_API_KEY and ALPACA_API_SECRET must be set for --source alpaca")
-        return url, AlpacaProtocol(key, secret)
-
     # -- life cycle
     def stop(self) -> None:
         """Stop reading (safe from a signal handler or another thread); run() then flushes."""
@@ -170,7 +129,7 @@ class Collector:
             self._archive = ArchiveWriter(options.archive_dir, self.producer_id,
                                           retention=options.archive_retention)
         self.publisher.start()
-        log.info("collector started", url=finnhub.redact_url(self.url), source=self.source_label,
+        log.info("collector started", url=redact_url(self.url), source=self.source_label,
                  producer_id=self.producer_id, symbols=",".join(self.symbols), topic=self.settings.kafka_topic)
         try:
             self._connection_loop()
@@ -185,7 +144,7 @@ class Collector:
 
     def _connection_loop(self) -> None:
         backoff = Backoff(self.options.reconnect_initial_s, self.options.reconnect_max_s)
-        safe_url = finnhub.redact_url(self.url)
+        safe_url = redact_url(self.url)
         while not self._stop.is_set():
             if self.connections:
                 self.metrics.reconnects.inc()
@@ -218,7 +177,7 @@ class Collector:
         ws.settimeout(0.5)
         reader = FrameReader(ws.sock)
         pace_ms = int(self.options.read_pace_s * 1000)
-        self.protocol.open(ws.send, self.symbols)
+        _send_all(ws, self.feed.open_messages(self.symbols, self._credentials))
         self.connected.set()
         received_any = False
         last_frame = last_check = time.monotonic()
@@ -295,7 +254,7 @@ class Collector:
                 self.metrics.server_errors.inc()
                 log.error("source reported an error", message=parsed.message[:300])
             if parsed.events:
-                self.protocol.control(ws.send, parsed.events, self.symbols)
+                _send_all(ws, self.feed.replies(parsed.events, self.symbols))
         self.publisher.submit(encoded.records, len(frames))
 
     def _follow_symbols_file(self, ws: websocket.WebSocket) -> None:
@@ -314,8 +273,8 @@ class Collector:
         added = tuple(s for s in wanted if s not in self.symbols)
         removed = tuple(s for s in self.symbols if s not in wanted)
         if added or removed:
-            self.protocol.unsubscribe(ws.send, removed)
-            self.protocol.subscribe(ws.send, added)
+            _send_all(ws, self.feed.unsubscribe_messages(removed))
+            _send_all(ws, self.feed.subscribe_messages(added))
             self.symbols = wanted
             log.info("subscriptions changed", added=",".join(added), removed=",".join(removed))
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from collector import alpaca, finnhub
-from collector.finnhub import ParsedFrame
+from collector.feeds import FEEDS, ParsedFrame
 from core.schemas import (
     HEADER_DLQ_REASON,
     HEADER_PRODUCER_ID,
@@ -23,10 +21,6 @@ MAX_FRAME_BYTES = 1024 * 1024        # a larger frame is split per symbol (and p
 MAX_RECORD_BYTES = 1_000_000          # an Avro value Kafka takes (the producer's 1 MiB request limit)
 HARD_FRAME_BYTES = 64 * 1024 * 1024   # beyond this a frame is refused whole (kept as dead-letter parts)
 DEAD_LETTER_VALUE_LIMIT = 256 * 1024   # stays well under the producer's 1 MiB request limit
-PARSERS: dict[str, Callable[[bytes | str], ParsedFrame]] = {
-    "finnhub": finnhub.parse_frame,
-    "alpaca": alpaca.parse_message,
-}
 
 
 class Record(NamedTuple):
@@ -46,7 +40,7 @@ class FrameContext:
     sequence: int
     received_ms: int
     source: str
-    protocol: str = "finnhub"
+    protocol: str = "finnhub"           # the feed (collector.feeds) that parses it
 
     def headers(self) -> list[tuple[str, bytes]]:
         return [(HEADER_PRODUCER_ID, self.producer_id.encode()),
@@ -135,7 +129,7 @@ def _conditions(conditions: list[str]) -> bytes:
 
 def encode_trades(trades: list[dict[str, Any]]) -> bytes:
     """The Avro value of `{"type": "trade", "data": trades}` for validated trades (see
-    finnhub.trade_problem); equal, byte for byte, to core.schemas.encode_message."""
+    feeds.base.trade_problem); equal, byte for byte, to core.schemas.encode_message."""
     return b"".join([avro_long(len(trades)), trade_items(trades), TRADE_TAIL])
 
 
@@ -189,7 +183,7 @@ def frame_records(raw: bytes | str, context: FrameContext, topic: str, dead_lett
     if len(raw) > max(max_frame_bytes, HARD_FRAME_BYTES):
         parsed = ParsedFrame("invalid", error=f"frame of {len(raw)} bytes exceeds {HARD_FRAME_BYTES}")
     else:
-        parsed = PARSERS[context.protocol](raw)
+        parsed = FEEDS[context.protocol].parse(raw)
     result = EncodedFrame(parsed)
     records = result.records
     if parsed.error is not None:

@@ -12,7 +12,6 @@ from collector.encoding import (
     HARD_FRAME_BYTES,
     MAX_FRAME_BYTES,
     MAX_RECORD_BYTES,
-    PARSERS,
     TRADE_TAIL,
     EncodedFrame,
     FrameContext,
@@ -21,7 +20,7 @@ from collector.encoding import (
     frame_records,
     trade_items,
 )
-from collector.finnhub import ParsedFrame
+from collector.feeds import FEEDS, ParsedFrame
 from core.schemas import HEADER_FRAMES, HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE
 
 COMBINED_MAX_BYTES = 512 * 1024
@@ -165,7 +164,7 @@ def encode_read(frames: list[bytes], context: FrameContext, topic: str, dead_let
     """`frame_records` of consecutive frames numbered from `context.sequence`, all received at
     `context.received_ms`; with `merge`, combined as `combine_records` combines them (equal
     records), without making a record per frame first. Never raises on bad input."""
-    parse, limit = PARSERS[context.protocol], max(max_frame_bytes, HARD_FRAME_BYTES)
+    parse, limit = FEEDS[context.protocol].parse, max(max_frame_bytes, HARD_FRAME_BYTES)
     producer = (HEADER_PRODUCER_ID, context.producer_id.encode())
     received = (HEADER_RECEIVED_AT, str(context.received_ms).encode())
     source = (HEADER_SOURCE, context.source.encode())

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from benchmarks import sample_data
 from core import cassandra as cassandra_db
 from core.net import free_port
 from core.retry import wait_until
-from dashboard import sample_data
 from tests.browser.dashboard_support import TcpProxy, dashboard_env
 from tests.browser.support import save_screenshot, screenshot_page, wait_streamlit_ready
 from tests.helpers import ROOT, own_topic_and_keyspace

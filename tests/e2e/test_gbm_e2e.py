@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from collector.client import CollectorOptions
-from collector.market import SymbolModel
 from collector.simulator import SimulatorConfig, SimulatorThread
+from collector.simulator.market import SymbolModel
 from core.retry import wait_until as core_wait_until
 from gbm_analysis import model
 from tests.helpers import run_cli

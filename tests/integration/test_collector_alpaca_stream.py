@@ -22,7 +22,7 @@ def _alpaca_settings(isolated, secret: str = SECRET):
 
 def test_alpaca_trades_arrive_as_the_same_avro_message(isolated, feed):
     config = SimulatorConfig(port=0, protocol="alpaca", rate=3000, seed=77, max_trades=5000,
-                             alpaca_key="AKTESTKEY", alpaca_secret=SECRET)
+                             credentials={"key": "AKTESTKEY", "secret": SECRET})
     with feed(config, settings=_alpaca_settings(isolated), source="alpaca", symbols=("AAPL", "MSFT")) as running:
         report = running.finish(30)
     records = read_topic(isolated, isolated.kafka_topic)
@@ -36,8 +36,8 @@ def test_alpaca_trades_arrive_as_the_same_avro_message(isolated, feed):
 def test_alpaca_wrong_secret_is_refused_and_never_logged(isolated, feed, caplog):
     caplog.set_level(logging.INFO)                     # what `tickplant` logs by default
     caplog.set_level(logging.DEBUG, logger="collector")  # and everything of ours
-    config = SimulatorConfig(port=0, protocol="alpaca", rate=500, seed=1, alpaca_key="AKTESTKEY",
-                             alpaca_secret="the-right-one")
+    config = SimulatorConfig(port=0, protocol="alpaca", rate=500, seed=1,
+                             credentials={"key": "AKTESTKEY", "secret": "the-right-one"})
     with feed(config, settings=_alpaca_settings(isolated), source="alpaca", symbols=("AAPL",),
               reconnect_initial_s=0.1, reconnect_max_s=0.2) as running:
         simulator, collector = running.simulator, running.collector

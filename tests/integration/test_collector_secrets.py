@@ -18,7 +18,7 @@ def test_wrong_token_is_refused_retried_and_never_logged(isolated, feed, caplog)
     caplog.set_level(logging.INFO)
     caplog.set_level(logging.DEBUG, logger="collector")
     settings = isolated.replace(finnhub_api_token=SecretStr(WRONG))
-    config = SimulatorConfig(port=0, rate=500, token="the-right-token")
+    config = SimulatorConfig(port=0, rate=500, credentials={"token": "the-right-token"})
     with feed(config, settings=settings, symbols=("AAPL",), reconnect_initial_s=0.05, reconnect_max_s=0.2) as running:
         collector = running.collector
         wait_until(lambda: sum("connect failed" in r.getMessage() for r in caplog.records) >= 3, 20,

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from collector.archive import read_archive
-from collector.finnhub import parse_frame
+from collector.feeds.finnhub import parse_frame
 from core.net import free_port
 from core.retry import wait_until
 from core.schemas import HEADER_PRODUCER_ID

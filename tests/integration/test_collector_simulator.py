@@ -15,7 +15,7 @@ from collector.simulator import SimulatorConfig, SimulatorThread
 @pytest.fixture
 def simulator():
     running = SimulatorThread(SimulatorConfig(port=0, rate=200, seed=1, max_symbols=2, ping_interval_s=0.2,
-                                              token="tok")).start()
+                                              credentials={"token": "tok"})).start()
     yield running
     running.stop()
 
@@ -57,8 +57,8 @@ def test_wrong_token_is_refused_with_401_and_the_report_is_served(simulator):
 
 
 def test_alpaca_mode_requires_auth_before_subscribing():
-    running = SimulatorThread(SimulatorConfig(port=0, protocol="alpaca", rate=200, alpaca_key="k",
-                                              alpaca_secret="s")).start()
+    running = SimulatorThread(SimulatorConfig(port=0, protocol="alpaca", rate=200,
+                                              credentials={"key": "k", "secret": "s"})).start()
     ws = websocket.create_connection(running.url, timeout=5)
     try:
         assert json.loads(ws.recv()) == [{"T": "success", "msg": "connected"}]

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import indicators, sample_data
+from benchmarks import sample_data
+from dashboard import indicators
 from tests.browser.dashboard_support import decode, trace
 from tests.integration.test_dashboard_pages import app_env, charts, page  # noqa: F401 (fixture)
 

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from benchmarks import sample_data
 from core.net import free_port
-from dashboard import formatting, indicators, sample_data, ui
+from dashboard import formatting, indicators, ui
 from tests.browser.dashboard_support import TcpProxy, dashboard_env, decode, figure_of, trace
 
 VIEWS = Path(__file__).resolve().parents[2] / "dashboard" / "views"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from collector.alpaca import auth_message, parse_message, rfc3339_to_ms, subscribe_message
+from collector.feeds.alpaca import auth_message, parse_message, rfc3339_to_ms, subscribe_message
 
 
 @pytest.mark.parametrize("text, millis", [

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from collector.finnhub import parse_frame, redact_url, subscribe_message, trade_problem, unsubscribe_message
+from collector.client import redact_url
+from collector.feeds.base import trade_problem
+from collector.feeds.finnhub import parse_frame, subscribe_message, unsubscribe_message
 
 GOOD = {"s": "AAPL", "p": 187.3, "t": 1700000000123, "v": 100, "c": ["1", "12"]}
 

@@ -1,4 +1,5 @@
-"""The simulator's market: deterministic GBM trades, and faults the collector must refuse."""
+"""The simulator's market: deterministic GBM trades, written by every feed, and faults the collector
+must refuse."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import random
 
 import pytest
 
-from collector import alpaca, finnhub, market
 from collector.encoding import FrameContext, frame_records
+from collector.feeds import FEEDS, NAMES
+from collector.feeds.base import CONDITION_KINDS, FRAME_FAULTS, TRADE_FAULTS, trade_problem
+from collector.feeds.finnhub import trade_json
+from collector.simulator import market
 
 SYMBOLS = ["AAPL", "MSFT", "BINANCE:BTCUSDT"]
 
@@ -18,7 +22,7 @@ def frames(seed: int, sizes: list[int]) -> list[str]:
     trades = []
     for size in sizes:
         trades += m.next_trades(SYMBOLS, size)
-    return [market.finnhub_trade(t) for t in trades]
+    return [trade_json(t) for t in trades]
 
 
 def test_same_seed_and_rate_give_the_same_trades_whatever_the_frame_sizes():
@@ -28,7 +32,7 @@ def test_same_seed_and_rate_give_the_same_trades_whatever_the_frame_sizes():
 
 def test_generated_trades_are_valid_finnhub_trades_with_varied_conditions():
     trades = [json.loads(t) for t in frames(3, [2000])]
-    assert all(finnhub.trade_problem(t) is None for t in trades)
+    assert all(trade_problem(t) is None for t in trades)
     assert {repr(t.get("c", "absent")) for t in trades} >= {"None", "'absent'", "['1', '12']"}
     by_symbol = {}
     for t in trades:
@@ -36,25 +40,33 @@ def test_generated_trades_are_valid_finnhub_trades_with_varied_conditions():
     assert all(stamps == sorted(stamps) for stamps in by_symbol.values())
 
 
-def test_generated_alpaca_trades_normalise_to_valid_trades():
-    m = market.Market(1, rate=500)
-    parsed = alpaca.parse_message(market.alpaca_frame([market.alpaca_trade(t) for t in m.next_trades(SYMBOLS, 300)]))
+@pytest.mark.parametrize("protocol", NAMES)
+def test_every_feed_parses_the_trades_it_writes_back_into_the_same_trades(protocol):
+    feed = FEEDS[protocol]
+    trades = market.Market(1, rate=500, start_ms=1_700_000_000_000).next_trades(SYMBOLS, 300)
+    parsed = feed.parse(feed.frame_text([feed.trade_text(t) for t in trades]))
     assert parsed.trade_count == 300 and not parsed.rejected
+    assert [(t["s"], t["p"], t["t"], t["v"]) for symbol in parsed.trades.values() for t in symbol] == \
+        [(t.symbol, t.price, t.timestamp_ms, t.volume) for s in dict.fromkeys(t.symbol for t in trades)
+         for t in trades if t.symbol == s]
+    assert {repr(t.get("c")) for symbol in parsed.trades.values() for t in symbol} >= {"None"}
+    conditions = {trade.condition for trade in trades}
+    assert conditions == set(range(CONDITION_KINDS))
 
 
-@pytest.mark.parametrize("protocol", ["finnhub", "alpaca"])
-@pytest.mark.parametrize("kind", market.TRADE_FAULTS)
+@pytest.mark.parametrize("protocol", NAMES)
+@pytest.mark.parametrize("kind", TRADE_FAULTS)
 def test_every_bad_trade_fault_is_refused(protocol, kind):
+    feed = FEEDS[protocol]
     trade = market.Market(1, rate=10).next_trades(["AAPL"], 1)[0]
-    bad = market.bad_trade(kind, trade, protocol)
-    frame = (market.finnhub_frame if protocol == "finnhub" else market.alpaca_frame)([bad])
+    frame = feed.frame_text([feed.bad_trade(kind, trade)])
     encoded = frame_records(frame, FrameContext("p", 1, 1, "simulator", protocol), "m", "m.dlq")
     assert encoded.trades == 0 and encoded.dead_letters == 1
 
 
-@pytest.mark.parametrize("protocol", ["finnhub", "alpaca"])
-@pytest.mark.parametrize("kind", market.FRAME_FAULTS)
+@pytest.mark.parametrize("protocol", NAMES)
+@pytest.mark.parametrize("kind", FRAME_FAULTS)
 def test_every_malformed_frame_fault_is_one_dead_letter(protocol, kind):
-    frame = market.malformed_frame(kind, protocol, random.Random(4))
+    frame = FEEDS[protocol].malformed_frame(kind, random.Random(4))
     encoded = frame_records(frame, FrameContext("p", 1, 1, "simulator", protocol), "m", "m.dlq")
     assert encoded.trades == 0 and encoded.dead_letters == 1 and encoded.parsed.error

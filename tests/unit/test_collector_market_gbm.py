@@ -9,9 +9,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from collector import market
 from collector.exceptions import SimulatorError
-from collector.simulator import Simulator, SimulatorConfig
+from collector.simulator import Simulator, SimulatorConfig, market
 from tests.helpers import run_cli
 from tickplant.cli import build_parser
 

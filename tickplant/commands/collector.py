@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from collector.feeds import FEEDS, NAMES
 from core.arguments import (
     non_negative_float,
     non_negative_int,
@@ -28,7 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     simulate.add_argument("--port", type=port_or_zero,
                           help="0 = any free port (default TICKPLANT_SIMULATOR_PORT, 8765)")
-    simulate.add_argument("--protocol", choices=("finnhub", "alpaca"), default="finnhub",
+    simulate.add_argument("--protocol", choices=NAMES, default=NAMES[0],
                           help="speak Finnhub's or Alpaca's websocket protocol (default finnhub)")
     simulate.add_argument("--rate", type=positive_float, default=1000.0,
                           help="trades per second per connection, 1 to 10,000,000 (default 1000)")
@@ -65,7 +66,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     collect = commands.add_parser("collect", help="websocket -> Avro -> Kafka")
     collect.add_argument("--url", help="websocket URL (default Finnhub with FINNHUB_API_TOKEN; "
                                        "the token is added to a --url that lacks one)")
-    collect.add_argument("--source", choices=("finnhub", "alpaca"), default="finnhub", help="protocol")
+    collect.add_argument("--source", choices=NAMES, default=NAMES[0], help="protocol")
     collect.add_argument("--symbols", type=symbol_list, help="comma-separated (default TICKPLANT_SYMBOLS)")
     collect.add_argument("--symbols-file", type=Path,
                          help="symbols file followed while running (comma or newline separated)")
@@ -129,19 +130,14 @@ def _on_termination(callback: Any) -> None:
 def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
-    from collector import market
-    from collector.simulator import Simulator, SimulatorConfig
+    from collector.simulator import Simulator, SimulatorConfig, market
 
-    token = key = secret = None
+    credentials: dict[str, str] = {}
     if args.require_token:
-        if args.protocol == "finnhub":
-            if settings.finnhub_api_token is None:
-                raise ConfigError("--require-token needs FINNHUB_API_TOKEN")
-            token = settings.finnhub_api_token.get_secret_value()
-        else:
-            if settings.alpaca_api_key is None or settings.alpaca_api_secret is None:
-                raise ConfigError("--require-token needs ALPACA_API_KEY and ALPACA_API_SECRET")
-            key, secret = settings.alpaca_api_key.get_secret_value(), settings.alpaca_api_secret.get_secret_value()
+        feed = FEEDS[args.protocol]
+        credentials = feed.credentials(settings)
+        if not all(credentials.values()):
+            raise ConfigError(f"--require-token needs {' and '.join(feed.credential_variables)}")
     try:
         base = market.models_from_mapping(_read_yaml(args.market)) if args.market else {}
         models = market.override_models(dict(args.mu), dict(args.sigma), dict(args.start_price), base)
@@ -151,8 +147,8 @@ def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
         host=args.host, port=settings.simulator_port if args.port is None else args.port,
         protocol=args.protocol, rate=args.rate, seed=args.seed,
         start_ms=args.start_ms, time_scale=args.time_scale, models=models, max_trades=args.max_trades,
-        frame_trades=args.frame_trades, token=token,
-        alpaca_key=key, alpaca_secret=secret, max_symbols=args.max_symbols, ping_interval_s=args.ping_interval,
+        frame_trades=args.frame_trades, credentials=credentials,
+        max_symbols=args.max_symbols, ping_interval_s=args.ping_interval,
         faults=args.faults, fault_rate=args.fault_rate, drop_every_s=args.drop_every, report_file=args.report))
 
     async def main() -> None:

@@ -1,6 +1,6 @@
-"""A local Finnhub-compatible (or Alpaca-compatible) websocket server streaming seeded GBM trades,
-with fault injection, and an exact report of what it sent: `report()` in process, GET /report, or
-a JSON file."""
+"""A local websocket server speaking a feed's protocol (Finnhub by default, any of collector.feeds)
+and streaming seeded GBM trades, with fault injection, and an exact report of what it sent:
+`report()` in process, GET /report, or a JSON file."""
 
 from __future__ import annotations
 
@@ -15,38 +15,26 @@ from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
-from collector import market
 from collector.exceptions import SimulatorError
-from core.errors import ConfigError
+from collector.feeds import EXPECTED, FEEDS
+from collector.feeds.base import FRAME_FAULTS, TRADE_FAULTS, Subscriber, Trade
+from collector.simulator import market
 from core.logging import get_logger
-from core.symbols import check_symbol
 
 log = get_logger(__name__)
-
-
-def _known_symbol(symbol: Any) -> bool:
-    """What the simulator serves, as Finnhub does: any symbol a venue could name, upper case
-    (`IC MARKETS:1`, `OANDA:EUR_USD`); `not a symbol` gets Finnhub's `Invalid symbol` error."""
-    if type(symbol) is not str or symbol != symbol.upper():
-        return False
-    try:
-        check_symbol(symbol)
-    except ConfigError:
-        return False
-    return True
 
 
 @dataclass
 class SimulatorConfig:
     host: str = "127.0.0.1"
     port: int = 8765                       # 0 = any free port (see Simulator.port)
-    protocol: str = "finnhub"              # finnhub | alpaca
+    protocol: str = "finnhub"              # a feed's name (collector.feeds): finnhub | alpaca
     rate: float = 1000.0                   # trades per second per connection, over its symbols
     seed: int | None = None
     start_ms: int | None = None            # virtual clock start (default: now; see time_scale)
@@ -54,9 +42,9 @@ class SimulatorConfig:
     models: Mapping[str, market.SymbolModel] = field(default_factory=dict)   # per-symbol GBM overrides
     max_trades: int | None = None          # stop streaming after this many valid trades in total
     frame_trades: int = 200                # at most this many trades per frame
-    token: str | None = None               # Finnhub: required ?token= when set
-    alpaca_key: str | None = None          # Alpaca: required credentials when set
-    alpaca_secret: str | None = None
+    # required of clients when set, by the feed's credential names (Feed.credentials): Finnhub
+    # {"token": ..} (?token= in the URL), Alpaca {"key": .., "secret": ..} (its auth message)
+    credentials: Mapping[str, str] = field(default_factory=dict)
     max_symbols: int = 50
     ping_interval_s: float = 10.0
     faults: bool = False
@@ -66,19 +54,19 @@ class SimulatorConfig:
     tick_s: float = 0.005
 
 
-@dataclass(eq=False)
-class Connection:
+@dataclass(eq=False, kw_only=True)
+class Connection(Subscriber):
     ws: ServerConnection
-    symbols: list[str] = field(default_factory=list)
-    authenticated: bool = False
 
 
 class Simulator:
     """The server; `await run(stop)` inside an event loop, or SimulatorThread from sync code."""
 
     def __init__(self, config: SimulatorConfig) -> None:
-        if config.protocol not in ("finnhub", "alpaca"):
-            raise SimulatorError(f"--protocol {config.protocol!r}: expected finnhub or alpaca")
+        feed = FEEDS.get(config.protocol)
+        if feed is None:
+            raise SimulatorError(f"--protocol {config.protocol!r}: expected {EXPECTED}")
+        self.feed = feed
         if not 1 <= config.rate <= 10_000_000:
             raise SimulatorError(f"--rate {config.rate}: expected 1 to 10,000,000 trades/s")
         self.config = config
@@ -167,28 +155,31 @@ class Simulator:
             return connection.respond(HTTPStatus.OK, json.dumps(self.report()) + "\n")
         if path.path == "/health":
             return connection.respond(HTTPStatus.OK, "ok\n")
-        if self.config.protocol == "finnhub" and self.config.token:
-            if parse_qs(path.query).get("token", [""])[0] != self.config.token:
-                return connection.respond(HTTPStatus.UNAUTHORIZED, "Invalid API key\n")
+        refusal = self.feed.refuse_handshake(path.query, self.config.credentials)
+        if refusal is not None:
+            return connection.respond(HTTPStatus.UNAUTHORIZED, refusal)
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
-        connection = Connection(ws, authenticated=self.config.protocol == "finnhub")
+        feed, config = self.feed, self.config
+        connection = Connection(ws=ws, authenticated=feed.authenticated_on_connect)
         self._connections.add(connection)
         with self._lock:
             self._counts["connections"] += 1
         tasks = [asyncio.create_task(self._stream(connection))]
-        if self.config.protocol == "finnhub":
-            tasks.append(asyncio.create_task(self._ping(connection)))
+        ping = feed.ping_message()
+        if ping is not None:
+            tasks.append(asyncio.create_task(self._ping(connection, ping)))
         try:
-            if self.config.protocol == "alpaca":
-                await ws.send('[{"T":"success","msg":"connected"}]')
+            greeting = feed.greeting()
+            if greeting is not None:
+                await ws.send(greeting)
             async for message in ws:
-                reply = self._on_message(connection, message)
+                reply = feed.answer(connection, message, config.credentials, config.max_symbols)
                 if reply is not None:
-                    await ws.send(reply)
-                    if '"code":402' in reply:
-                        await ws.close(1008, "auth failed")
+                    await ws.send(reply.text)
+                    if reply.close_reason is not None:
+                        await ws.close(1008, reply.close_reason)
         except ConnectionClosed:
             pass
         finally:
@@ -196,56 +187,10 @@ class Simulator:
                 task.cancel()
             self._connections.discard(connection)
 
-    def _on_message(self, connection: Connection, message: str | bytes) -> str | None:
-        try:
-            request = json.loads(message)
-        except ValueError:
-            request = None
-        if self.config.protocol == "alpaca":
-            return self._on_alpaca(connection, request)
-        if type(request) is not dict or request.get("type") not in ("subscribe", "unsubscribe"):
-            return '{"type":"error","msg":"Unknown message type"}'
-        symbol = request.get("symbol")
-        if not _known_symbol(symbol):
-            return json.dumps({"type": "error", "msg": f"Invalid symbol: {str(symbol)[:40]}"})
-        if request["type"] == "unsubscribe":
-            if symbol in connection.symbols:
-                connection.symbols.remove(symbol)
-            return None
-        if symbol not in connection.symbols:
-            if len(connection.symbols) >= self.config.max_symbols:
-                return '{"type":"error","msg":"Subscribing to too many symbols"}'
-            connection.symbols.append(symbol)
-        return None
-
-    def _on_alpaca(self, connection: Connection, request: Any) -> str | None:
-        action = request.get("action") if type(request) is dict else None
-        if action == "auth":
-            expected = (self.config.alpaca_key, self.config.alpaca_secret)
-            if any(expected) and (request.get("key"), request.get("secret")) != expected:
-                return '[{"T":"error","code":402,"msg":"auth failed"}]'
-            connection.authenticated = True
-            return '[{"T":"success","msg":"authenticated"}]'
-        if action not in ("subscribe", "unsubscribe"):
-            return '[{"T":"error","code":400,"msg":"invalid syntax"}]'
-        if not connection.authenticated:
-            return '[{"T":"error","code":401,"msg":"not authenticated"}]'
-        symbols = request.get("trades") or []
-        if type(symbols) is not list or not all(_known_symbol(s) for s in symbols):
-            return '[{"T":"error","code":400,"msg":"invalid syntax"}]'
-        for symbol in symbols:
-            if action == "unsubscribe" and symbol in connection.symbols:
-                connection.symbols.remove(symbol)
-            elif action == "subscribe" and symbol not in connection.symbols:
-                if len(connection.symbols) >= self.config.max_symbols:
-                    return '[{"T":"error","code":405,"msg":"symbol limit exceeded"}]'
-                connection.symbols.append(symbol)
-        return json.dumps([{"T": "subscription", "trades": connection.symbols, "quotes": [], "bars": []}])
-
-    async def _ping(self, connection: Connection) -> None:
+    async def _ping(self, connection: Connection, ping: str) -> None:
         while True:
             await asyncio.sleep(self.config.ping_interval_s)
-            await connection.ws.send('{"type":"ping"}')
+            await connection.ws.send(ping)
             with self._lock:
                 self._counts["pings"] += 1
 
@@ -314,8 +259,7 @@ class Simulator:
         if not counts:
             return True, 0.0
         trades = self.market.next_trades(connection.symbols, sum(counts))
-        write = market.finnhub_trade if config.protocol == "finnhub" else market.alpaca_trade
-        frame_of = market.finnhub_frame if config.protocol == "finnhub" else market.alpaca_frame
+        write, frame_of = self.feed.trade_text, self.feed.frame_text
         chunks, position = [], 0
         for count in counts:
             payload = frame_of([write(trade) for trade in trades[position:position + count]]).encode()
@@ -335,23 +279,23 @@ class Simulator:
 
     async def _send_frame(self, connection: Connection, count: int) -> bool:
         """Send one frame of `count` valid trades (plus faults); False once the connection is gone."""
-        protocol, faults = self.config.protocol, self.config.faults
+        feed, faults = self.feed, self.config.faults
         trades = self.market.next_trades(connection.symbols, count)
-        write = market.finnhub_trade if protocol == "finnhub" else market.alpaca_trade
+        write = feed.trade_text
         parts = [write(trade) for trade in trades]
         bad_kind = None
         if faults and self._faults.random() < self.config.fault_rate:
-            bad_kind = self._faults.choice(market.TRADE_FAULTS)
-            parts.insert(self._faults.randrange(len(parts) + 1), market.bad_trade(bad_kind, trades[0], protocol))
-        frame = market.finnhub_frame(parts) if protocol == "finnhub" else market.alpaca_frame(parts)
+            bad_kind = self._faults.choice(TRADE_FAULTS)
+            parts.insert(self._faults.randrange(len(parts) + 1), feed.bad_trade(bad_kind, trades[0]))
+        frame = feed.frame_text(parts)
         self._reserved += count
         sent = False
         try:
             if faults and self._faults.random() < self.config.fault_rate:
-                kind = self._faults.choice(market.FRAME_FAULTS)
+                kind = self._faults.choice(FRAME_FAULTS)
                 if not self._still_open(connection):
                     return False
-                await connection.ws.send(market.malformed_frame(kind, protocol, self._faults))
+                await connection.ws.send(feed.malformed_frame(kind, self._faults))
                 with self._lock:
                     self._malformed[kind] = self._malformed.get(kind, 0) + 1
             if not self._still_open(connection):
@@ -371,7 +315,7 @@ class Simulator:
         self._count_sent(trades, count, bad_kind)
         return True
 
-    def _count_sent(self, trades: list[market.Trade], count: int, bad_kind: str | None, frames: int = 1) -> None:
+    def _count_sent(self, trades: list[Trade], count: int, bad_kind: str | None, frames: int = 1) -> None:
         with self._lock:
             self._counts["frames"] += frames
             self._counts["trades"] += count

@@ -1,6 +1,7 @@
 """Synthetic market data written through prepared inserts of the real schema: trades aggregated
 into `trades_5s` / `bars_1m` / `latest_prices` as the stream processor stores them, daily bars,
-GBM runs, pipeline metrics and dead letters. Used by the dashboard tests and `tickplant bench dashboard`.
+GBM runs, pipeline metrics and dead letters. Test and benchmark data, not product code: the dashboard
+tests and `tickplant bench dashboard` fill keyspaces with it (here, so the benchmarks import no tests).
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """The simulator's market: per symbol a seeded Geometric Brownian Motion in calendar time (annual mu,
-sigma, start price: `SymbolModel`), sampled at each trade's own timestamp, written as Finnhub or
-Alpaca JSON, and the malformed frames and trades of fault mode. Pure: no sockets, no clock."""
+sigma, start price: `SymbolModel`), sampled at each trade's own timestamp into `Trade`s that a feed
+(collector.feeds) writes as its frames. Pure: no sockets, no clock."""
 
 from __future__ import annotations
 
-import json
 import math
-import random
 import time
 import zlib
 from collections.abc import Mapping
@@ -14,15 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from collector.feeds.base import CONDITION_KINDS, Trade
+
 BLOCK = 512                 # random draws per refill: the stream does not depend on pacing
 MS_PER_YEAR = 365.25 * 86_400_000
-# Finnhub conditions as JSON fragments; "" means the field is absent
-CONDITIONS = ('"c":["1","12"],', '"c":["1"],', '"c":null,', "", '"c":["12","37"],')
-ALPACA_CONDITIONS = (["@"], ["@", "I"], None, ["T"], ["@", "F"])
-# (a frame over the size limit is no fault: the collector splits it per symbol)
-FRAME_FAULTS = ("invalid_json", "unknown_type", "missing_data", "wrong_type_data", "not_an_object")
-TRADE_FAULTS = ("missing_price", "string_price", "nan_price", "negative_price", "negative_volume",
-                "infinite_volume", "empty_symbol", "float_timestamp", "bad_conditions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +153,7 @@ class SymbolPath:
             self._volumes = np.round(self.rng.exponential(0.5, BLOCK) * 256) / 256
         else:
             self._volumes = self.rng.integers(1, 500, BLOCK)
-        self._conditions = self.rng.integers(0, len(CONDITIONS), BLOCK)
+        self._conditions = self.rng.integers(0, CONDITION_KINDS, BLOCK)
         self._next = 0
 
     def _draws(self, count: int) -> tuple[np.ndarray, list[float], list[int]]:
@@ -195,16 +188,6 @@ class SymbolPath:
         decimals = self.decimals
         prices = np.maximum(np.round(np.exp(log_prices), decimals), 10.0**-decimals)
         return prices.tolist(), volumes, conditions
-
-
-@dataclass(slots=True)
-class Trade:
-    symbol: str
-    price: float
-    timestamp_ms: int
-    volume: float
-    condition: int
-    trade_id: int
 
 
 class Market:
@@ -255,79 +238,3 @@ class Market:
                                 first + i + 1))
         self.count = first + count
         return trades
-
-
-_SYMBOL_JSON: dict[str, str] = {}
-
-
-def finnhub_trade(trade: Trade) -> str:
-    symbol = _SYMBOL_JSON.get(trade.symbol)
-    if symbol is None:
-        symbol = _SYMBOL_JSON[trade.symbol] = json.dumps(trade.symbol)
-    return (f'{{{CONDITIONS[trade.condition]}"p":{trade.price!r},"s":{symbol},'
-            f'"t":{trade.timestamp_ms},"v":{trade.volume!r}}}')
-
-
-def rfc3339(millis: int, extra_digits: int = 0) -> str:
-    """Nanosecond RFC 3339 text, as Alpaca sends; `extra_digits` fills the sub-millisecond part."""
-    seconds, ms = divmod(millis, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}{extra_digits % 10**6:06d}Z"
-
-
-def alpaca_trade(trade: Trade) -> str:
-    return json.dumps({"T": "t", "S": trade.symbol, "i": trade.trade_id, "x": "V", "p": trade.price,
-                       "s": trade.volume, "c": ALPACA_CONDITIONS[trade.condition],
-                       "t": rfc3339(trade.timestamp_ms, trade.trade_id * 7919), "z": "C"},
-                      separators=(",", ":"))
-
-
-def finnhub_frame(parts: list[str]) -> str:
-    return '{"type":"trade","data":[' + ",".join(parts) + "]}"
-
-
-def alpaca_frame(parts: list[str]) -> str:
-    return "[" + ",".join(parts) + "]"
-
-
-def bad_trade(kind: str, trade: Trade, protocol: str) -> str:
-    """A trade the collector must refuse (one dead letter), in the protocol's shape."""
-    fields: dict[str, object] = {"s": trade.symbol, "p": trade.price, "t": trade.timestamp_ms,
-                                 "v": trade.volume, "c": ["1"]}
-    if kind == "missing_price":
-        del fields["p"]
-    elif kind == "string_price":
-        fields["p"] = str(trade.price)
-    elif kind == "nan_price":
-        fields["p"] = float("nan")
-    elif kind == "negative_price":
-        fields["p"] = -trade.price
-    elif kind == "negative_volume":
-        fields["v"] = -1 - trade.volume
-    elif kind == "infinite_volume":
-        fields["v"] = float("inf")
-    elif kind == "empty_symbol":
-        fields["s"] = ""
-    elif kind == "float_timestamp":
-        fields["t"] = trade.timestamp_ms + 0.5
-    elif kind == "bad_conditions":
-        fields["c"] = "1,12"
-    if protocol == "alpaca":
-        stamp = fields.get("t")
-        fields = {"T": "t", "S": fields.get("s"), "p": fields.get("p"), "s": fields.get("v"),
-                  "c": fields.get("c"), "i": trade.trade_id,
-                  "t": rfc3339(stamp) if type(stamp) is int else "not a time"}
-        if kind == "missing_price":
-            del fields["p"]
-    return json.dumps(fields, separators=(",", ":"))
-
-
-def malformed_frame(kind: str, protocol: str, rng: random.Random) -> str:
-    """A whole frame the collector must refuse (one dead letter)."""
-    if kind == "invalid_json":
-        text = '{"type":"trade","data":[{"s":"AAPL","p":1' if protocol == "finnhub" else '[{"T":"t","S":'
-        return text[: rng.randint(5, len(text))]
-    if protocol == "alpaca":   # every other fault is a frame that is not a JSON array
-        return {"unknown_type": '{"T":"t"}', "missing_data": "null", "wrong_type_data": '"trades"',
-                "not_an_object": "42"}[kind]
-    return {"unknown_type": '{"type":"news","data":[]}', "missing_data": '{"type":"trade"}',
-            "wrong_type_data": '{"type":"trade","data":"AAPL"}', "not_an_object": '["trade"]'}[kind]
