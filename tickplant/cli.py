@@ -27,8 +27,9 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="tickplant", description="real-time market-data pipeline")
+def build_parser(parser_class: type[OneLineParser] = OneLineParser) -> argparse.ArgumentParser:
+    """The whole command line; `parser_class` (a subclass) lets the reference record what is built."""
+    parser = parser_class(prog="tickplant", description="real-time market-data pipeline")
     parser.add_argument("--version", action="version", version=f"tickplant {__version__}",
                         help="print the version and exit")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
