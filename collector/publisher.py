@@ -56,17 +56,21 @@ def _received_s(record: Record) -> float:
 
 
 def _abort(producer: Any) -> None:
-    """Close a producer without sending what it still holds: kafka-python's close(timeout=0) first
-    waits (0 s) for pending batches and raises instead, so force its I/O thread to abort them first.
-    Its futures fail; a request already on the wire may still be written (a harmless duplicate)."""
+    """Close a producer without sending what it still holds; its futures fail, and the rewind resends
+    their records from the journal. A request already on the wire may still land (a harmless duplicate).
+
+    kafka-python has no public call for this: in 2.3.3 (and 3.0.12, checked) `close(timeout)` flushes
+    first, so `close(timeout=0)` raises KafkaTimeoutError while records are pending and never closes.
+    So the producer's I/O thread (`_sender`, private) is told to abort what it holds before the public
+    close(timeout=0); tests/unit/test_collector_publisher_abort.py fails if an upgrade changes that.
+    3.x's force close also aborts batches already on the wire, which 2.3.3's cannot (the abort raises
+    in the I/O thread): then close() would keep waiting, so its connections are released directly and
+    the producer marked closed, or its finaliser (`__del__` -> close) would wait again."""
     try:
         producer._sender.force_close()
         producer._sender.join(5)
         producer.close(timeout=0)
     except Exception:  # noqa: BLE001 - the producer is discarded either way
-        # kafka-python 2.3 cannot abort a batch already on the wire (its abort raises in the I/O
-        # thread), so close() keeps waiting for it: release its connections, and keep its
-        # finaliser from trying again.
         try:
             producer._sender._client.close()
         except Exception:  # noqa: BLE001

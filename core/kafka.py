@@ -8,9 +8,8 @@ import ssl
 import time
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import BrokerConnection, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-from kafka.conn import BrokerConnection
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import (
     KafkaError,
@@ -127,28 +126,35 @@ def access_refusal(settings: Settings, exc: BaseException | None = None) -> str 
     return None
 
 
+class _HandshakeProbe(BrokerConnection):
+    """One connection that keeps the errors it was closed with. kafka-python 2.3.3 hands a refused
+    TLS handshake or SASL authentication only to `BrokerConnection.close(error)` (its clients then
+    report NoBrokersAvailable), so the probe overrides that public method to see the cause.
+    kafka-python 3.x has no `kafka.conn`: moving to it, its clients' own errors replace this probe
+    (test_kafka_mutual_tls.py and the secured tests check the causes it finds)."""
+
+    def __init__(self, host: str, port: int, **config: Any) -> None:
+        self.errors: list[BaseException] = []
+        super().__init__(host, port, socket.AF_UNSPEC, **config, state_change_callback=lambda *_: None)
+
+    def close(self, error: BaseException | None = None) -> None:
+        if error is not None:
+            self.errors.append(error)
+        super().close(error)
+
+
 def _handshake_error(settings: Settings, timeout_s: float = 5.0) -> BaseException | None:
     """The error of one blocking connection (TLS handshake, SASL) to the first bootstrap server."""
     host, port = split_host_port(settings.kafka_bootstrap_servers[0], 9092)
     config = {key: value for key, value in client_config(settings).items() if key != "bootstrap_servers"}
-    errors: list[BaseException] = []
-    connection = BrokerConnection(host, port, socket.AF_UNSPEC, **config,
-                                  state_change_callback=lambda *_: None)
-    original_close = connection.close
-
-    def close(error: BaseException | None = None) -> None:
-        if error is not None:
-            errors.append(error)
-        original_close(error)
-
-    connection.close = close  # type: ignore[method-assign]
+    connection = _HandshakeProbe(host, port, **config)
     try:
         connection.connect_blocking(timeout_s)
     except Exception as exc:  # the handshake's own error is the answer
         return exc
     finally:
-        original_close()
-    for error in errors:
+        connection.close()
+    for error in connection.errors:
         if isinstance(error, ssl.SSLError | SaslAuthenticationFailedError | UnsupportedSaslMechanismError):
             return error
     return None

@@ -20,8 +20,9 @@ from tickplant.parsing import OneLineParser
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="tickplant", description="real-time market-data pipeline")
+def build_parser(parser_class: type[OneLineParser] = OneLineParser) -> argparse.ArgumentParser:
+    """The whole command line; `parser_class` (a subclass) lets the reference record what is built."""
+    parser = parser_class(prog="tickplant", description="real-time market-data pipeline")
     parser.add_argument("--version", action="version", version=f"tickplant {__version__}",
                         help="print the version and exit")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,

@@ -7,12 +7,16 @@ test runs it).
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from core.config import PROJECT_ROOT, Settings, variable_of
 from tickplant.cli import build_parser
-from tickplant.commands.bench import BENCHMARKS, benchmark_parser
+from tickplant.parsing import OneLineParser
+from tickplant.commands.bench import BENCHMARKS
 
 REFERENCE = PROJECT_ROOT / "docs" / "reference.md"
 BLOCKS = ("commands", "configuration")
@@ -22,18 +26,73 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return dict(action.choices)
-    return {}
+class DocumentedParser(OneLineParser):
+    """The CLI's parser, recording what is added to it through argparse's public calls: its
+    arguments in order (`documented`) and its subcommands with their help (`commands`), since
+    argparse has no public way to list them back."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.documented: list[argparse.Action] = []
+        self.commands: dict[str, tuple[DocumentedParser, str]] = {}
+        super().__init__(*args, **kwargs)
+        self.documented.clear()     # -h/--help: every parser has it, the reference leaves it out
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.documented.append(action)
+        return action
+
+    def add_mutually_exclusive_group(self, **kwargs: Any) -> Any:
+        group = super().add_mutually_exclusive_group(**kwargs)
+        group.add_argument = self._recording(group.add_argument)
+        return group
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
+        group = super().add_argument_group(*args, **kwargs)
+        group.add_argument = self._recording(group.add_argument)
+        return group
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        subparsers = super().add_subparsers(**kwargs)
+        add_parser = subparsers.add_parser
+
+        def add_command(name: str, **options: Any) -> DocumentedParser:
+            parser = add_parser(name, **options)
+            self.commands[name] = (parser, options.get("help") or "")
+            return parser
+
+        subparsers.add_parser = add_command
+        return subparsers
+
+    def _recording(self, add: Callable[..., argparse.Action]) -> Callable[..., argparse.Action]:
+        def add_argument(*args: Any, **kwargs: Any) -> argparse.Action:
+            action = add(*args, **kwargs)
+            self.documented.append(action)
+            return action
+        return add_argument
 
 
-def _flag_rows(parser: argparse.ArgumentParser) -> list[str]:
+def benchmark_parser(name: str) -> DocumentedParser:
+    """`tickplant bench NAME`'s parser, built as tickplant.commands.bench builds it."""
+    module_name, summary = BENCHMARKS[name]
+    parser = DocumentedParser(prog=f"tickplant bench {name}", description=summary)
+    importlib.import_module(module_name).add_arguments(parser)
+    return parser
+
+
+def every_parser() -> list[DocumentedParser]:
+    """The root parser, every command's and subcommand's, and every benchmark's."""
+    parsers, pending = [], [build_parser(DocumentedParser)]
+    while pending:
+        parser = pending.pop(0)
+        parsers.append(parser)
+        pending.extend(child for child, _ in parser.commands.values())
+    return parsers + [benchmark_parser(name) for name in BENCHMARKS]
+
+
+def _flag_rows(parser: DocumentedParser) -> list[str]:
     rows = []
-    for action in parser._actions:
-        if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
-            continue
+    for action in parser.documented:
         if action.option_strings:
             name = ", ".join(action.option_strings)
             if action.nargs != 0:
@@ -52,7 +111,7 @@ def _flag_rows(parser: argparse.ArgumentParser) -> list[str]:
     return rows
 
 
-def _section(title: str, parser: argparse.ArgumentParser, summary: str) -> list[str]:
+def _section(title: str, parser: DocumentedParser, summary: str) -> list[str]:
     lines = [f"#### `{title}`", "", _cell(summary or parser.description or "")]
     rows = _flag_rows(parser)
     if rows:
@@ -62,20 +121,16 @@ def _section(title: str, parser: argparse.ArgumentParser, summary: str) -> list[
 
 def commands_block() -> str:
     """Every command and subcommand with every flag, its default and its help text."""
-    root = build_parser()
+    root = build_parser(DocumentedParser)
     lines = _section("tickplant", root, "options of every command (before the command name)")
-    helps = {a.dest: a.help for a in root._subparsers._group_actions[0]._choices_actions}
-    for name, parser in _subcommands(root).items():
-        children = _subcommands(parser)
-        if children:
-            child_helps = {a.dest: a.help for a in parser._subparsers._group_actions[0]._choices_actions}
-            for child, child_parser in children.items():
-                lines += _section(f"tickplant {name} {child}", child_parser, child_helps.get(child, ""))
+    for name, (parser, summary) in root.commands.items():
+        if parser.commands:
+            for child, (child_parser, child_summary) in parser.commands.items():
+                lines += _section(f"tickplant {name} {child}", child_parser, child_summary)
             continue
-        lines += _section(f"tickplant {name}", parser, helps.get(name, ""))
+        lines += _section(f"tickplant {name}", parser, summary)
     for name in BENCHMARKS:
-        parser, _ = benchmark_parser(name)
-        lines += _section(f"tickplant bench {name}", parser, BENCHMARKS[name][1])
+        lines += _section(f"tickplant bench {name}", benchmark_parser(name), BENCHMARKS[name][1])
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -4,25 +4,16 @@ and must be current."""
 
 from __future__ import annotations
 
-import argparse
+import re
 
 from core.config import variables
 from tickplant import reference
-from tickplant.cli import build_parser
-from tickplant.commands.bench import BENCHMARKS, benchmark_parser
+from tickplant.commands.bench import BENCHMARKS
 
 
 def _all_flags() -> set[str]:
-    flags: set[str] = set()
-    parsers = [build_parser()]
-    parsers += [benchmark_parser(name)[0] for name in BENCHMARKS]
-    while parsers:
-        parser = parsers.pop()
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                parsers.extend(action.choices.values())
-            flags.update(option for option in action.option_strings if option.startswith("--"))
-    return flags - {"--help"}
+    return {option for parser in reference.every_parser() for action in parser.documented
+            for option in action.option_strings if option.startswith("--")}
 
 
 def test_reference_blocks_are_current():
@@ -39,3 +30,24 @@ def test_reference_names_every_flag_and_every_variable():
 
 def test_readme_links_the_reference():
     assert "(docs/reference.md)" in (reference.PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_recorded_arguments_are_every_flag_argparse_prints_in_usage():
+    # the reference lists what DocumentedParser recorded; argparse's own usage line is the check
+    # that no argument reached a parser another way (a parent parser, a group)
+    for parser in reference.every_parser():
+        printed = set(re.findall(r"(?<![\w-])--[a-z][\w-]*", parser.format_usage())) - {"--help"}
+        recorded = {option for action in parser.documented for option in action.option_strings}
+        assert printed <= recorded, parser.prog
+
+
+def test_every_command_and_benchmark_has_a_section():
+    commands = reference.commands_block()
+    root = reference.every_parser()[0]
+    assert set(root.commands) >= {"collect", "stream", "services", "bench"}
+    titles = [f"tickplant {name} {child}" for name, (parser, _) in root.commands.items() for child in parser.commands]
+    titles += [f"tickplant {name}" for name, (parser, _) in root.commands.items() if not parser.commands]
+    for title in titles:
+        assert f"#### `{title}`" in commands
+    for name in BENCHMARKS:
+        assert f"#### `tickplant bench {name}`" in commands

@@ -327,3 +327,17 @@ def test_one_batch_plan_serves_every_batch_as_the_per_batch_transforms_do(spark)
     # the second batch: one late AAPL trade (its window ended at T0+5 s), a refused one, TSLA not watched
     assert (summary["valid_rows"], summary["refused_rows"], summary["late_rows"], summary["other_symbols"]) == \
         (2, 1, 1, 1)
+
+
+def test_summary_of_reads_what_the_public_observation_get_returns(spark):
+    # batches.summary_of reads PySpark 3.5's private Observation._jo (Observation.get costs ~75 py4j
+    # commands a batch): this fails when an upgrade changes what it relies on
+    from pyspark.sql import Observation
+
+    from stream_processor.batches import summary_of
+
+    rows = rows_of(spark, [trade_record([trade("AAPL", 9.0, 1.0, T0 + 100)], seq=1)])
+    observation = Observation("summary-of")
+    rows.observe(observation, transforms.observed_summary(rows, ("AAPL",))).count()
+    assert isinstance(summary_of(observation), str)
+    assert summary_of(observation) == observation.get["summary"]
