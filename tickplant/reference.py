@@ -15,8 +15,8 @@ from typing import Any
 
 from core.config import PROJECT_ROOT, Settings, variable_of
 from tickplant.cli import build_parser
-from tickplant.parsing import OneLineParser
 from tickplant.commands.bench import BENCHMARKS
+from tickplant.parsing import OneLineParser
 
 REFERENCE = PROJECT_ROOT / "docs" / "reference.md"
 BLOCKS = ("commands", "configuration")
