@@ -62,7 +62,7 @@ def _abort(producer: Any) -> None:
     kafka-python has no public call for this: in 2.3.3 (and 3.0.12, checked) `close(timeout)` flushes
     first, so `close(timeout=0)` raises KafkaTimeoutError while records are pending and never closes.
     So the producer's I/O thread (`_sender`, private) is told to abort what it holds before the public
-    close(timeout=0); tests/unit/test_collector_publisher_abort.py fails if an upgrade changes that.
+    close(timeout=0); tests/unit/collector/test_publisher_abort.py fails if an upgrade changes that.
     3.x's force close also aborts batches already on the wire, which 2.3.3's cannot (the abort raises
     in the I/O thread): then close() would keep waiting, so its connections are released directly and
     the producer marked closed, or its finaliser (`__del__` -> close) would wait again."""
