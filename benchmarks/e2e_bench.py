@@ -12,14 +12,15 @@ import os
 import shlex
 import statistics
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from benchmarks.scratch import scratch_pipeline
 from core import kafka as kafka_clients
-from core.arguments import positive_float, positive_int
+from core.arguments import non_negative_float, positive_float, positive_int
 from core.checkpoints import STREAMING_QUERIES
 from core.config import Settings
 from core.retry import wait_until
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 class E2eBenchOptions:
     rates: tuple[float, ...] = (5000.0,)
     duration: float = 30.0
+    warmup: float = 60.0
     source: str = "collector"                # collector | direct
     frame_trades: int = 200
     drain_timeout: float = 120.0
@@ -51,7 +53,8 @@ class E2eBenchOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> E2eBenchOptions:
-        return cls(rates=args.rate, duration=args.duration, source=args.source, frame_trades=args.frame_trades,
+        return cls(rates=args.rate, duration=args.duration, warmup=args.warmup, source=args.source,
+                   frame_trades=args.frame_trades,
                    drain_timeout=args.drain_timeout, stream_flags=tuple(shlex.split(args.stream_flags)),
                    against=tuple(path.resolve() for path in args.against), rounds=args.rounds,
                    keep=args.keep, json=args.json)
@@ -72,6 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=rate_list, default=(5000.0,),
                         help="offered trades/s; comma-separated for a ramp (5000,20000)")
     parser.add_argument("--duration", type=positive_float, default=30.0, help="seconds of load per rate (default 30)")
+    parser.add_argument("--warmup", type=non_negative_float, default=60.0,
+                        help="seconds of load at the first rate before measuring, not counted: the stream job's "
+                        "JIT compiles for its first minute or two (default 60; 0: a 1 s burst only)")
     parser.add_argument("--source", choices=("collector", "direct"), default="collector",
                         help="collector: simulator + collector (default); direct: Avro records produced here")
     parser.add_argument("--frame-trades", type=positive_int, default=200, help="trades per websocket frame at most")
@@ -134,8 +140,8 @@ class Load:
 
         self._simulator = _SimulatorProcess(rate, options.frame_trades, workdir)
         self._collector = Collector(settings, CollectorOptions(
-            url=self._simulator.url, symbols=SYMBOLS, metrics_port=0, spool_dir=workdir / f"spool-{rate:.0f}",
-            idle_timeout_s=600))
+            url=self._simulator.url, symbols=SYMBOLS, metrics_port=0,
+            spool_dir=Path(tempfile.mkdtemp(prefix="spool-", dir=workdir)), idle_timeout_s=600))
         self._thread = run_in_thread(self._collector)
 
     def stop(self) -> None:
@@ -315,7 +321,12 @@ def measure(settings: Settings, options: E2eBenchOptions, checkout: Path = ROOT)
         results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": options.source,
                                    "name": settings.kafka_topic, "checkout": str(checkout), "steps": []}
         try:
-            direct_load(settings, 2000, 1.0, 100, "warmup")  # JIT and first-batch set-up before measuring
+            if options.warmup:   # the JIT and the first batches' set-up, at the load measured next
+                warming = Load(settings, replace(options, duration=options.warmup), rates[0], home)
+                time.sleep(options.warmup)
+                warming.stop()
+            else:
+                direct_load(settings, 2000, 1.0, 100, "warmup")
             if _wait_drained(settings, 180, job, queries) is None:
                 raise RuntimeError("the stream job did not process the warm-up within 180 s")
             for rate in rates:

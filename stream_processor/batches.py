@@ -130,7 +130,7 @@ class TradesBatch:
             self._plan = transforms.BatchPlan(rows, self._settings.symbols, self._late_window_ms)
         marked = self._plan.mark_late(rows, entry.watermark_ms if entry else 0)
         small = records is not None and records * self._trades_per_record <= self._driver_trades
-        times, newest, written_ms = self._collected(marked) if small else self._observed(marked, batch_id)
+        times, newest, written_ms = self._collected(marked, clock) if small else self._observed(marked, batch_id)
         clock.lap("write_trades")
         if records:
             self._trades_per_record = max(1.0, (times["valid_rows"] + times["refused_rows"]) / records)
@@ -149,10 +149,11 @@ class TradesBatch:
         if self._windows and times.get("windows"):
             self._write_aggregates(batch_id, [(w["symbol"], w["start"]) for w in times["windows"]], clock)
 
-    def _collected(self, marked: DataFrame) -> Summary:
+    def _collected(self, marked: DataFrame, clock: _PhaseClock) -> Summary:
         """A small batch: collected in one Spark job, its trades written through the driver session,
         its summary computed in Python."""
         collected = self._plan.collected(marked)
+        clock.lap("collect")
         self._trades.write(transforms.collected_trades(collected))
         written_ms = _now_ms()
         return (*rollup.batch_summary(collected), written_ms)

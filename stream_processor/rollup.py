@@ -7,6 +7,7 @@ recomputes its window instead of being dropped."""
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
@@ -76,20 +77,28 @@ def window_from_trades(symbol: str, window_start_ms: int, trades: Iterable[Mappi
     """One `trades_5s` row from the stored trades (t_ms, trade_id, price, volume) of its window:
     open/close of the first/last trade by `trade_order`, extremes, count, volume; VWAP = notional /
     volume, or the mean price when the window traded no volume. None when it holds no trade.
-    `last_trade_ms` (the newest trade's time) is for latency bookkeeping."""
-    ordered = sorted(trades, key=trade_order)
-    if not ordered:
+    `last_trade_ms` (the newest trade's time) is for latency bookkeeping.
+
+    One pass, no sort: only the trades at the first and the last millisecond are ordered by
+    `trade_order` (a window of a fast feed holds thousands of trades, read back after every batch)."""
+    trades = trades if isinstance(trades, list) else list(trades)
+    if not trades:
         return None
-    prices = [t["price"] for t in ordered]
-    volume = math.fsum(t["volume"] for t in ordered)
+    times = [t["t_ms"] for t in trades]
+    prices = [t["price"] for t in trades]
+    volumes = [t["volume"] for t in trades]
+    first_ms, last_ms = min(times), max(times)
+    first = min((t for t in trades if t["t_ms"] == first_ms), key=trade_order)
+    last = max((t for t in trades if t["t_ms"] == last_ms), key=trade_order)
+    volume = math.fsum(volumes)
     if volume > 0:
-        vwap = math.fsum(t["price"] * t["volume"] for t in ordered) / volume
+        vwap = math.fsum(map(operator.mul, prices, volumes)) / volume
     else:
         vwap = math.fsum(prices) / len(prices)
     return {"symbol": symbol, "trade_date": utc_day(window_start_ms), "window_start_ms": window_start_ms,
-            "window_end_ms": window_start_ms + window_ms, "trade_count": len(ordered), "volume": volume,
-            "vwap": vwap, "open": prices[0], "high": max(prices), "low": min(prices), "close": prices[-1],
-            "last_trade_ms": ordered[-1]["t_ms"]}
+            "window_end_ms": window_start_ms + window_ms, "trade_count": len(trades), "volume": volume,
+            "vwap": vwap, "open": first["price"], "high": max(prices), "low": min(prices), "close": last["price"],
+            "last_trade_ms": last_ms}
 
 
 def bar_from_windows(symbol: str, trade_date: Any, bar_start_ms: int,
