@@ -185,10 +185,8 @@ class TradesBatch:
         """Recompute and write every window the batch touched, then the bars of their minutes; each
         table gets its own metrics under this batch's id (its latency counts from the newest trade of
         the windows it wrote)."""
-        stored = self._store.window_trades(sorted(touched))
+        windows = self._store.windows(sorted(touched))
         clock.lap("read_windows")
-        windows = [window for (symbol, start), trades in stored.items()
-                   if (window := rollup.window_from_trades(symbol, start, trades)) is not None]
         self._store.write_windows(windows)
         clock.lap("write_windows")
         times = window_times(windows)

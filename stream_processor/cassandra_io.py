@@ -121,9 +121,15 @@ class TradeWrites(DriverWrites):
 
 INSERT_WINDOW = ("INSERT INTO {keyspace}.trades_5s (symbol, trade_date, window_start, window_end, trade_count, "
                  "volume, vwap, open, high, low, close) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-SELECT_WINDOW_TRADES = ("SELECT toUnixTimestamp(trade_timestamp) AS t_ms, trade_id, price, volume "
-                        "FROM {keyspace}.trades "
+# A window's totals, aggregated by Cassandra inside the trades' partition: the trades are not shipped
+# (a window of a fast feed holds thousands, read back after every batch that touches it).
+SELECT_WINDOW_TOTALS = ("SELECT count(*) AS trade_count, sum(volume) AS volume, sum(price * volume) AS notional, "
+                        "sum(price) AS price_sum, max(price) AS high, min(price) AS low, "
+                        "min(trade_timestamp) AS first_at, max(trade_timestamp) AS last_at FROM {keyspace}.trades "
                         "WHERE symbol = ? AND trade_date = ? AND trade_timestamp >= ? AND trade_timestamp < ?")
+# the trades of one millisecond: a window's first or last, ordered in Python by rollup.trade_order
+SELECT_TRADES_AT = ("SELECT toUnixTimestamp(trade_timestamp) AS t_ms, trade_id, price FROM {keyspace}.trades "
+                    "WHERE symbol = ? AND trade_date = ? AND trade_timestamp = ?")
 SELECT_MINUTE = ("SELECT toUnixTimestamp(window_start) AS window_start_ms, trade_count, volume, vwap, open, "
                  "high, low, close FROM {keyspace}.trades_5s "
                  "WHERE symbol = ? AND trade_date = ? AND window_start >= ? AND window_start < ?")
@@ -136,19 +142,34 @@ WindowKey = tuple[str, int]
 
 class WindowStore(DriverWrites):
     """The 5 s windows and 1 min bars a `trades` batch touched (a few rows per symbol), through the
-    driver session: each touched window's stored trades read back (one partition, a clustering range),
-    its row written, and a minute's stored windows read back to roll a bar up. Reads and writes at
-    LOCAL_QUORUM, as the connector writes the trades, so a read sees the batch's own writes."""
+    driver session: each touched window recomputed from its stored trades (one partition, a clustering
+    range, aggregated by Cassandra), its row written, and a minute's stored windows read back to roll a
+    bar up. Reads and writes at LOCAL_QUORUM, as the connector writes the trades, so a read sees the
+    batch's own writes."""
 
     consistency = ConsistencyLevel.LOCAL_QUORUM
 
-    def window_trades(self, keys: Iterable[WindowKey], window_ms: int = 5_000) -> dict[WindowKey, list[Any]]:
-        """The stored trades of each window (t_ms, trade_id, price, volume), read concurrently."""
-        keys = list(keys)
+    def windows(self, keys: list[WindowKey], window_ms: int = 5_000) -> list[dict[str, Any]]:
+        """The `trades_5s` row of each window in `keys` that holds trades, recomputed from the stored
+        trades: its totals aggregated by Cassandra, then the trades of its first and last millisecond
+        (for open and close); each of the two rounds reads every window concurrently."""
+        session = driver_session(self._settings)
         args = [(symbol, rollup.utc_day(start), start, start + window_ms) for symbol, start in keys]
-        results = execute_concurrent_with_args(driver_session(self._settings), self._prepared(SELECT_WINDOW_TRADES),
-                                               args, concurrency=32, raise_on_first_error=True)
-        return {key: list(result) for key, (_, result) in zip(keys, results, strict=True)}
+        totals = [next(iter(result), None) for _, result in execute_concurrent_with_args(
+            session, self._prepared(SELECT_WINDOW_TOTALS), args, concurrency=32, raise_on_first_error=True)]
+        filled = [(key, day, total) for (key, (_, day, _, _), total) in zip(keys, args, totals, strict=True)
+                  if total and total["trade_count"]]
+        edge_args = [[(key[0], day, at) for at in dict.fromkeys((total["first_at"], total["last_at"]))]
+                     for key, day, total in filled]
+        results = iter(execute_concurrent_with_args(session, self._prepared(SELECT_TRADES_AT),
+                                                    [a for edge in edge_args for a in edge],
+                                                    concurrency=32, raise_on_first_error=True))
+        windows = []
+        for (key, _, total), edge in zip(filled, edge_args, strict=True):
+            edges = [trade for _ in edge for trade in next(results)[1]]
+            if (window := rollup.window_from_totals(key[0], key[1], total, edges, window_ms)) is not None:
+                windows.append(window)
+        return windows
 
     def write_windows(self, windows: list[dict[str, Any]]) -> None:
         values = [(w["symbol"], w["trade_date"], w["window_start_ms"], w["window_end_ms"], w["trade_count"],

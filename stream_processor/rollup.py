@@ -77,28 +77,37 @@ def window_from_trades(symbol: str, window_start_ms: int, trades: Iterable[Mappi
     """One `trades_5s` row from the stored trades (t_ms, trade_id, price, volume) of its window:
     open/close of the first/last trade by `trade_order`, extremes, count, volume; VWAP = notional /
     volume, or the mean price when the window traded no volume. None when it holds no trade.
-    `last_trade_ms` (the newest trade's time) is for latency bookkeeping.
-
-    One pass, no sort: only the trades at the first and the last millisecond are ordered by
-    `trade_order` (a window of a fast feed holds thousands of trades, read back after every batch)."""
+    `last_trade_ms` (the newest trade's time) is for latency bookkeeping."""
     trades = trades if isinstance(trades, list) else list(trades)
     if not trades:
         return None
-    times = [t["t_ms"] for t in trades]
     prices = [t["price"] for t in trades]
     volumes = [t["volume"] for t in trades]
-    first_ms, last_ms = min(times), max(times)
-    first = min((t for t in trades if t["t_ms"] == first_ms), key=trade_order)
-    last = max((t for t in trades if t["t_ms"] == last_ms), key=trade_order)
-    volume = math.fsum(volumes)
-    if volume > 0:
-        vwap = math.fsum(map(operator.mul, prices, volumes)) / volume
-    else:
-        vwap = math.fsum(prices) / len(prices)
+    totals = {"trade_count": len(trades), "volume": math.fsum(volumes),
+              "notional": math.fsum(map(operator.mul, prices, volumes)), "price_sum": math.fsum(prices),
+              "high": max(prices), "low": min(prices)}
+    return window_from_totals(symbol, window_start_ms, totals, trades, window_ms)
+
+
+def window_from_totals(symbol: str, window_start_ms: int, totals: Mapping[str, Any],
+                       edges: Iterable[Mapping[str, Any]], window_ms: int = WINDOW_MS) -> dict[str, Any] | None:
+    """One `trades_5s` row from its window's totals (trade_count, volume, notional = sum of price x
+    volume, price_sum, high, low: what Cassandra aggregates in the trades' partition) and the trades
+    at its first and last millisecond (`edges`, t_ms, trade_id, price; more may be given), whose
+    first and last by `trade_order` are open and close. None when the window holds no trade."""
+    edges = edges if isinstance(edges, list) else list(edges)
+    if not totals["trade_count"] or not edges:
+        return None
+    first_ms = min(t["t_ms"] for t in edges)
+    last_ms = max(t["t_ms"] for t in edges)
+    first = min((t for t in edges if t["t_ms"] == first_ms), key=trade_order)
+    last = max((t for t in edges if t["t_ms"] == last_ms), key=trade_order)
+    volume = totals["volume"]
+    vwap = totals["notional"] / volume if volume > 0 else totals["price_sum"] / totals["trade_count"]
     return {"symbol": symbol, "trade_date": utc_day(window_start_ms), "window_start_ms": window_start_ms,
-            "window_end_ms": window_start_ms + window_ms, "trade_count": len(trades), "volume": volume,
-            "vwap": vwap, "open": first["price"], "high": max(prices), "low": min(prices), "close": last["price"],
-            "last_trade_ms": last_ms}
+            "window_end_ms": window_start_ms + window_ms, "trade_count": totals["trade_count"], "volume": volume,
+            "vwap": vwap, "open": first["price"], "high": totals["high"], "low": totals["low"],
+            "close": last["price"], "last_trade_ms": last_ms}
 
 
 def bar_from_windows(symbol: str, trade_date: Any, bar_start_ms: int,

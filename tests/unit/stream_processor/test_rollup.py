@@ -12,7 +12,14 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from stream_processor.rollup import bar_from_windows, roll_up, touched_minutes, utc_day, window_from_trades
+from stream_processor.rollup import (
+    bar_from_windows,
+    roll_up,
+    touched_minutes,
+    utc_day,
+    window_from_totals,
+    window_from_trades,
+)
 from tests.helpers_stream import recompute_windows
 
 T0 = 1_700_000_040_000  # a whole minute
@@ -82,6 +89,29 @@ def test_same_millisecond_trades_order_by_numeric_sequence_then_index():
                                             {"trade_id": "odd", "t_ms": T0 + 1, "price": 1.0, "volume": 1.0}])
     assert (other["open"], other["close"]) == (1.0, 2.0)
     assert window_from_trades("AAPL", T0, []) is None
+
+
+@pytest.mark.parametrize("zero_volume", [False, True])
+def test_a_window_from_cassandras_totals_and_its_edge_trades_equals_the_one_from_all_its_trades(zero_volume):
+    trades = random_trades(5, 2_000, zero_volume)
+    trades["t_ms"] = T0 + trades["t_ms"].sub(T0) // 40 * 40      # ties at the first and last millisecond
+    for (symbol, start), group in trades.groupby([trades["symbol"], trades["t_ms"] // 5_000 * 5_000]):
+        rows = group.sample(frac=1.0, random_state=2).to_dict("records")
+        prices, volumes = group["price"].tolist(), group["volume"].tolist()
+        totals = {"trade_count": len(rows), "volume": sum(volumes), "price_sum": sum(prices),   # summed in order,
+                  "notional": sum(p * v for p, v in zip(prices, volumes, strict=True)),        # as Cassandra does
+                  "high": max(prices), "low": min(prices)}
+        first, last = group["t_ms"].min(), group["t_ms"].max()
+        edges = [row for row in rows if row["t_ms"] in (first, last)]
+        window = window_from_totals(symbol, int(start), totals, edges)
+        expected = window_from_trades(symbol, int(start), rows)
+        assert {k: window[k] for k in ("open", "high", "low", "close", "trade_count", "last_trade_ms",
+                                       "window_end_ms", "trade_date")} == \
+            {k: expected[k] for k in ("open", "high", "low", "close", "trade_count", "last_trade_ms",
+                                      "window_end_ms", "trade_date")}
+        assert math.isclose(window["volume"], expected["volume"], rel_tol=1e-12, abs_tol=1e-12)
+        assert math.isclose(window["vwap"], expected["vwap"], rel_tol=1e-12)
+    assert window_from_totals("AAPL", T0, {"trade_count": 0}, []) is None
 
 
 def test_utc_day_of_epoch_milliseconds():
