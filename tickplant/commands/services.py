@@ -62,10 +62,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _print_table(statuses: list[ServiceStatus]) -> None:
+    width = max([10, *(len(s.name) for s in statuses)])   # spark-worker-1 of `--nodes 3` is longer
     for s in statuses:
         where = "local" if s.managed else "external"
         pid = f"pid {s.pid}" if s.pid else "-"
-        print(f"  {s.name:<10} {s.state:<14} {s.address:<22} {where:<9} {pid:<10} {s.version or ''}")
+        print(f"  {s.name:<{width}} {s.state:<14} {s.address:<22} {where:<9} {pid:<10} {s.version or ''}")
 
 
 def _sql_options(settings: Settings, args: argparse.Namespace) -> SqlOptions | None:

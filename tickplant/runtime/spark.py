@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -203,3 +204,28 @@ class SparkWorker(SparkNode):
 def spark_cluster(settings: Settings) -> list[LocalService]:
     """The master, then its workers (start order)."""
     return [SparkMaster(settings), *(SparkWorker(settings, n) for n in range(1, WORKERS + 1))]
+
+
+def pack_executor_venv(settings: Settings, destination: Path) -> Path:
+    """The executors' bare virtualenv (built if missing) as a tar.gz for `--archives ...#venv`, its
+    files at the top (`venv/bin/python` once unpacked). A plain tar, not venv-pack: an executor runs
+    `./venv/bin/python -m pyspark.daemon` and nothing else of it, so the activate scripts and script
+    shebangs venv-pack rewrites are never used, and both need the same Python at the same path on every
+    node (bin/python links to the base interpreter, pyvenv.cfg names its home) — venv-pack as well."""
+    ensure_executor_venv(settings)
+    venv = executor_venv(settings)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(f".{destination.name}.partial")
+
+    def keep(member: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        if "__pycache__" in member.name.split("/") or member.name.endswith(".tickplant-installed"):
+            return None
+        member.uid = member.gid = 0
+        member.uname = member.gname = ""
+        return member
+
+    with tarfile.open(partial, "w:gz", compresslevel=3) as archive:
+        for child in sorted(venv.iterdir()):
+            archive.add(child, arcname=child.name, filter=keep)
+    os.replace(partial, destination)
+    return destination
