@@ -34,7 +34,7 @@ os.environ.setdefault("TICKPLANT_CASSANDRA_JVM_OPTIONS", TEST_CASSANDRA_FLAGS)
 os.environ.setdefault("TICKPLANT_JVM_OPTIONS", "-XX:TieredStopAtLevel=1")
 os.environ.setdefault("TICKPLANT_SPARK_JVM_OPTIONS", "-XX:+UseSerialGC")
 
-TIERS = ("unit", "integration", "e2e", "browser")
+TIERS = ("unit", "integration", "e2e", "browser", "cluster")
 
 
 # Under pytest-xdist (`make test` runs the server tiers on two workers) a worker takes whole units:
