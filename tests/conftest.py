@@ -71,7 +71,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 # The longest units first, so that two workers end together (longest-processing-time order): seconds
 # per unit in a clean-clone run of this stop (`tickplant bench suite`); the SQL package after the
 # first few, by when `make install-sql`, started after the unit tier, is done. Others keep their order.
-LONG_UNITS = ("tests/integration/test_gbm_job.py", "tests/e2e/test_gbm_e2e.py", "tests/e2e/test_up_sql.py",
+LONG_UNITS = ("tests/integration/test_gbm_job.py", "tests/cluster/test_spark_cluster.py",
+              "tests/e2e/test_gbm_e2e.py", "tests/e2e/test_up_sql.py",
               "tests/integration/test_stream_pipeline.py", "tests/integration/test_collector_write_ahead.py",
               "secured", "sql", "tests/e2e/test_up.py", "tests/browser/test_first_start.py",
               "tests/integration/test_gbm_real_data.py",

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +41,13 @@ def documented_line(comment: str) -> str:
 
 def master(settings) -> str:
     return f"spark://127.0.0.1:{settings.spark_master_port}"
+
+
+def applications(settings) -> dict[str, str]:
+    """id -> name of every application the master has run or runs."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{settings.spark_master_ui_port}/json/", timeout=10) as answer:
+        state = json.loads(answer.read())
+    return {app["id"]: app["name"] for app in [*state["activeapps"], *state["completedapps"]]}
 
 
 def cli_env(settings, **extra: str) -> dict[str, str]:
@@ -101,8 +109,10 @@ def _runs(session) -> dict[str, dict]:
 
 def test_gbm_on_the_standalone_master_writes_the_same_estimates_as_local_mode(spark_cluster, isolated,
                                                                              cassandra_session, bars):
+    before = applications(spark_cluster)
     on_cluster = run_cli("gbm", *GBM_FLAGS, env=cli_env(isolated, SPARK_MASTER=master(spark_cluster)))
     assert on_cluster.returncode == 0, on_cluster.stderr[-3000:]
+    assert "tickplant-gbm" in {name for app, name in applications(spark_cluster).items() if app not in before}
     cluster_runs = _runs(cassandra_session)
     assert set(cluster_runs) == set(SYMBOLS)
     for symbol, series in bars.items():
@@ -119,7 +129,9 @@ def test_gbm_on_the_standalone_master_writes_the_same_estimates_as_local_mode(sp
 
 
 def _submit(line: str, settings, log: Path, **extra_env: str) -> subprocess.Popen:
-    env = {**os.environ, **cli_env(settings, **extra_env)}
+    # the checkout's virtualenv active, as docs/deploy.md says: spark-submit is pyspark's
+    env = {**os.environ, **cli_env(settings, **extra_env),
+           "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     with log.open("ab") as handle:
         return subprocess.Popen(["bash", "-c", f"exec {line}"], cwd=ROOT, env=env, stdout=handle,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -154,6 +166,7 @@ def test_stream_job_by_the_documented_spark_submit_line_writes_every_table_exact
     records = synthetic_records(STREAM_SYMBOLS, 300, int(datetime.now(UTC).timestamp() * 1000) - 120_000, seed=5)
     produce(isolated, records)
     log = tmp_path / "stream.log"
+    before = applications(spark_cluster)
     job = _Submitted(_submit(line, isolated, log), log)
     try:
         wait_for_job(lambda: caught_up(isolated, tmp_path), 300, "the stream job on the cluster", job)
@@ -165,6 +178,7 @@ def test_stream_job_by_the_documented_spark_submit_line_writes_every_table_exact
         except subprocess.TimeoutExpired:
             os.killpg(job.process.pid, signal.SIGKILL)
             raise AssertionError(f"spark-submit ignored SIGTERM; log:\n{job.tail()}") from None
+    assert "tickplant-stream" in {name for app, name in applications(spark_cluster).items() if app not in before}
     assert_tables_match(cassandra_session, isolated.cassandra_keyspace, expected_trades(records))
 
 

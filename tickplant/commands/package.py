@@ -11,8 +11,6 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.config import PROJECT_ROOT
-
 if TYPE_CHECKING:
     from core.config import Settings
 
@@ -26,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     package.add_argument("--venv", action="store_true",
                          help="also dist/venv.tar.gz: the executors' bare virtualenv (numpy, pandas, pyarrow, "
                               "py4j; no tickplant) for nodes that have no Python environment")
-    package.add_argument("--dist", type=Path, default=PROJECT_ROOT / "dist", help="output directory (default dist/)")
+    package.add_argument("--dist", type=Path, default=None, help="output directory (default: dist/ of the checkout)")
     package.set_defaults(handler=package_command)
 
 
@@ -48,14 +46,14 @@ def submit_line(settings: Settings, job: str, code: Path, venv_archive: Path | N
     """The client-mode spark-submit line of `job` on the standalone master: the driver runs this
     checkout's Python, the executors the packed environment (`--archives`) or this machine's
     executors' virtualenv (the rehearsal cluster's workers)."""
+    from core.config import PROJECT_ROOT
     from tickplant.runtime.spark import executor_python
 
     master = settings.spark_master if settings.spark_master.startswith("spark://") else \
         f"spark://127.0.0.1:{settings.spark_master_port}"
     jars = settings.jars_dir / "spark"
     bin_dir = Path(sys.executable).parent
-    submit = bin_dir / "spark-submit"   # pyspark's, beside this Python
-    lines = [f"{_shown(submit) if submit.exists() else 'spark-submit'} --master {master} --deploy-mode client",
+    lines = [f"spark-submit --master {master} --deploy-mode client",
              f"--jars \"$(ls {_shown(jars)}/*.jar | paste -sd, -)\" --py-files {_shown(code)}"]
     if venv_archive is not None:
         lines.append(f"--archives {_shown(venv_archive)}#venv --conf spark.pyspark.python=./venv/bin/python")
@@ -67,9 +65,10 @@ def submit_line(settings: Settings, job: str, code: Path, venv_archive: Path | N
 
 
 def package_command(settings: Settings, args: argparse.Namespace) -> int:
+    from core.config import PROJECT_ROOT
     from core.pyfiles import ZIP_NAME, code_zip
 
-    dist: Path = args.dist
+    dist: Path = args.dist or PROJECT_ROOT / "dist"
     code = code_zip(dist / ZIP_NAME)
     with zipfile.ZipFile(code) as archive:
         files = len(archive.namelist())
@@ -83,6 +82,6 @@ def package_command(settings: Settings, args: argparse.Namespace) -> int:
               f"for nodes with Python {sys.version_info.major}.{sys.version_info.minor} at "
               f"{os.path.realpath(getattr(sys, '_base_executable', sys.executable))}")
     for job in JOBS:
-        print(f"\n# the {job} job (from the checkout; its flags after the script)")
+        print(f"\n# the {job} job (from the checkout, its virtualenv active; the job's flags after the script)")
         print(submit_line(settings, job, code, venv_archive))
     return 0

@@ -136,6 +136,10 @@ class SparkNode(LocalService):
         return {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_DAEMON_MEMORY": DAEMON_HEAP,
                 "SPARK_DAEMON_JAVA_OPTS": " ".join(self.jvm_options()), "SPARK_LOCAL_IP": self.host,
                 "SPARK_LOG_DIR": str(self.settings.home / "logs"),
+                # a finished application's work directory (its jars, code, unpacked --archives) goes
+                # after an hour: a 300 MB packed environment per run would otherwise pile up
+                "SPARK_WORKER_OPTS": "-Dspark.worker.cleanup.enabled=true -Dspark.worker.cleanup.interval=600 "
+                                     "-Dspark.worker.cleanup.appDataTtl=3600",
                 # a driver's PYSPARK_PYTHON decides its executors' interpreter; this is the worker's default
                 "PYSPARK_PYTHON": str(executor_python(self.settings))}
 
