@@ -1,7 +1,8 @@
 """The jobs on the rehearsal cluster's Spark standalone master (issue 21): `services status --nodes 3`
 lists every node; `SPARK_MASTER=spark://… tickplant gbm` writes the same estimates as local mode on
 the same bars; the stream job, started by docs/deploy.md's own `spark-submit` line with the
-`tickplant package` artifacts, writes every table exactly; and the GBM job's documented line with
+`tickplant package` artifacts and restarted from its checkpoint as `SPARK_MASTER=spark://… tickplant
+stream`, writes every table exactly; and the GBM job's documented line with
 the packed environment (`--archives`) runs on executors that have only that environment."""
 
 from __future__ import annotations
@@ -128,13 +129,18 @@ def test_gbm_on_the_standalone_master_writes_the_same_estimates_as_local_mode(sp
     assert _runs(cassandra_session) == cluster_runs
 
 
-def _submit(line: str, settings, log: Path, **extra_env: str) -> subprocess.Popen:
+def _launch(argv: list[str], settings, log: Path, **extra_env: str) -> subprocess.Popen:
     # the checkout's virtualenv active, as docs/deploy.md says: spark-submit is pyspark's
     env = {**os.environ, **cli_env(settings, **extra_env),
            "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
     with log.open("ab") as handle:
-        return subprocess.Popen(["bash", "-c", f"exec {line}"], cwd=ROOT, env=env, stdout=handle,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _submit(line: str, settings, log: Path, **extra_env: str) -> subprocess.Popen:
+    """A documented shell line, run as bash runs it from the checkout."""
+    return _launch(["bash", "-c", f"exec {line}"], settings, log, **extra_env)
 
 
 class _Submitted:
@@ -156,30 +162,44 @@ def _package(*flags: str) -> str:
     return result.stdout
 
 
-def test_stream_job_by_the_documented_spark_submit_line_writes_every_table_exactly(spark_cluster, isolated,
-                                                                                   cassandra_session, tmp_path):
+def _run_until_caught_up(process: subprocess.Popen, log: Path, settings, home: Path, what: str) -> None:
+    """Wait until every query of the stream job has caught up, then stop it with SIGTERM."""
+    job = _Submitted(process, log)
+    try:
+        wait_for_job(lambda: caught_up(settings, home), 300, what, job)
+    finally:
+        if job.alive():
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise AssertionError(f"{what} ignored SIGTERM; log:\n{job.tail()}") from None
+
+
+def test_stream_job_by_the_documented_line_then_restarted_by_tickplant_stream_writes_every_table_exactly(
+        spark_cluster, isolated, cassandra_session, tmp_path):
     printed = _package()
     assert "--py-files dist/tickplant.zip" in printed and (ROOT / "dist" / "tickplant.zip").exists()
     checkpoints = tmp_path / "checkpoints" / isolated.cassandra_keyspace
     line = documented_line("standalone, client mode").replace(DOCUMENTED_MASTER, master(spark_cluster))
     line = line.replace('"$PWD/var/checkpoints/market"', str(checkpoints)) + " --trigger '1 second'"
-    records = synthetic_records(STREAM_SYMBOLS, 300, int(datetime.now(UTC).timestamp() * 1000) - 120_000, seed=5)
-    produce(isolated, records)
-    log = tmp_path / "stream.log"
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    first = synthetic_records(STREAM_SYMBOLS, 300, now - 120_000, seed=5)
+    second = synthetic_records(STREAM_SYMBOLS, 200, first[-1].trades[-1]["t"] + 1, seed=6, first_seq=1000)
     before = applications(spark_cluster)
-    job = _Submitted(_submit(line, isolated, log), log)
-    try:
-        wait_for_job(lambda: caught_up(isolated, tmp_path), 300, "the stream job on the cluster", job)
-    finally:
-        if job.alive():
-            os.killpg(job.process.pid, signal.SIGTERM)
-        try:
-            job.process.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            os.killpg(job.process.pid, signal.SIGKILL)
-            raise AssertionError(f"spark-submit ignored SIGTERM; log:\n{job.tail()}") from None
-    assert "tickplant-stream" in {name for app, name in applications(spark_cluster).items() if app not in before}
-    assert_tables_match(cassandra_session, isolated.cassandra_keyspace, expected_trades(records))
+    produce(isolated, first)
+    _run_until_caught_up(_submit(line, isolated, tmp_path / "submit.log"), tmp_path / "submit.log", isolated,
+                         tmp_path, "the stream job by spark-submit on the cluster")
+    # the driver restarts from the same checkpoint as `SPARK_MASTER=spark://… tickplant stream`
+    produce(isolated, second)
+    restart = _launch([str(ROOT / ".venv" / "bin" / "tickplant"), "stream", "--checkpoint-dir", str(checkpoints),
+                       "--trigger", "1 second"], isolated, tmp_path / "stream.log", SPARK_MASTER=master(spark_cluster))
+    _run_until_caught_up(restart, tmp_path / "stream.log", isolated, tmp_path,
+                         "`tickplant stream` on the cluster from the checkpoint")
+    ran = [name for app, name in applications(spark_cluster).items() if app not in before]
+    assert ran.count("tickplant-stream") == 2, ran
+    assert_tables_match(cassandra_session, isolated.cassandra_keyspace, expected_trades([*first, *second]))
 
 
 def test_gbm_job_by_the_documented_archives_line_runs_on_the_packed_environment(spark_cluster, isolated,
