@@ -1,9 +1,8 @@
-"""The rehearsal cluster's Spark nodes (names, ports, command lines, executors' pins), `--nodes 3`
-in the stack, the code zip for executors and `tickplant package`'s spark-submit lines."""
+"""The rehearsal cluster's Spark nodes (names, ports, command lines, executors' pins) and `--nodes 3`
+in the stack."""
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 from core.config import Settings
@@ -47,31 +46,3 @@ def test_the_executors_venv_takes_its_pins_from_constraints():
     pins = _pins()
     assert [pin.split("==")[0] for pin in pins] == list(EXECUTOR_REQUIREMENTS)
     assert all("==" in pin for pin in pins) and "tickplant" not in " ".join(pins)
-
-
-def test_the_code_zip_holds_what_executors_import_and_is_reproducible(tmp_path):
-    from core.pyfiles import code_zip
-
-    first = code_zip(tmp_path / "a" / "tickplant.zip").read_bytes()
-    second = code_zip(tmp_path / "b" / "tickplant.zip").read_bytes()
-    assert first == second
-    names = set(zipfile.ZipFile(tmp_path / "a" / "tickplant.zip").namelist())
-    # the GBM job's pandas function and what it imports
-    assert {"gbm_analysis/analysis.py", "gbm_analysis/model.py", "gbm_analysis/options.py", "core/symbols.py",
-            "core/errors.py", "core/__init__.py", "gbm_analysis/__init__.py"} <= names
-    assert not any(name.startswith(("tickplant/", "collector/", "dashboard/")) for name in names)
-
-
-def test_package_prints_spark_submit_lines_for_the_rehearsal_master(tmp_path, capsys, monkeypatch):
-    import argparse
-
-    from tickplant.commands.package import package_command
-
-    monkeypatch.chdir(tmp_path)
-    settings = _settings(tmp_path, TICKPLANT_SPARK_MASTER_PORT="47077")
-    assert package_command(settings, argparse.Namespace(venv=False, dist=tmp_path / "dist")) == 0
-    out = capsys.readouterr().out
-    assert (tmp_path / "dist" / "tickplant.zip").exists()
-    assert "spark-submit --master spark://127.0.0.1:47077 --deploy-mode client" in out
-    assert "--py-files dist/tickplant.zip" in out and "--archives" not in out
-    assert "stream_processor/job.py" in out and "gbm_analysis/job.py" in out
