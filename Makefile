@@ -49,7 +49,8 @@ install-sql: install
 
 # The unit tier first and alone (it reports within a couple of minutes); then, while install-sql
 # builds beside them (a SQL test that comes before it is done waits on the build's lock), every tier
-# that talks to real servers, on TEST_WORKERS pytest-xdist workers (0: in one process), each taking
+# that talks to real servers (with the cluster tier: a Spark standalone master and two workers),
+# on TEST_WORKERS pytest-xdist workers (0: in one process), each taking
 # a whole file or server package at a time (tests/conftest.py).
 # Results: var/junit-unit.xml, var/junit.xml; the 20 slowest tests of each run are printed.
 PYTEST_REPORT := -p no:cacheprovider --durations=20
@@ -58,7 +59,7 @@ test: install test-deps
 	@mkdir -p var/logs
 	@$(BIN)/pytest -m unit tests/unit $(PYTEST_REPORT) --junitxml=var/junit-unit.xml || exit 1; \
 	$(MAKE) --no-print-directory install-sql > var/logs/install-sql.log 2>&1 & sql=$$!; \
-	$(BIN)/pytest -m "integration or e2e or browser" tests -n $(TEST_WORKERS) $(PYTEST_REPORT) \
+	$(BIN)/pytest -m "integration or e2e or browser or cluster" tests -n $(TEST_WORKERS) $(PYTEST_REPORT) \
 	  --junitxml=var/junit.xml; status=$$?; \
 	wait $$sql || { tail -20 var/logs/install-sql.log; echo "make install-sql failed (var/logs/install-sql.log)"; exit 1; }; \
 	exit $$status

@@ -290,6 +290,20 @@ class Settings(BaseSettings):
             return _validated(lambda: cls(_env_file=dotenv_path if dotenv_path.is_file() else None))
         return _given({**file_values, **env})
 
+    # --- the rehearsal cluster (issue 21)
+    spark_master_port: Port = _env("TICKPLANT_SPARK_MASTER_PORT", "rehearsal cluster (services start --nodes 3): "
+                                   "the Spark standalone master's port", 7077)
+    spark_master_ui_port: Port = _env("TICKPLANT_SPARK_MASTER_UI_PORT", "rehearsal cluster: the Spark master's "
+                                      "web UI (not Spark's 8080, the SQL engine's)", 8380)
+    spark_worker_port: Port = _env("TICKPLANT_SPARK_WORKER_PORT", "rehearsal cluster: Spark worker 1's port; "
+                                   "worker n listens on this + n - 1", 7078)
+    spark_worker_ui_port: Port = _env("TICKPLANT_SPARK_WORKER_UI_PORT", "rehearsal cluster: Spark worker 1's web "
+                                      "UI; worker n's on this + n - 1", 8381)
+    spark_worker_memory: str = _env("TICKPLANT_SPARK_WORKER_MEMORY", "rehearsal cluster: memory each Spark worker "
+                                    "offers its executors (one core each)", "1g", pattern=r"^[1-9][0-9]*[mg]$")
+    spark_executor_venv: Path = _env("TICKPLANT_SPARK_EXECUTOR_VENV", "the Spark executors' bare virtualenv "
+                                     "(no tickplant in it), built once", PROJECT_ROOT / "var" / "venvs" / "executor")
+
 
 class _GivenSettings(Settings):
     """Settings from explicit values only (tests, `replace`): no environment, no `.env`."""

@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 
 from core.config import Settings
 from core.errors import ConfigError
+from core.pyfiles import ZIP_NAME, code_zip
 
 
 def spark_jars(settings: Settings) -> list[Path]:
@@ -83,13 +84,32 @@ def build_session(settings: Settings, app_name: str, extra: Mapping[str, str] | 
         if (key in ("spark.master", "spark.jars") or key in (extra or {})) and submitted.contains(key):
             continue
         builder = builder.config(key, value)
-    if settings.spark_master.startswith("local") and not submitted.contains("spark.master"):
+    local = settings.spark_master.startswith("local") and not submitted.contains("spark.master")
+    if local:
         # Python workers (only needed by Python UDFs and tests) use this interpreter.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    elif not submitted.contains("spark.master"):
+        # A cluster's executors run the interpreter the driver names: the executors' own virtualenv
+        # when this machine has one (the rehearsal cluster's workers), else whatever PYSPARK_PYTHON says.
+        executor_python = settings.spark_executor_venv.expanduser().resolve() / "bin" / "python"
+        if executor_python.exists():
+            os.environ.setdefault("PYSPARK_PYTHON", str(executor_python))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(settings.spark_log_level)
+    if not local and not submitted.contains("spark.submit.pyFiles"):
+        ship_code(session, settings)
     _import_hot_classes(session)
     return session
+
+
+def ship_code(session: SparkSession, settings: Settings) -> Path:
+    """The project's code zip (core.pyfiles) added for the executors of a cluster, which have no
+    tickplant (spark-submit's --py-files does the same); this driver keeps importing from the checkout."""
+    path = code_zip(settings.home / "run" / ZIP_NAME)
+    before = list(sys.path)
+    session.sparkContext.addPyFile(str(path))
+    sys.path[:] = before   # addPyFile also puts the zip first on the driver's path: not wanted here
+    return path
 
 
 # py4j resolves a short name such as `functions` (every pyspark.sql.functions call) by trying it bare,

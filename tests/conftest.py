@@ -34,7 +34,7 @@ os.environ.setdefault("TICKPLANT_CASSANDRA_JVM_OPTIONS", TEST_CASSANDRA_FLAGS)
 os.environ.setdefault("TICKPLANT_JVM_OPTIONS", "-XX:TieredStopAtLevel=1")
 os.environ.setdefault("TICKPLANT_SPARK_JVM_OPTIONS", "-XX:+UseSerialGC")
 
-TIERS = ("unit", "integration", "e2e", "browser")
+TIERS = ("unit", "integration", "e2e", "browser", "cluster")
 
 
 # Under pytest-xdist (`make test` runs the server tiers on two workers) a worker takes whole units:
@@ -71,7 +71,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 # The longest units first, so that two workers end together (longest-processing-time order): seconds
 # per unit in a clean-clone run of this stop (`tickplant bench suite`); the SQL package after the
 # first few, by when `make install-sql`, started after the unit tier, is done. Others keep their order.
-LONG_UNITS = ("tests/integration/test_gbm_job.py", "tests/e2e/test_gbm_e2e.py", "tests/e2e/test_up_sql.py",
+LONG_UNITS = ("tests/integration/test_gbm_job.py", "tests/cluster/test_spark_cluster.py",
+              "tests/e2e/test_gbm_e2e.py", "tests/e2e/test_up_sql.py",
               "tests/integration/test_stream_pipeline.py", "tests/integration/test_collector_write_ahead.py",
               "secured", "sql", "tests/e2e/test_up.py", "tests/browser/test_first_start.py",
               "tests/integration/test_gbm_real_data.py",

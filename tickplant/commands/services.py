@@ -31,6 +31,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     for sub in (start, stop, status):
         sub.add_argument("--sql", action="store_true",
                          help="also the SQL engine (Trino, Presto lineage; not when PRESTO_URL is remote) and Superset")
+        sub.add_argument("--nodes", type=int, choices=(1, 3), default=1,
+                         help="3: the local rehearsal cluster, which adds a Spark standalone master and two "
+                              "one-core workers (default 1)")
 
     status_all = commands.add_parser("status", help="health of every part: offsets, lag, rows, last batch")
     status_all.add_argument("--json", action="store_true", help="machine-readable output")
@@ -59,10 +62,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _print_table(statuses: list[ServiceStatus]) -> None:
+    width = max([10, *(len(s.name) for s in statuses)])   # spark-worker-1 of `--nodes 3` is longer
     for s in statuses:
         where = "local" if s.managed else "external"
         pid = f"pid {s.pid}" if s.pid else "-"
-        print(f"  {s.name:<10} {s.state:<14} {s.address:<22} {where:<9} {pid:<10} {s.version or ''}")
+        print(f"  {s.name:<{width}} {s.state:<14} {s.address:<22} {where:<9} {pid:<10} {s.version or ''}")
 
 
 def _sql_options(settings: Settings, args: argparse.Namespace) -> SqlOptions | None:
@@ -90,7 +94,7 @@ def services_start(settings: Settings, args: argparse.Namespace) -> int:
 
     sql = _sql_options(settings, args)
     print("starting the services ...", flush=True)
-    statuses = stack.start_all(settings, show=_show)
+    statuses = stack.start_all(settings, show=_show, nodes=args.nodes)
     if sql is not None:
         statuses += _start_sql(settings, sql)
     print("services up; topics and migrations applied:")
@@ -107,7 +111,7 @@ def services_stop(settings: Settings, args: argparse.Namespace) -> int:
         from tickplant.runtime.stack import stop_sql
 
         results.update(stop_sql(settings, sql))
-    results.update(stack.stop_all(settings))
+    results.update(stack.stop_all(settings, nodes=args.nodes))
     for name, clean in results.items():
         print(f"  {name:<10} {'stopped' if clean else 'killed after timeout'}")
     return 0 if all(results.values()) else 1
@@ -117,7 +121,7 @@ def services_status(settings: Settings, args: argparse.Namespace) -> int:
     from tickplant.runtime import stack
 
     sql = _sql_options(settings, args)
-    statuses = stack.status_all(settings)
+    statuses = stack.status_all(settings, nodes=args.nodes)
     if sql is not None:
         from tickplant.runtime.stack import status_sql
 

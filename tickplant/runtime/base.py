@@ -129,7 +129,8 @@ class LocalService(ABC):
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log_handle:
             process = subprocess.Popen(self.command(), stdout=log_handle, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.dir)
+                                       stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.dir,
+                                       env=self.environment())
         self.pid_file.write_text(str(process.pid), encoding="utf-8")
         log.debug("starting", service=self.name, pid=process.pid, address=self.address)
         started = time.monotonic()
@@ -195,6 +196,10 @@ class LocalService(ABC):
         return ServiceStatus(name=self.name, state=state, address=self.address, pid=pid,
                              version=version, managed=self.is_local,
                              log=str(self.log_file) if self.is_local else None, error=error)
+
+    def environment(self) -> dict[str, str] | None:
+        """The process's environment: None inherits this one (a subclass adds its own variables)."""
+        return None
 
     def java(self) -> str:
         return "java"

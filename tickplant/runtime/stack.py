@@ -1,6 +1,7 @@
 """The whole local stack composed from its services: Kafka and Cassandra with their topics and
 migrations (`start_all`/`stop_all`/`status_all`), and with `--sql` the engine and Superset
-(`start_sql`/`stop_sql`/`status_sql`). Adding a service is its module plus one line here."""
+(`start_sql`/`stop_sql`/`status_sql`), and with `--nodes 3` the rehearsal cluster (`cluster_services`).
+Adding a service is its module plus one line here."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from core.logging import get_logger
 from tickplant.runtime.base import LocalService, ServiceStatus, Show
 from tickplant.runtime.cassandra import CassandraService
 from tickplant.runtime.kafka import KafkaService
+from tickplant.runtime.spark import spark_cluster
 from tickplant.runtime.sql_options import SqlOptions
 from tickplant.runtime.superset import SupersetService
 from tickplant.runtime.trino import TrinoService
@@ -20,14 +22,27 @@ from tickplant.runtime.trino import TrinoService
 log = get_logger(__name__)
 
 
-def all_services(settings: Settings) -> list[LocalService]:
-    return [KafkaService(settings), CassandraService(settings)]
+CLUSTER_NODES = 3   # `--nodes 3`: the rehearsal cluster (issue 21); 1: the single-node stack
 
 
-def start_all(settings: Settings, show: Show | None = None) -> list[ServiceStatus]:
-    """Start (or reach) Kafka and Cassandra, then create topics and apply migrations; `show` gets one
-    line per service when it is up and one for the schema."""
-    statuses = [service.start(show) for service in all_services(settings)]
+def cluster_services(settings: Settings) -> list[LocalService]:
+    """What `--nodes 3` runs besides Kafka and Cassandra, in start order: the Spark standalone
+    master and its two workers. (The three Kafka brokers and three Cassandra nodes will replace
+    `all_services`' single ones here.)"""
+    return spark_cluster(settings)
+
+
+def all_services(settings: Settings, nodes: int = 1) -> list[LocalService]:
+    services: list[LocalService] = [KafkaService(settings), CassandraService(settings)]
+    if nodes == CLUSTER_NODES:
+        services += cluster_services(settings)
+    return services
+
+
+def start_all(settings: Settings, show: Show | None = None, nodes: int = 1) -> list[ServiceStatus]:
+    """Start (or reach) Kafka and Cassandra (with `nodes=3`, the rehearsal cluster's nodes too), then
+    create topics and apply migrations; `show` gets one line per service when it is up and one for the schema."""
+    statuses = [service.start(show) for service in all_services(settings, nodes)]
     started = time.monotonic()
     created = kafka_clients.ensure_topics(settings)
     session = cassandra_db.connect(settings, timeout_s=settings.service_timeout_s)
@@ -42,13 +57,14 @@ def start_all(settings: Settings, show: Show | None = None) -> list[ServiceStatu
     return statuses
 
 
-def stop_all(settings: Settings) -> dict[str, bool]:
-    # Cassandra first: its drain must not wait on anything, Kafka's controlled shutdown neither.
-    return {service.name: service.stop() for service in reversed(all_services(settings))}
+def stop_all(settings: Settings, nodes: int = 1) -> dict[str, bool]:
+    # Spark's workers before their master; Cassandra first of the rest: its drain must not wait on
+    # anything, Kafka's controlled shutdown neither.
+    return {service.name: service.stop() for service in reversed(all_services(settings, nodes))}
 
 
-def status_all(settings: Settings) -> list[ServiceStatus]:
-    return [service.status() for service in all_services(settings)]
+def status_all(settings: Settings, nodes: int = 1) -> list[ServiceStatus]:
+    return [service.status() for service in all_services(settings, nodes)]
 
 
 def sql_services(settings: Settings, options: SqlOptions | None = None) -> list[LocalService]:

@@ -100,6 +100,13 @@ GOOD = {
     "TICKPLANT_SERVICE_TIMEOUT": ("60", "service_timeout_s", 60),
     "TICKPLANT_TLS_KEYSTORE": ("/etc/server.p12", "tls_keystore", Path("/etc/server.p12")),
     "TICKPLANT_TLS_KEYSTORE_PASSWORD": ("ks", "tls_keystore_password", SecretStr("ks")),
+    # the rehearsal cluster (issue 21)
+    "TICKPLANT_SPARK_MASTER_PORT": ("47077", "spark_master_port", 47077),
+    "TICKPLANT_SPARK_MASTER_UI_PORT": ("48080", "spark_master_ui_port", 48080),
+    "TICKPLANT_SPARK_WORKER_PORT": ("47078", "spark_worker_port", 47078),
+    "TICKPLANT_SPARK_WORKER_UI_PORT": ("48081", "spark_worker_ui_port", 48081),
+    "TICKPLANT_SPARK_WORKER_MEMORY": ("512m", "spark_worker_memory", "512m"),
+    "TICKPLANT_SPARK_EXECUTOR_VENV": ("/tmp/ex-venv", "spark_executor_venv", Path("/tmp/ex-venv")),
 }
 # Variables that only make sense with a partner: what the good value needs beside it.
 PARTNERS = {
