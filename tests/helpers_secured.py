@@ -1,14 +1,21 @@
 """A secured private Kafka + Cassandra pair for tests: a throw-away CA and a server certificate made
-with openssl, Kafka with a SASL_SSL listener (PLAIN and SCRAM), Cassandra with PasswordAuthenticator
+with cryptography, Kafka with a SASL_SSL listener (PLAIN and SCRAM), Cassandra with PasswordAuthenticator
 and client TLS, each on free ports under its own TICKPLANT_HOME."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
-import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from core.config import Settings
 from tests.helpers import private_env
@@ -30,29 +37,43 @@ class Pki:
         return self.ca.parent / "client.key"
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+def _certificate(name: str, key: rsa.RSAPrivateKey, *extensions: x509.ExtensionType,
+                 issuer: tuple[x509.Certificate, rsa.RSAPrivateKey] | None = None) -> x509.Certificate:
+    """A certificate of `key` for three days (sha256, SKI and AKI as openssl makes them), signed by
+    `issuer` (its certificate and key) or by itself."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_name, issuer_key = (issuer[0].subject, issuer[1]) if issuer else (subject, key)
+    now = datetime.now(UTC)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=3)))
+    for extension in (*extensions, x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                      x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key())):
+        builder = builder.add_extension(extension, critical=isinstance(extension, x509.BasicConstraints))
+    return builder.sign(issuer_key, hashes.SHA256())
 
 
 def make_pki(directory: Path) -> Pki:
+    """{ca,rogue-ca,server,client}.pem and .key (PEM; keys PKCS#8, unencrypted) and server.p12."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name in ("ca", "rogue-ca"):
-        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem",
-                 "-days", "3", "-subj", f"/CN=tickplant test {name}", cwd=directory)
-    (directory / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                                          "extendedKeyUsage=serverAuth,clientAuth\n")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-             "-subj", "/CN=localhost", cwd=directory)
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "server.pem", "-days", "3", "-extfile", "server.ext", cwd=directory)
-    (directory / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr",
-             "-subj", "/CN=tickplant-client", cwd=directory)
-    _openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "client.pem", "-days", "3", "-extfile", "client.ext", cwd=directory)
+    keys = {name: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            for name in ("ca", "rogue-ca", "server", "client")}
+    authority, usage = x509.BasicConstraints(ca=True, path_length=None), ExtendedKeyUsageOID
+    certificates = {name: _certificate(f"tickplant test {name}", keys[name], authority) for name in ("ca", "rogue-ca")}
+    ca = (certificates["ca"], keys["ca"])
+    certificates["server"] = _certificate("localhost", keys["server"], x509.SubjectAlternativeName(
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+        x509.ExtendedKeyUsage([usage.SERVER_AUTH, usage.CLIENT_AUTH]), issuer=ca)
+    certificates["client"] = _certificate("tickplant-client", keys["client"],
+                                          x509.ExtendedKeyUsage([usage.CLIENT_AUTH]), issuer=ca)
+    for name, certificate in certificates.items():
+        (directory / f"{name}.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        (directory / f"{name}.key").write_bytes(keys[name].private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     password = "ks-" + secrets.token_hex(8)
-    _openssl("pkcs12", "-export", "-in", "server.pem", "-inkey", "server.key", "-certfile", "ca.pem",
-             "-name", "server", "-out", "server.p12", "-passout", f"pass:{password}", cwd=directory)
+    (directory / "server.p12").write_bytes(pkcs12.serialize_key_and_certificates(
+        b"server", keys["server"], certificates["server"], [ca[0]],
+        serialization.BestAvailableEncryption(password.encode())))
     return Pki(directory / "ca.pem", directory / "rogue-ca.pem", directory / "server.p12", password)
 
 
