@@ -6,12 +6,14 @@ goes into the Spark configuration, so no secret shows in `spark.conf`, the Spark
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import os
 import secrets
-import subprocess
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 from pydantic import SecretStr
 
 from core.config import Settings
@@ -92,62 +94,59 @@ def cassandra_connector_options(settings: Settings) -> dict[str, str]:
     return options
 
 
-_keystores: dict[str, tuple[Path, str]] = {}
-
-
 def connector_keystore(settings: Settings) -> tuple[Path, str]:
-    """A PKCS12 keystore of CASSANDRA_SSL_CERTFILE + CASSANDRA_SSL_KEYFILE (openssl) under TICKPLANT_HOME,
-    with a password made for this process: the client certificate the connector presents."""
+    """A PKCS12 keystore of CASSANDRA_SSL_CERTFILE (the client certificate first, then its chain) +
+    CASSANDRA_SSL_KEYFILE under TICKPLANT_HOME, with a password made for this process: the client
+    certificate the connector presents."""
     cert, key = Path(settings.cassandra_ssl_certfile or ""), Path(settings.cassandra_ssl_keyfile or "")
-    digest = hashlib.sha256(cert.read_bytes() + key.read_bytes()).hexdigest()[:12]
-    if digest not in _keystores:
-        password = secrets.token_urlsafe(18)
-        path = _tls_dir(settings) / f"cassandra-client-{digest}-{secrets.token_hex(4)}.p12"
-        path.touch(mode=0o600)
-        result = subprocess.run(["openssl", "pkcs12", "-export", "-in", str(cert), "-inkey", str(key),
-                                 "-name", "client", "-out", str(path), "-passout", "env:TICKPLANT_STOREPASS"],
-                                capture_output=True, text=True, timeout=60,
-                                env={**os.environ, "TICKPLANT_STOREPASS": password})
-        if result.returncode != 0:
-            raise ConfigError(f"could not build a keystore from {cert} and {key}: "
-                              f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
-        _keystores[digest] = (path, password)
-    return _keystores[digest]
+    try:
+        return _keystore(_tls_dir(settings), cert.read_bytes(), key.read_bytes())
+    except (ValueError, TypeError) as exc:   # not PEM, an encrypted key, a certificate of another key
+        raise ConfigError(f"could not build a keystore from {cert} and {key}: {exc}") from None
 
 
-_truststores: dict[str, tuple[Path, str]] = {}
+@functools.lru_cache   # once per process, directory and certificate + key
+def _keystore(directory: Path, cert_pem: bytes, key_pem: bytes) -> tuple[Path, str]:
+    own, *chain = x509.load_pem_x509_certificates(cert_pem)
+    key, password = serialization.load_pem_private_key(key_pem, password=None), secrets.token_urlsafe(18)
+    digest = hashlib.sha256(cert_pem + key_pem).hexdigest()[:12]
+    path = directory / f"cassandra-client-{digest}-{secrets.token_hex(4)}.p12"
+    path.touch(mode=0o600)
+    path.write_bytes(pkcs12.serialize_key_and_certificates(   # encrypted as openssl 3 does: AES-256, SHA-256
+        b"client", key, own, chain or None, serialization.BestAvailableEncryption(password.encode())))
+    return path, password
 
 
 def connector_truststore(settings: Settings) -> tuple[Path, str]:
     """A PKCS12 truststore of CASSANDRA_SSL_CAFILE under TICKPLANT_HOME with a password made for this
     process (it protects public certificates only): made once per process and CA file."""
     ca_file = Path(settings.cassandra_ssl_cafile or "")
-    digest = hashlib.sha256(ca_file.read_bytes()).hexdigest()[:12]
-    if digest not in _truststores:
-        password = secrets.token_urlsafe(18)
-        path = _tls_dir(settings) / f"cassandra-ca-{digest}-{secrets.token_hex(4)}.p12"
-        _truststores[digest] = (pkcs12_truststore(ca_file, path, password), password)
-    return _truststores[digest]
+    return _truststore(_tls_dir(settings), ca_file, ca_file.read_bytes())
+
+
+@functools.lru_cache
+def _truststore(directory: Path, ca_file: Path, ca_pem: bytes) -> tuple[Path, str]:
+    password = secrets.token_urlsafe(18)
+    path = directory / f"cassandra-ca-{hashlib.sha256(ca_pem).hexdigest()[:12]}-{secrets.token_hex(4)}.p12"
+    return pkcs12_truststore(ca_file, path, password), password
 
 
 def pkcs12_truststore(ca_file: Path | None, path: Path, password: str) -> Path:
-    """`path`: a PKCS12 truststore holding every certificate of the PEM bundle `ca_file` (keytool)."""
+    """`path`: a PKCS12 truststore holding every certificate of the PEM bundle `ca_file` as a trusted
+    entry for Java (aliases ca0, ca1, ...)."""
     if ca_file is None or not Path(ca_file).is_file():
         raise ConfigError(f"CA bundle {ca_file} does not exist")
+    if b"BEGIN CERTIFICATE" not in (pem := Path(ca_file).read_bytes()):
+        raise ConfigError(f"{ca_file} holds no PEM certificate")
+    try:
+        entries = [pkcs12.PKCS12Certificate(certificate, f"ca{index}".encode())
+                   for index, certificate in enumerate(x509.load_pem_x509_certificates(pem))]
+    except ValueError as exc:
+        raise ConfigError(f"could not build a truststore from {ca_file}: {exc}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    blocks = Path(ca_file).read_text(encoding="utf-8").split("-----END CERTIFICATE-----")
-    pems = [block.strip() + "\n-----END CERTIFICATE-----\n" for block in blocks if "BEGIN CERTIFICATE" in block]
-    if not pems:
-        raise ConfigError(f"{ca_file} holds no PEM certificate")
-    for index, pem in enumerate(pems):
-        result = subprocess.run(["keytool", "-importcert", "-noprompt", "-alias", f"ca{index}", "-storetype",
-                                 "PKCS12", "-keystore", str(path), "-storepass:env", "TICKPLANT_STOREPASS"],
-                                input=pem, capture_output=True, text=True, timeout=60,
-                                env={**os.environ, "TICKPLANT_STOREPASS": password})
-        if result.returncode != 0:
-            raise ConfigError(f"could not build a truststore from {ca_file}: "
-                              f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+    path.write_bytes(pkcs12.serialize_java_truststore(entries, serialization.BestAvailableEncryption(
+        password.encode())))
     path.chmod(0o600)
     return path
 

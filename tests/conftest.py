@@ -71,14 +71,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 # The longest units first, so that two workers end together (longest-processing-time order): seconds
 # per unit in a clean-clone run of this stop (`tickplant bench suite`); the SQL package after the
 # first few, by when `make install-sql`, started after the unit tier, is done. Others keep their order.
-LONG_UNITS = ("tests/integration/test_gbm_job.py", "tests/cluster/test_spark_cluster.py",
+LONG_UNITS = ("tests/integration/gbm_analysis/test_job.py", "tests/cluster/test_spark_cluster.py",
               "tests/e2e/test_gbm_e2e.py", "tests/e2e/test_up_sql.py",
-              "tests/integration/test_stream_pipeline.py", "tests/integration/test_collector_write_ahead.py",
+              "tests/integration/stream_processor/test_pipeline.py",
+              "tests/integration/collector/test_write_ahead.py",
               "secured", "sql", "tests/e2e/test_up.py", "tests/browser/test_first_start.py",
-              "tests/integration/test_gbm_real_data.py",
-              "tests/integration/test_stream_exactness.py", "tests/integration/test_sql_gbm_latest_forecasts.py",
-              "tests/integration/test_gbm_loop.py", "tests/integration/test_dashboard_pages.py",
-              "tests/integration/test_stream_empty_batches.py", "tests/browser/test_dashboard_browser.py")
+              "tests/integration/gbm_analysis/test_real_data.py",
+              "tests/integration/stream_processor/test_exactness.py",
+              "tests/integration/gbm_analysis/test_latest_forecasts.py",
+              "tests/integration/gbm_analysis/test_loop.py", "tests/integration/dashboard/test_pages.py",
+              "tests/integration/stream_processor/test_empty_batches.py", "tests/browser/test_dashboard_browser.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

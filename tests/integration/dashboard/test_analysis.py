@@ -12,7 +12,7 @@ import pytest
 from benchmarks import sample_data
 from dashboard import indicators
 from tests.browser.dashboard_support import decode, trace
-from tests.integration.test_dashboard_pages import app_env, charts, page  # noqa: F401 (fixture)
+from tests.integration.dashboard.test_pages import app_env, charts, page  # noqa: F401 (fixture)
 
 
 def test_gbm_page_shows_the_run_forecast_terminal_density_and_backtest(app_env, cassandra_session):  # noqa: F811

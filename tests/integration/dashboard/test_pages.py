@@ -17,7 +17,7 @@ from core.net import free_port
 from dashboard import formatting, indicators, ui
 from tests.browser.dashboard_support import TcpProxy, dashboard_env, decode, figure_of, trace
 
-VIEWS = Path(__file__).resolve().parents[2] / "dashboard" / "views"
+VIEWS = Path(__file__).resolve().parents[3] / "dashboard" / "views"
 SYMBOLS = "AAPL,BINANCE:BTCUSDT,MSFT"
 
 

@@ -8,7 +8,7 @@ from datetime import UTC
 
 import pytest
 
-from tests.integration.test_gbm_job import RUN_1, RUN_2, STEPS, _gbm, market  # noqa: F401  (a fixture)
+from tests.integration.gbm_analysis.test_job import RUN_1, RUN_2, STEPS, _gbm, market  # noqa: F401  (a fixture)
 
 BAND = ("mean", "p05", "p25", "p50", "p75", "p95")
 
