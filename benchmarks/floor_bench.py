@@ -110,7 +110,7 @@ def measure_one(settings: Settings, shape: str, rate: float, options: FloorBench
     from core.stream_status import stream_status
 
     with scratch_pipeline(settings, "floor") as (settings, session, home):
-        env = {**os.environ, "KAFKA_TOPIC": settings.kafka_topic, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+        env = {**os.environ, "KAFKA_TOPIC": settings.kafka.topic, "CASSANDRA_KEYSPACE": settings.cassandra.keyspace,
                "TICKPLANT_HOME": str(home), "TICKPLANT_STREAM_METRICS_PORT": "0",
                "TICKPLANT_SYMBOLS": ",".join(SYMBOLS)}
         command, cwd = _command(shape, options)
@@ -131,7 +131,7 @@ def measure_one(settings: Settings, shape: str, rate: float, options: FloorBench
                 elapsed = time.monotonic() - started
                 job1, servers1 = tree_cpu_seconds(job.pid), _server_cpu()
                 status = stream_status(settings, queries=("trades",))
-                latencies = _batch_latencies(session, settings.cassandra_keyspace, since_ms)
+                latencies = _batch_latencies(session, settings.cassandra.keyspace, since_ms)
             finally:
                 load.join(timeout=120)
                 job.terminate()

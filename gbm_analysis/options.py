@@ -140,7 +140,7 @@ def options_from_args(settings: Settings, args: argparse.Namespace) -> GbmOption
     now = datetime.now(UTC)
     run_ts = args.run_ts or now.replace(microsecond=now.microsecond // 1000 * 1000)
     return GbmOptions(
-        symbols=parse_symbols(args.symbols) if args.symbols else settings.symbols,
+        symbols=parse_symbols(args.symbols) if args.symbols else settings.feed.symbols,
         run_ts=run_ts, interval=args.interval,
         lookback_seconds=args.lookback or parse_duration(DEFAULT_LOOKBACK[args.interval]),
         horizon_seconds=args.horizon or parse_duration(DEFAULT_HORIZON[args.interval]),

@@ -144,7 +144,7 @@ def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"{f'--market {args.market}' if args.market else 'simulate'}: {exc}") from None
     simulator = Simulator(SimulatorConfig(
-        host=args.host, port=settings.simulator_port if args.port is None else args.port,
+        host=args.host, port=settings.runtime.simulator_port if args.port is None else args.port,
         protocol=args.protocol, rate=args.rate, seed=args.seed,
         start_ms=args.start_ms, time_scale=args.time_scale, models=models, max_trades=args.max_trades,
         frame_trades=args.frame_trades, credentials=credentials,
@@ -167,17 +167,17 @@ def collect_command(settings: Settings, args: argparse.Namespace) -> int:
     from collector.client import Collector, CollectorOptions
 
     hours = args.archive_retention_hours if args.archive_retention_hours is not None \
-        else settings.archive_retention_hours
+        else settings.feed.archive_retention_hours
     size = args.archive_retention_bytes if args.archive_retention_bytes is not None \
-        else settings.archive_retention_bytes
-    metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+        else settings.feed.archive_retention_bytes
+    metrics_port = settings.runtime.metrics_port if args.metrics_port is None else args.metrics_port
     options = CollectorOptions(url=args.url, source=args.source, symbols=args.symbols or (),
                                symbols_file=args.symbols_file, archive_dir=args.archive,
                                archive_retention=Retention(hours * 3600 if hours else None, size or None),
                                metrics_port=metrics_port,
                                metrics_host=args.metrics_host,
                                spool_dir=args.spool_dir, queue_frames=args.queue_frames,
-                               journal_max_bytes=settings.journal_max_bytes,
+                               journal_max_bytes=settings.feed.journal_max_bytes,
                                shutdown_timeout_s=args.shutdown_timeout)
     collector = Collector(settings, options)
     _on_termination(collector.stop)
@@ -194,8 +194,8 @@ def replay_command(settings: Settings, args: argparse.Namespace) -> int:
     missing = [str(path) for path in args.files if not path.is_file()]
     if missing:
         raise CollectorError(f"archive file(s) not found: {', '.join(missing)}")
-    publisher = Publisher(settings, CollectorMetrics(), args.spool_dir or settings.home / "spool-replay",
-                          journal_max_bytes=settings.journal_max_bytes).start()
+    publisher = Publisher(settings, CollectorMetrics(), args.spool_dir or settings.runtime.home / "spool-replay",
+                          journal_max_bytes=settings.feed.journal_max_bytes).start()
     stats = replay(settings, list(args.files), speed, publisher, args.timeout)
     print(f"replayed {stats.frames} frames: {stats.trades} trades, {stats.dead_letters} dead letters"
           + ("" if stats.delivered else " (not all acknowledged; the rest is in the spool)"))

@@ -59,7 +59,7 @@ def export_command(settings: Settings, args: argparse.Namespace) -> int:
     date_from = args.date_from or date_to
     if date_from > date_to:
         raise ConfigError(f"--from {date_from} is after --to {date_to}")
-    symbols = tuple(dict.fromkeys(s for group in args.symbol for s in group)) or settings.symbols
+    symbols = tuple(dict.fromkeys(s for group in args.symbol for s in group)) or settings.feed.symbols
 
     from core import cassandra as cassandra_db
     from tickplant.export import ExportOptions, export_table
@@ -68,9 +68,9 @@ def export_command(settings: Settings, args: argparse.Namespace) -> int:
                             fetch_size=args.fetch_size, batch_rows=args.batch_rows)
     session = cassandra_db.connect(settings)
     try:
-        result = export_table(session, settings.cassandra_keyspace, options)
+        result = export_table(session, settings.cassandra.keyspace, options)
     finally:
         cassandra_db.close(session)
-    print(f"exported {result.rows} row(s) of {settings.cassandra_keyspace}.{args.table} for {','.join(symbols)} "
+    print(f"exported {result.rows} row(s) of {settings.cassandra.keyspace}.{args.table} for {','.join(symbols)} "
           f"({date_from} to {date_to}, {result.partitions} partition(s) read) to {result.path}")
     return 0

@@ -51,7 +51,7 @@ def import_history_command(settings: Settings, args: argparse.Namespace) -> int:
         raise HistoryError(f"{options.path}: no such file")
     session = cassandra_db.connect(settings)
     try:
-        result = import_history(session, settings.cassandra_keyspace, options)
+        result = import_history(session, settings.cassandra.keyspace, options)
     finally:
         cassandra_db.close(session)
     for line in describe_bad_rows(result.bad_rows):
@@ -59,6 +59,6 @@ def import_history_command(settings: Settings, args: argparse.Namespace) -> int:
     if not result.rows_written:
         raise HistoryError(f"{options.path}: no usable row ({len(result.bad_rows)} bad row(s)); nothing imported")
     print(f"imported {result.rows_written} daily bar(s) of {result.symbol} ({result.first_date} to "
-          f"{result.last_date}) into {settings.cassandra_keyspace}.daily_bars; "
+          f"{result.last_date}) into {settings.cassandra.keyspace}.daily_bars; "
           f"{len(result.bad_rows)} bad row(s) skipped")
     return 0

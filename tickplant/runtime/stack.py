@@ -30,7 +30,7 @@ def start_all(settings: Settings, show: Show | None = None) -> list[ServiceStatu
     statuses = [service.start(show) for service in all_services(settings)]
     started = time.monotonic()
     created = kafka_clients.ensure_topics(settings)
-    session = cassandra_db.connect(settings, timeout_s=settings.service_timeout_s)
+    session = cassandra_db.connect(settings, timeout_s=settings.runtime.service_timeout_s)
     try:
         applied = cassandra_db.apply_migrations(session, settings)
     finally:
@@ -80,6 +80,7 @@ def status_sql(settings: Settings, options: SqlOptions | None = None) -> list[Se
 def status_sql_if_used(settings: Settings) -> list[ServiceStatus]:
     """The SQL services' status for `tickplant status`, once `--sql` was ever used or PRESTO_URL is set."""
     options = SqlOptions.from_settings(settings)
-    if not (options.presto_external or (settings.home / "trino").exists() or (settings.home / "superset").exists()):
+    home = settings.runtime.home
+    if not (options.presto_external or (home / "trino").exists() or (home / "superset").exists()):
         return []
     return status_sql(settings, options)

@@ -19,7 +19,7 @@ from tests.helpers_sql import SYMBOLS, SqlStack, cql_rows
 def _sql(stack: SqlStack, statement: str, params: list | None = None) -> list[list]:
     from tickplant.runtime.trino import trino_connection
 
-    connection = trino_connection(stack.options, schema=stack.settings.cassandra_keyspace)
+    connection = trino_connection(stack.options, schema=stack.settings.cassandra.keyspace)
     try:
         cursor = connection.cursor()
         cursor.execute(statement, params)
@@ -109,8 +109,8 @@ def _dataset_sql(stack: SqlStack, name: str) -> str:
     from tickplant.runtime.superset import BUNDLE_DIR
 
     text = (BUNDLE_DIR / "bundle" / "datasets" / "tickplant" / f"{name}.yaml").read_text(encoding="utf-8")
-    symbols = ", ".join(f"'{s}'" for s in stack.settings.symbols)
-    return yaml.safe_load(text.replace("@KEYSPACE@", stack.settings.cassandra_keyspace)
+    symbols = ", ".join(f"'{s}'" for s in stack.settings.feed.symbols)
+    return yaml.safe_load(text.replace("@KEYSPACE@", stack.settings.cassandra.keyspace)
                           .replace("@SYMBOLS@", symbols))["sql"]
 
 
