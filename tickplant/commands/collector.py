@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from core.arguments import (
     positive_int,
     probability,
     symbol_list,
+    symbol_value,
 )
 from core.errors import ConfigError
 
@@ -39,11 +39,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument("--time-scale", type=positive_float, default=1.0,
                           help="virtual seconds per wall second for trade stamps (default 1); above 1 needs "
                                "--max-trades or --start-ms")
-    simulate.add_argument("--mu", type=_symbol_value, action="append", default=[], metavar="SYMBOL=MU",
+    simulate.add_argument("--mu", type=symbol_value, action="append", default=[], metavar="SYMBOL=MU",
                           help="annual drift of SYMBOL's GBM, e.g. AAPL=0.1 (repeatable)")
-    simulate.add_argument("--sigma", type=_symbol_value, action="append", default=[], metavar="SYMBOL=SIGMA",
+    simulate.add_argument("--sigma", type=symbol_value, action="append", default=[], metavar="SYMBOL=SIGMA",
                           help="annual volatility of SYMBOL's GBM, e.g. AAPL=0.3 (repeatable)")
-    simulate.add_argument("--start-price", type=_symbol_value, action="append", default=[],
+    simulate.add_argument("--start-price", type=symbol_value, action="append", default=[],
                           metavar="SYMBOL=PRICE", help="SYMBOL's price at the virtual clock start (repeatable)")
     simulate.add_argument("--market", type=Path, metavar="FILE.yaml",
                           help="per-symbol models, SYMBOL: {mu: .., sigma: .., start_price: ..}; flags win")
@@ -98,17 +98,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     replay_parser.add_argument("--timeout", type=positive_float, default=120.0,
                                help="seconds to wait for Kafka to acknowledge at the end")
     replay_parser.set_defaults(handler=replay_command)
-
-
-def _symbol_value(text: str) -> tuple[str, float]:
-    symbol, sep, value = text.rpartition("=")
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not sep or not symbol.strip() or not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected SYMBOL=NUMBER, e.g. AAPL=0.3")
-    return symbol.strip(), number
 
 
 def _read_yaml(path: Path) -> object:

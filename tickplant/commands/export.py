@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.symbols import parse_symbols
+from core.arguments import symbol_list
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -26,13 +26,6 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-05-01") from None
 
 
-def _symbols(text: str) -> tuple[str, ...]:
-    try:
-        return parse_symbols(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive whole number")
@@ -42,7 +35,7 @@ def _positive_int(text: str) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("export", help="a market table to a Parquet file (DuckDB, Polars, pandas)")
     parser.add_argument("table", choices=EXPORT_TABLES, metavar="TABLE", help=f"one of {', '.join(EXPORT_TABLES)}")
-    parser.add_argument("--symbol", type=_symbols, action="append", default=[], metavar="S",
+    parser.add_argument("--symbol", type=symbol_list, action="append", default=[], metavar="S",
                         help="symbol(s), repeatable or comma-separated (default TICKPLANT_SYMBOLS)")
     parser.add_argument("--from", dest="date_from", type=_day, metavar="D",
                         help="first UTC day, YYYY-MM-DD (default: --to)")

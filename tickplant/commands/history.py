@@ -8,21 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import ConfigError
-from core.symbols import parse_symbols
+from core.arguments import one_symbol
 
 if TYPE_CHECKING:
     from core.config import Settings
-
-
-def _symbol(text: str) -> str:
-    try:
-        symbols = parse_symbols(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if len(symbols) != 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not one symbol like AAPL or ^GSPC")
-    return symbols[0]
 
 
 def _positive_int(text: str) -> int:
@@ -35,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("import-history", help="load a daily OHLCV CSV into daily_bars (idempotent)")
     parser.add_argument("file", type=Path, metavar="FILE",
                         help="CSV with Date,Open,High,Low,Close[,Adj Close],Volume; YYYY-MM-DD or MM/DD/YYYY dates")
-    parser.add_argument("--symbol", required=True, type=_symbol, help="the symbol the rows belong to")
+    parser.add_argument("--symbol", required=True, type=one_symbol, help="the symbol the rows belong to")
     parser.add_argument("--concurrency", type=_positive_int, default=64, help="concurrent writes (default 64)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (none is drawn off a terminal)")
     parser.set_defaults(handler=import_history_command)
