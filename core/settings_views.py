@@ -5,15 +5,12 @@ the local runtime and the SQL tier, as frozen typed views built once from the va
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from core.connections import is_local_host
-
-if TYPE_CHECKING:
-    from core.config import Settings
 
 
 class _View(BaseModel):
@@ -79,10 +76,6 @@ class SqlSettings(_View):
     superset_admin_password: SecretStr | None = None
     superset_secret_key: SecretStr | None = None
     superset_venv: Path
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SqlSettings:
-        return settings.sql
 
     @property
     def presto_external(self) -> bool:

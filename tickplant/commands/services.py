@@ -69,9 +69,7 @@ def _sql_options(settings: Settings, args: argparse.Namespace) -> SqlOptions | N
     """The SQL engine / Superset options when --sql was given, else None (read before anything starts)."""
     if not getattr(args, "sql", False):
         return None
-    from tickplant.runtime.sql_options import SqlOptions
-
-    return SqlOptions.from_settings(settings)
+    return settings.sql
 
 
 def _show(line: str) -> None:

@@ -52,7 +52,7 @@ def status_all(settings: Settings) -> list[ServiceStatus]:
 
 
 def sql_services(settings: Settings, options: SqlOptions | None = None) -> list[LocalService]:
-    options = options or SqlOptions.from_settings(settings)
+    options = options or settings.sql
     return [TrinoService(settings, options), SupersetService(settings, options)]
 
 
@@ -79,7 +79,7 @@ def status_sql(settings: Settings, options: SqlOptions | None = None) -> list[Se
 
 def status_sql_if_used(settings: Settings) -> list[ServiceStatus]:
     """The SQL services' status for `tickplant status`, once `--sql` was ever used or PRESTO_URL is set."""
-    options = SqlOptions.from_settings(settings)
+    options = settings.sql
     home = settings.runtime.home
     if not (options.presto_external or (home / "trino").exists() or (home / "superset").exists()):
         return []

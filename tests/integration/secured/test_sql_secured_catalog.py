@@ -19,11 +19,10 @@ SYMBOLS = ("AAPL", "MSFT")
 
 
 def _engine(settings, home):
-    from tickplant.runtime.sql_options import SqlOptions
     from tickplant.runtime.trino import TrinoService
 
     settings = settings.replace(home=home, presto_url=f"http://127.0.0.1:{free_port()}")
-    return TrinoService(settings, SqlOptions.from_settings(settings))
+    return TrinoService(settings, settings.sql)
 
 
 def _write_trades(settings) -> list[tuple]:

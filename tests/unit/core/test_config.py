@@ -337,14 +337,13 @@ def test_jvm_options_reach_every_jvm_tickplant_starts(tmp_path):
     from core.spark import spark_conf
     from tickplant.runtime.cassandra import CassandraService
     from tickplant.runtime.kafka import KafkaService
-    from tickplant.runtime.sql_options import SqlOptions
     from tickplant.runtime.trino import TrinoService
 
     s = settings(TICKPLANT_JVM_OPTIONS="-XX:TieredStopAtLevel=1 -Xss2m", TICKPLANT_SPARK_JVM_OPTIONS="-XX:+UseSerialGC",
                  TICKPLANT_HOME=str(tmp_path))
     assert spark_conf(s, "t", with_jars=False)["spark.driver.extraJavaOptions"] == \
         "-XX:TieredStopAtLevel=1 -Xss2m -XX:+UseSerialGC"
-    for service in (KafkaService(s), CassandraService(s), TrinoService(s, SqlOptions.from_settings(s))):
+    for service in (KafkaService(s), CassandraService(s), TrinoService(s, s.sql)):
         command = service.command()
         flags = command[:command.index("-cp")]
         assert "-XX:TieredStopAtLevel=1" in flags and "-Xss2m" in flags, service.name
