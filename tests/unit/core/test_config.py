@@ -349,3 +349,21 @@ def test_jvm_options_reach_every_jvm_tickplant_starts(tmp_path):
         assert "-XX:TieredStopAtLevel=1" in flags and "-Xss2m" in flags, service.name
         assert "-XX:+UseSerialGC" not in command, service.name
     assert "spark.driver.extraJavaOptions" not in spark_conf(settings(), "t", with_jars=False)
+
+
+def test_code_reads_the_nested_views_not_the_flat_variables():
+    """Outside core/config.py every read goes through settings.feed/kafka/cassandra/spark/runtime/sql:
+    the flat fields exist only to read the variables by name."""
+    import re
+
+    from core.config import PROJECT_ROOT
+
+    flat = "|".join(sorted(Settings.model_fields, key=len, reverse=True))
+    read = re.compile(r"\b(?:self\._settings|self\.settings|settings)\.(" + flat + r")\b(?!\s*=[^=])")
+    offenders = [f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}"
+                 for folder in ("core", "collector", "stream_processor", "gbm_analysis", "dashboard", "tickplant",
+                                "benchmarks")
+                 for path in sorted((PROJECT_ROOT / folder).rglob("*.py")) if path.name != "config.py"
+                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+                 if read.search(line)]
+    assert offenders == []
