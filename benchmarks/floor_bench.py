@@ -130,7 +130,7 @@ def measure_one(settings: Settings, shape: str, rate: float, options: FloorBench
     from core.stream_status import stream_status
 
     with scratch_pipeline(settings, "floor") as (settings, session, home):
-        env = {**os.environ, "KAFKA_TOPIC": settings.kafka_topic, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+        env = {**os.environ, "KAFKA_TOPIC": settings.kafka.topic, "CASSANDRA_KEYSPACE": settings.cassandra.keyspace,
                "TICKPLANT_HOME": str(home), "TICKPLANT_STREAM_METRICS_PORT": "0",
                "TICKPLANT_SYMBOLS": ",".join(SYMBOLS)}
         command, cwd = _command(shape, options)
@@ -152,8 +152,8 @@ def measure_one(settings: Settings, shape: str, rate: float, options: FloorBench
                 job1, servers1 = tree_cpu_seconds(job.pid), _server_cpu()
                 until_ms = int(time.time() * 1000)
                 status = stream_status(settings, queries=("trades",))
-                latencies = _batch_latencies(session, settings.cassandra_keyspace, since_ms)
-                written = _write_latencies(session, settings.cassandra_keyspace, since_ms, until_ms - 5_000)
+                latencies = _batch_latencies(session, settings.cassandra.keyspace, since_ms)
+                written = _write_latencies(session, settings.cassandra.keyspace, since_ms, until_ms - 5_000)
             finally:
                 load.join(timeout=120)
                 job.terminate()

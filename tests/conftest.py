@@ -101,7 +101,7 @@ def base_settings() -> Settings:
 
 
 def _started_marker(settings: Settings) -> Path:
-    return settings.home / "run" / "test-services.started-by"
+    return settings.runtime.home / "run" / "test-services.started-by"
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +112,7 @@ def services(base_settings: Settings, request: pytest.FixtureRequest):
     from tickplant.runtime import stack as runtime
 
     worker = getattr(request.config, "workerinput", None)
-    lock_path = base_settings.home / "run" / "test-services.lock"
+    lock_path = base_settings.runtime.home / "run" / "test-services.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -156,7 +156,7 @@ def isolated(services: Settings) -> Settings:
 
 @pytest.fixture
 def cassandra_session(isolated: Settings):
-    session = cassandra_db.connect(isolated, keyspace=isolated.cassandra_keyspace)
+    session = cassandra_db.connect(isolated, keyspace=isolated.cassandra.keyspace)
     yield session
     cassandra_db.close(session)
 

@@ -110,7 +110,7 @@ class FinnhubFeed(Feed):
     credential_variables = ("FINNHUB_API_TOKEN",)
 
     def credentials(self, settings: Settings) -> dict[str, str]:
-        token = settings.finnhub_api_token
+        token = settings.feed.finnhub_api_token
         return {"token": token.get_secret_value() if token else ""}
 
     def connection_url(self, url: str | None, credentials: Mapping[str, str]) -> str:

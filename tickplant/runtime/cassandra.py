@@ -61,15 +61,15 @@ class CassandraService(LocalService):
 
     @property
     def host(self) -> str:
-        return self.settings.cassandra_hosts[0]
+        return self.settings.cassandra.hosts[0]
 
     @property
     def ports(self) -> list[int]:
-        return [self.settings.cassandra_port, self.settings.cassandra_storage_port]
+        return [self.settings.cassandra.port, self.settings.runtime.cassandra_storage_port]
 
     @property
     def is_local(self) -> bool:
-        return self.settings.cassandra_is_local
+        return self.settings.cassandra.is_local
 
     @property
     def config_file(self) -> Path:
@@ -79,7 +79,7 @@ class CassandraService(LocalService):
         for sub in ("data", "commitlog", "saved_caches", "hints", "cdc_raw", "conf"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         d, host = self.dir, self.host
-        port, storage_port = self.settings.cassandra_port, self.settings.cassandra_storage_port
+        port, storage_port = self.settings.cassandra.port, self.settings.runtime.cassandra_storage_port
         config = {
             "cluster_name": "tickplant",
             "num_tokens": 1,
@@ -141,32 +141,32 @@ class CassandraService(LocalService):
         start, see `ensure_role`); client TLS from TICKPLANT_TLS_KEYSTORE when CASSANDRA_SSL_CAFILE is set."""
         settings = self.settings
         config: dict[str, object] = {}
-        if settings.cassandra_username:
+        if settings.cassandra.username:
             config.update(authenticator="PasswordAuthenticator", authorizer="CassandraAuthorizer",
                           role_manager="CassandraRoleManager")
-        if settings.cassandra_ssl_cafile:
-            if not settings.tls_keystore:
+        if settings.cassandra.ssl_cafile:
+            if not settings.runtime.tls_keystore:
                 raise ServiceError("CASSANDRA_SSL_CAFILE for the local Cassandra needs TICKPLANT_TLS_KEYSTORE "
                                    "(a PKCS12 keystore with the node's key and certificate)")
             config["client_encryption_options"] = {
-                "enabled": True, "optional": False, "keystore": str(settings.tls_keystore),
-                "keystore_password": _secret(settings.tls_keystore_password), "store_type": "PKCS12",
-                "require_client_auth": bool(settings.cassandra_ssl_certfile),
+                "enabled": True, "optional": False, "keystore": str(settings.runtime.tls_keystore),
+                "keystore_password": _secret(settings.runtime.tls_keystore_password), "store_type": "PKCS12",
+                "require_client_auth": bool(settings.cassandra.ssl_certfile),
                 **({"truststore": str(self.truststore()), "truststore_password": _secret(
-                    settings.tls_keystore_password)} if settings.cassandra_ssl_certfile else {}),
+                    settings.runtime.tls_keystore_password)} if settings.cassandra.ssl_certfile else {}),
             }
         return config
 
     def truststore(self) -> Path:
-                return pkcs12_truststore(self.settings.cassandra_ssl_cafile, self.dir / "conf" / "truststore.p12",
-                                 _secret(self.settings.tls_keystore_password))
+                return pkcs12_truststore(self.settings.cassandra.ssl_cafile, self.dir / "conf" / "truststore.p12",
+                                 _secret(self.settings.runtime.tls_keystore_password))
 
     def ensure_role(self, timeout_s: float) -> None:
         """The configured login role, created as a superuser through the default `cassandra` role on a
         fresh local node, whose login is then disabled (its password is public knowledge)."""
         settings = self.settings
         marker = self.dir / "role.created"
-        if not settings.cassandra_username or settings.cassandra_username == "cassandra" or marker.exists():
+        if not settings.cassandra.username or settings.cassandra.username == "cassandra" or marker.exists():
             return
         bootstrap = settings.replace(cassandra_username="cassandra", cassandra_password="cassandra")
         # the default role appears a moment after the port opens; later, its login is disabled and
@@ -175,8 +175,8 @@ class CassandraService(LocalService):
                              min(timeout_s, 20), retry_on=(AccessError,), initial_s=0.5, maximum_s=2)
         try:
             # role DDL takes no bind markers: the name and password are quoted as CQL literals
-            password = _secret(settings.cassandra_password).replace("'", "''")
-            session.execute(f"CREATE ROLE IF NOT EXISTS {_cql_name(settings.cassandra_username)} "
+            password = _secret(settings.cassandra.password).replace("'", "''")
+            session.execute(f"CREATE ROLE IF NOT EXISTS {_cql_name(settings.cassandra.username)} "
                             f"WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = '{password}'")
         finally:
             cassandra_db.close(session)
@@ -185,23 +185,23 @@ class CassandraService(LocalService):
             session.execute("ALTER ROLE cassandra WITH LOGIN = false")
         finally:
             cassandra_db.close(session)
-        marker.write_text(settings.cassandra_username + "\n", encoding="utf-8")
-        log.info("cassandra role created", role=settings.cassandra_username)
+        marker.write_text(settings.cassandra.username + "\n", encoding="utf-8")
+        log.info("cassandra role created", role=settings.cassandra.username)
 
     def command(self) -> list[str]:
-        heap = self.settings.cassandra_heap_mb
+        heap = self.settings.runtime.cassandra_heap_mb
         return [self.java(), f"-Xms{heap}m", f"-Xmx{heap}m", *CASSANDRA_JVM17_OPTIONS, *self.jvm_options(),
-                *self.settings.cassandra_jvm_options.split(),
+                *self.settings.runtime.cassandra_jvm_options.split(),
                 f"-Dcassandra.config=file://{self.config_file}",
                 "-Dcassandra-foreground=yes",
                 f"-Dcassandra.storagedir={self.dir}",
-                f"-Dcassandra.logdir={self.settings.home / 'logs'}",
+                f"-Dcassandra.logdir={self.settings.runtime.home / 'logs'}",
                 f"-Dlogback.configurationFile=file://{self.dir}/conf/logback.xml",
                 "-cp", f"{self.dir}/conf:{self.jars}/*", self.main_class]
 
     def probe(self, timeout_s: float) -> str:
         if self.is_local:
-            require_listening(self.host, self.settings.cassandra_port)
+            require_listening(self.host, self.settings.cassandra.port)
         try:
             session = cassandra_db.connect(self.settings, timeout_s=timeout_s)
         except AccessError as exc:

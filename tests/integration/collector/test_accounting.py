@@ -25,10 +25,10 @@ def test_seeded_simulator_trades_arrive_in_kafka_exactly_once(isolated, feed):
         report = running.finish(30)
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
             metrics = response.read().decode()
-    records = read_topic(isolated, isolated.kafka_topic)
+    records = read_topic(isolated, isolated.kafka.topic)
     assert report["trades"] == 6000 and set(report["symbols"]) == set(SYMBOLS)
     assert summarise(records) == report["symbols"]
-    assert read_topic(isolated, isolated.dead_letter_topic) == []
+    assert read_topic(isolated, isolated.kafka.dead_letter_topic) == []
     assert "tickplant_collector_trades_total 6000.0" in metrics
     assert "tickplant_collector_produce_latency_seconds_count" in metrics
 

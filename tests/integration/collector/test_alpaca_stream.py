@@ -25,7 +25,7 @@ def test_alpaca_trades_arrive_as_the_same_avro_message(isolated, feed):
                              credentials={"key": "AKTESTKEY", "secret": SECRET})
     with feed(config, settings=_alpaca_settings(isolated), source="alpaca", symbols=("AAPL", "MSFT")) as running:
         report = running.finish(30)
-    records = read_topic(isolated, isolated.kafka_topic)
+    records = read_topic(isolated, isolated.kafka.topic)
     assert summarise(records) == report["symbols"] and report["trades"] == 5000
     message = decode_message(records[0].value)
     assert message["type"] == "trade" and set(message["data"][0]) == {"c", "p", "s", "t", "v"}

@@ -22,9 +22,9 @@ def test_faults_go_to_dead_letters_and_every_valid_trade_arrives(isolated, feed)
         counted = running.collector.metrics.snapshot()["tickplant_collector_dead_letters_total"]
     assert report["drops"] >= 2 and report["pings"] > 0
     assert sum(report["malformed_frames"].values()) >= 5 and sum(report["bad_trades"].values()) >= 5
-    assert summarise(read_topic(isolated, isolated.kafka_topic)) == report["symbols"]
+    assert summarise(read_topic(isolated, isolated.kafka.topic)) == report["symbols"]
 
-    dead = read_topic(isolated, isolated.dead_letter_topic)
+    dead = read_topic(isolated, isolated.kafka.dead_letter_topic)
     assert len(dead) == report["dead_letters_expected"] == counted
     assert all(r.headers[HEADER_DLQ_REASON] and r.headers[HEADER_PRODUCER_ID] and r.headers[HEADER_SEQUENCE]
                for r in dead)

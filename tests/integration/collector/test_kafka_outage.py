@@ -60,7 +60,7 @@ def test_kafka_outage_spools_to_disk_and_loses_nothing_in_order(own_kafka, feed,
         assert collector.publisher.wait_idle(90)
         spooled = collector.publisher.stats()["spooled_records"]
         report = simulator.report()
-    records = read_topic(settings, settings.kafka_topic, timeout_s=60)
+    records = read_topic(settings, settings.kafka.topic, timeout_s=60)
     assert spooled > 1000
     assert summarise(records) == report["symbols"]
     for symbol in SYMBOLS:
@@ -86,5 +86,5 @@ def test_records_spooled_while_kafka_was_unreachable_are_delivered_by_the_next_r
         assert publisher.wait_idle(60)
     finally:
         assert publisher.close(10)
-    assert summarise(read_topic(isolated, isolated.kafka_topic)) == report["symbols"]
+    assert summarise(read_topic(isolated, isolated.kafka.topic)) == report["symbols"]
     assert list(spool.glob("*.journal")) == []

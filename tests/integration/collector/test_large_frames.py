@@ -46,7 +46,7 @@ def test_a_frame_over_the_size_limit_reaches_kafka_split_per_symbol_with_nothing
             assert collector.dead_letters == 0
         server.shutdown()
 
-    records = read_topic(isolated, isolated.kafka_topic)
+    records = read_topic(isolated, isolated.kafka.topic)
     assert sorted(r.key.decode() for r in records) == sorted(SYMBOLS)
     got = identified(records)
     producer = records[0].headers["tp-producer-id"]
@@ -54,4 +54,4 @@ def test_a_frame_over_the_size_limit_reaches_kafka_split_per_symbol_with_nothing
         expected = [t for t in trades if t["s"] == symbol]
         assert [trade for s, _, trade in got if s == symbol] == expected
         assert [trade_id for s, trade_id, _ in got if s == symbol] == [f"{producer}-1-{i}" for i in range(4000)]
-    assert read_topic(isolated, isolated.dead_letter_topic) == []
+    assert read_topic(isolated, isolated.kafka.dead_letter_topic) == []

@@ -10,7 +10,7 @@ from tests.helpers_collector import identified, read_topic
 
 
 def test_a_record_kafka_refuses_is_kept_aside_and_the_rest_delivered_in_order(isolated, tmp_path):
-    topic = isolated.kafka_topic
+    topic = isolated.kafka.topic
     records = [Record(topic, b"AAPL", encode_message([{"s": "AAPL", "p": 1.0 + n, "t": n, "v": 1}]),
                       FrameContext("p", n, 1, "simulator").headers()) for n in range(1, 6)]
     huge = Record(topic, b"AAPL", b"x" * 2_000_000, FrameContext("p", 99, 1, "simulator").headers())

@@ -25,4 +25,4 @@ def test_reconnect_after_drop_loses_no_trade(isolated, feed):
         reconnects = collector.metrics.snapshot()["tickplant_collector_reconnects_total"]
     assert report["drops"] == 3 and report["connections"] == 4 and reconnects == 3
     assert report["trades"] == 8000
-    assert summarise(read_topic(isolated, isolated.kafka_topic)) == report["symbols"]
+    assert summarise(read_topic(isolated, isolated.kafka.topic)) == report["symbols"]

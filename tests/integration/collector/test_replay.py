@@ -31,26 +31,26 @@ def test_replay_of_an_archive_reproduces_the_same_records(isolated, feed, tmp_pa
     archive = tmp_path / "archive"
     with feed(config, symbols=("AAPL", "BINANCE:XRPUSDT"), archive_dir=archive) as running:
         running.finish(30)
-    original = read_topic(isolated, isolated.kafka_topic)
-    original_dead = read_topic(isolated, isolated.dead_letter_topic)
+    original = read_topic(isolated, isolated.kafka.topic)
+    original_dead = read_topic(isolated, isolated.kafka.dead_letter_topic)
     assert original and original_dead
 
-    replayed_settings = isolated.replace(kafka_topic=isolated.kafka_topic + "r")
+    replayed_settings = isolated.replace(kafka_topic=isolated.kafka.topic + "r")
     kafka_clients.ensure_topics(replayed_settings)
     try:
-        env = {**os.environ, "KAFKA_TOPIC": replayed_settings.kafka_topic,
-               "KAFKA_BOOTSTRAP_SERVERS": ",".join(isolated.kafka_bootstrap_servers),
+        env = {**os.environ, "KAFKA_TOPIC": replayed_settings.kafka.topic,
+               "KAFKA_BOOTSTRAP_SERVERS": isolated.kafka.servers,
                "TICKPLANT_HOME": str(tmp_path / "home")}
         result = subprocess.run([TICKPLANT, "replay", "--fast", *map(str, sorted(archive.glob("*.jsonl.gz")))],
                                 env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert "replayed" in result.stdout
-        assert _contents(read_topic(replayed_settings, replayed_settings.kafka_topic)) == _contents(original)
-        replayed_dead = read_topic(replayed_settings, replayed_settings.dead_letter_topic)
+        assert _contents(read_topic(replayed_settings, replayed_settings.kafka.topic)) == _contents(original)
+        replayed_dead = read_topic(replayed_settings, replayed_settings.kafka.dead_letter_topic)
         assert _dead_contents(replayed_dead) == _dead_contents(original_dead)
     finally:
         client = kafka_clients.admin(replayed_settings)
         try:
-            client.delete_topics([replayed_settings.kafka_topic, replayed_settings.dead_letter_topic])
+            client.delete_topics([replayed_settings.kafka.topic, replayed_settings.kafka.dead_letter_topic])
         finally:
             client.close()

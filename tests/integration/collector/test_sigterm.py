@@ -29,8 +29,8 @@ def _report(port: int) -> dict:
 
 
 def test_sigterm_mid_stream_loses_nothing_received_and_logs_no_secret(isolated, tmp_path):
-    env = {**os.environ, "KAFKA_TOPIC": isolated.kafka_topic, "FINNHUB_API_TOKEN": TOKEN,
-           "KAFKA_BOOTSTRAP_SERVERS": ",".join(isolated.kafka_bootstrap_servers),
+    env = {**os.environ, "KAFKA_TOPIC": isolated.kafka.topic, "FINNHUB_API_TOKEN": TOKEN,
+           "KAFKA_BOOTSTRAP_SERVERS": isolated.kafka.servers,
            "TICKPLANT_HOME": str(tmp_path / "home")}
     port, archive = free_port(), tmp_path / "archive"
     simulator_log, collector_log = tmp_path / "simulator.log", tmp_path / "collector.log"
@@ -62,7 +62,7 @@ def test_sigterm_mid_stream_loses_nothing_received_and_logs_no_secret(isolated, 
         for symbol, trades in parsed.trades.items():
             received.setdefault(symbol, []).extend((t["p"], t["t"], t["v"]) for t in trades)
             contexts.add((archived.context.producer_id, str(archived.context.sequence)))
-    records = read_topic(isolated, isolated.kafka_topic)
+    records = read_topic(isolated, isolated.kafka.topic)
     in_kafka: dict[str, list[tuple]] = {}
     for record in records:
         in_kafka.setdefault(record.key.decode(), []).extend((t["p"], t["t"], t["v"]) for t in record.trades())

@@ -35,4 +35,4 @@ def test_symbols_file_change_subscribes_and_unsubscribes_without_restart(isolate
         simulator.stop()                               # no more trades: everything sent is countable
         assert collector.publisher.wait_idle(30)
     report = simulator.report()
-    assert summarise(read_topic(isolated, isolated.kafka_topic)) == report["symbols"]
+    assert summarise(read_topic(isolated, isolated.kafka.topic)) == report["symbols"]

@@ -89,8 +89,8 @@ class _CollectorProcess:
 
     def __init__(self, settings, url: str, spool: Path, log: Path) -> None:
         self.metrics_port = free_port()
-        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": ",".join(settings.kafka_bootstrap_servers),
-               "KAFKA_TOPIC": settings.kafka_topic, "TICKPLANT_HOME": str(spool.parent / "home")}
+        env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.servers,
+               "KAFKA_TOPIC": settings.kafka.topic, "TICKPLANT_HOME": str(spool.parent / "home")}
         self.log = log
         with log.open("ab") as handle:
             self.process = subprocess.Popen(
@@ -134,13 +134,13 @@ def _assert_in_order_per_symbol(frame: pd.DataFrame) -> None:
 
 def _stream_exactly(settings, home: Path, sent: pd.DataFrame) -> None:
     """Run the stream processor over the topic and check every table against the distinct trades."""
-    session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
-    job = StreamJob(settings, home, *FAST, env={"KAFKA_BOOTSTRAP_SERVERS": ",".join(settings.kafka_bootstrap_servers)})
+    session = cassandra_db.connect(settings, keyspace=settings.cassandra.keyspace)
+    job = StreamJob(settings, home, *FAST, env={"KAFKA_BOOTSTRAP_SERVERS": settings.kafka.servers})
     try:
-        wait_for_stream(lambda: count_trades(session, settings.cassandra_keyspace, day_keys(sent)) == len(sent)
+        wait_for_stream(lambda: count_trades(session, settings.cassandra.keyspace, day_keys(sent)) == len(sent)
                         and caught_up(settings, home), 300, "the stream processor to write every trade", job)
         assert job.stop() == 0, job.tail()
-        assert_tables_match(session, settings.cassandra_keyspace, sent)
+        assert_tables_match(session, settings.cassandra.keyspace, sent)
     finally:
         if job.alive():
             job.kill()
@@ -176,14 +176,14 @@ def test_kill_9_while_kafka_holds_frames_unacknowledged_loses_and_duplicates_not
 
         second = _CollectorProcess(settings, simulator.url, spool, tmp_path / "collector-2.log")
         try:
-            wait_until(lambda: len(first_occurrences(read_topic(settings, settings.kafka_topic))) >= sent["trades"],
+            wait_until(lambda: len(first_occurrences(read_topic(settings, settings.kafka.topic))) >= sent["trades"],
                        120, what="every trade in Kafka after the restart", initial_s=0.5, maximum_s=1.0)
         finally:
             assert second.stop() == 0
     finally:
         simulator.stop()
 
-    records = read_topic(settings, settings.kafka_topic)
+    records = read_topic(settings, settings.kafka.topic)
     distinct = _distinct_frame(records)
     assert len(distinct) == sent["trades"] == 15_000
     assert _summary(distinct) == sent["symbols"]
@@ -215,7 +215,7 @@ def test_an_outage_longer_than_the_delivery_timeout_keeps_each_symbols_order_and
         spooled = collector.publisher.stats()["spooled_records"]
     assert failures > 0, "the outage outlasted the delivery timeout: deliveries failed and were resent"
     assert spooled > 0, "the reader kept reading into the journal while the sender was stuck"
-    records = read_topic(settings, settings.kafka_topic, timeout_s=60)
+    records = read_topic(settings, settings.kafka.topic, timeout_s=60)
     distinct = _distinct_frame(records)
     assert len(distinct) == report["trades"] == 24_000
     assert _summary(distinct) == report["symbols"]

@@ -25,10 +25,10 @@ def test_keyspace_uses_network_topology_with_per_dc_factor_and_the_local_dc_read
     dc = _data_centre(services)
     replication = f"{{'class': 'NetworkTopologyStrategy', '{dc}': 1}}"
     with own_topic_and_keyspace(services, "dc", cassandra_local_dc=dc, cassandra_replication=replication) as settings:
-        session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
+        session = cassandra_db.connect(settings, keyspace=settings.cassandra.keyspace)
         try:
             row = session.execute(session.prepare("SELECT replication FROM system_schema.keyspaces "
-                                                  "WHERE keyspace_name = ?"), (settings.cassandra_keyspace,)).one()
+                                                  "WHERE keyspace_name = ?"), (settings.cassandra.keyspace,)).one()
             assert row["replication"] == {"class": "org.apache.cassandra.locator.NetworkTopologyStrategy", dc: "1"}
             stamp = datetime(2026, 3, 10, 14, 30, 1, tzinfo=UTC)
             session.execute(session.prepare("INSERT INTO latest_prices (symbol, price, volume, trade_timestamp) "
@@ -48,4 +48,4 @@ def test_a_local_dc_the_cluster_does_not_have_is_refused_with_one_line_naming_it
         cassandra_db.connect(services.replace(cassandra_local_dc="dc-nowhere"), timeout_s=20)
     message = str(refused.value)
     assert message == (f"CASSANDRA_LOCAL_DC='dc-nowhere' is not a data centre of the Cassandra cluster at "
-                       f"{','.join(services.cassandra_hosts)}:{services.cassandra_port} (its data centres: {dc})")
+                       f"{','.join(services.cassandra.hosts)}:{services.cassandra.port} (its data centres: {dc})")

@@ -64,9 +64,9 @@ def test_spark_connector_presents_the_client_certificate_from_a_run_time_keystor
                   "'mtls-1' trade_id, 410.5 price, 2.0 volume").selectExpr(
             "symbol", "trade_date", "trade_timestamp", "trade_id", "cast(price as double) price",
             "cast(volume as double) volume").write.format("org.apache.spark.sql.cassandra").mode("append") \
-            .options(**options, keyspace=mtls_cassandra.cassandra_keyspace, table="trades").save()
+            .options(**options, keyspace=mtls_cassandra.cassandra.keyspace, table="trades").save()
         rows = (spark.read.format("org.apache.spark.sql.cassandra")
-                .options(**options, keyspace=mtls_cassandra.cassandra_keyspace, table="trades").load()
+                .options(**options, keyspace=mtls_cassandra.cassandra.keyspace, table="trades").load()
                 .select("trade_id").collect())
     finally:
         spark.stop()

@@ -37,9 +37,9 @@ def mtls_kafka(tmp_path_factory):
 
 def test_python_clients_present_the_client_certificate(mtls_kafka):
     producer = kafka_clients.producer(mtls_kafka)
-    sent = producer.send(mtls_kafka.kafka_topic, key=b"AAPL", value=b"mtls").get(timeout=30)
+    sent = producer.send(mtls_kafka.kafka.topic, key=b"AAPL", value=b"mtls").get(timeout=30)
     producer.close()
-    records = kafka_clients.read_to_end(mtls_kafka, mtls_kafka.kafka_topic)
+    records = kafka_clients.read_to_end(mtls_kafka, mtls_kafka.kafka.topic)
     assert [(r.partition, r.offset, r.value) for r in records] == [(sent.partition, sent.offset, b"mtls")]
 
 
@@ -47,14 +47,14 @@ def test_every_new_connection_with_a_client_certificate_is_kept(mtls_kafka):
     """The broker's TLS 1.3 session ticket, sent after it checked the client certificate, made
     kafka-python drop fresh connections ("EVENT_READ without in-flight-requests"), 19 of 30 on a
     busy machine; the clients' context stops at TLS 1.2 when they present a certificate."""
-    assert kafka_clients.tls_context(mtls_kafka).maximum_version == ssl.TLSVersion.TLSv1_2
-    assert kafka_clients.tls_context(mtls_kafka.replace(kafka_ssl_certfile=None, kafka_ssl_keyfile=None)
-                                     ).maximum_version == ssl.TLSVersion.MAXIMUM_SUPPORTED
+    assert mtls_kafka.kafka.tls_context().maximum_version == ssl.TLSVersion.TLSv1_2
+    assert (mtls_kafka.replace(kafka_ssl_certfile=None, kafka_ssl_keyfile=None).kafka.tls_context()
+            .maximum_version == ssl.TLSVersion.MAXIMUM_SUPPORTED)
     topics = []
     for _ in range(20):
         admin = kafka_clients.admin(mtls_kafka)
         try:
-            topics.append(mtls_kafka.kafka_topic in admin.list_topics())
+            topics.append(mtls_kafka.kafka.topic in admin.list_topics())
         finally:
             admin.close()
     assert topics == [True] * 20
@@ -75,14 +75,14 @@ def test_spark_kafka_source_presents_the_client_certificate_from_a_run_time_pem_
     if active is not None:
         active.stop()
     producer = kafka_clients.producer(mtls_kafka)
-    producer.send(mtls_kafka.kafka_topic, key=b"MSFT", value=b"mtls-spark").get(timeout=30)
+    producer.send(mtls_kafka.kafka.topic, key=b"MSFT", value=b"mtls-spark").get(timeout=30)
     producer.close()
     options = kafka_source_options(mtls_kafka)
     assert options["kafka.ssl.keystore.type"] == "PEM"
     spark = build_session(mtls_kafka.replace(spark_master="local[1]"), "tickplant-mtls-check")
     try:
-        rows = (spark.read.format("kafka").option("kafka.bootstrap.servers", mtls_kafka.kafka_bootstrap_servers[0])
-                .option("subscribe", mtls_kafka.kafka_topic).option("startingOffsets", "earliest")
+        rows = (spark.read.format("kafka").option("subscribe", mtls_kafka.kafka.topic)
+                .option("startingOffsets", "earliest")
                 .options(**options).load().select("value").collect())
     finally:
         spark.stop()

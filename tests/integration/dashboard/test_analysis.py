@@ -16,7 +16,7 @@ from tests.integration.dashboard.test_pages import app_env, charts, page  # noqa
 
 
 def test_gbm_page_shows_the_run_forecast_terminal_density_and_backtest(app_env, cassandra_session):  # noqa: F811
-    ks = app_env.cassandra_keyspace
+    ks = app_env.cassandra.keyspace
     run_ts = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
     trades = sample_data.synthetic_trades(sample_data.TradeSpec("AAPL", run_ts - timedelta(hours=1),
                                                                 datetime.now(UTC) - timedelta(seconds=5), 2, s0=230))
@@ -74,7 +74,7 @@ def test_gbm_page_shows_a_skipped_run_with_its_reason(app_env, cassandra_session
 
 
 def test_history_page_rolling_stats_adf_and_normalised_chart(app_env, cassandra_session):  # noqa: F811
-    ks = app_env.cassandra_keyspace
+    ks = app_env.cassandra.keyspace
     sample_data.write_daily(cassandra_session, ks, "AAPL", datetime(2022, 1, 3), 700, s0=180, seed=1)
     sample_data.write_daily(cassandra_session, ks, "MSFT", datetime(2023, 1, 2), 300, s0=250, seed=2)
     app = page("history", symbol="AAPL")
@@ -99,14 +99,14 @@ def test_history_page_rolling_stats_adf_and_normalised_chart(app_env, cassandra_
 
 
 def test_history_page_unknown_symbol(app_env, cassandra_session):  # noqa: F811
-    sample_data.write_daily(cassandra_session, app_env.cassandra_keyspace, "AAPL", datetime(2024, 1, 1), 50)
+    sample_data.write_daily(cassandra_session, app_env.cassandra.keyspace, "AAPL", datetime(2024, 1, 1), 50)
     app = page("history", symbol="ZZZZ")
     assert not app.exception and not app.get("plotly_chart")
     assert app.error[0].value.startswith("Unknown symbol 'ZZZZ'")
 
 
 def test_health_page_metrics_dead_letters_and_feed_gaps(app_env, cassandra_session):  # noqa: F811
-    ks = app_env.cassandra_keyspace
+    ks = app_env.cassandra.keyspace
     now = datetime.now(UTC).replace(microsecond=0)
     batches = [(now - timedelta(minutes=10 - i), 100 * (i + 1), 200.0 + i, 900.0 + 10 * i) for i in range(10)]
     sample_data.write_metrics(cassandra_session, ks, "trades", batches)
@@ -155,7 +155,7 @@ def test_history_page_shows_a_csv_imported_with_tickplant_import_history(app_env
     csv = tmp_path / "aapl.csv"
     csv.write_text("\n".join(lines) + "\n")
     done = run_cli("import-history", str(csv), "--symbol", "AAPL", "--no-progress",
-                   env={"CASSANDRA_KEYSPACE": app_env.cassandra_keyspace})
+                   env={"CASSANDRA_KEYSPACE": app_env.cassandra.keyspace})
     assert done.returncode == 0, done.stderr
     app = page("history", symbol="AAPL")
     assert not app.exception

@@ -34,7 +34,7 @@ def _reset_streamlit_caches() -> None:
 
 @pytest.fixture
 def app_env(isolated, monkeypatch):
-    for name, value in dashboard_env(isolated.cassandra_keyspace, isolated.kafka_topic, SYMBOLS).items():
+    for name, value in dashboard_env(isolated.cassandra.keyspace, isolated.kafka.topic, SYMBOLS).items():
         monkeypatch.setenv(name, value)
     _reset_streamlit_caches()
     yield isolated
@@ -72,7 +72,7 @@ def stored_bars(session, table: str, key: str, symbol: str, start: datetime) -> 
 
 def test_live_page_shows_latest_prices_and_5s_candles_equal_to_cassandra(app_env, cassandra_session):
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
-    fill_market(cassandra_session, app_env.cassandra_keyspace, end)
+    fill_market(cassandra_session, app_env.cassandra.keyspace, end)
     app = page("live", symbol="AAPL", tf="5s", panes="tps,rsi,macd")
     assert not app.exception
     latest = {s: cassandra_session.execute(cassandra_session.prepare(
@@ -107,7 +107,7 @@ def test_live_page_shows_latest_prices_and_5s_candles_equal_to_cassandra(app_env
 
 
 def test_live_page_draws_price_and_volume_only_unless_panes_are_asked_for(app_env, cassandra_session):
-    fill_market(cassandra_session, app_env.cassandra_keyspace, datetime.now(UTC).replace(microsecond=0))
+    fill_market(cassandra_session, app_env.cassandra.keyspace, datetime.now(UTC).replace(microsecond=0))
     app = page("live", symbol="AAPL", tf="5s")
     assert not app.exception
     [figure] = charts(app)
@@ -124,7 +124,7 @@ def test_live_page_draws_price_and_volume_only_unless_panes_are_asked_for(app_en
 
 def test_live_page_rolls_one_minute_bars_up_to_five_minutes(app_env, cassandra_session):
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
-    fill_market(cassandra_session, app_env.cassandra_keyspace, end)
+    fill_market(cassandra_session, app_env.cassandra.keyspace, end)
     app = page("live", symbol="BINANCE:BTCUSDT", tf="5m")
     assert not app.exception
     [figure] = charts(app)
@@ -138,7 +138,7 @@ def test_live_page_rolls_one_minute_bars_up_to_five_minutes(app_env, cassandra_s
 
 
 def test_live_page_says_unknown_symbol_from_the_url_without_a_chart(app_env, cassandra_session):
-    fill_market(cassandra_session, app_env.cassandra_keyspace, datetime.now(UTC) - timedelta(seconds=5))
+    fill_market(cassandra_session, app_env.cassandra.keyspace, datetime.now(UTC) - timedelta(seconds=5))
     app = page("live", symbol="NOPE")
     assert not app.exception
     assert len(app.error) == 1 and app.error[0].value.startswith("Unknown symbol 'NOPE': there is no data for it.")
@@ -158,8 +158,8 @@ def test_every_page_on_an_empty_keyspace_says_what_to_run(app_env):
 
 def test_page_shows_database_unavailable_and_recovers_when_cassandra_is_back(app_env, cassandra_session,
                                                                           monkeypatch):
-    fill_market(cassandra_session, app_env.cassandra_keyspace, datetime.now(UTC) - timedelta(seconds=5))
-    proxy = TcpProxy(free_port(), (app_env.cassandra_hosts[0], app_env.cassandra_port))
+    fill_market(cassandra_session, app_env.cassandra.keyspace, datetime.now(UTC) - timedelta(seconds=5))
+    proxy = TcpProxy(free_port(), (app_env.cassandra.hosts[0], app_env.cassandra.port))
     monkeypatch.setenv("CASSANDRA_PORT", str(proxy.port))
     _reset_streamlit_caches()
     try:

@@ -21,14 +21,14 @@ GOOD_AND_BAD = ("Date,Open,High,Low,Close,Adj Close,Volume\n"
 
 def daily_bars(settings: Settings, session, symbol: str) -> list[tuple]:
     select = session.prepare(f"SELECT trade_date, open, high, low, close, adj_close, volume "
-                             f"FROM {settings.cassandra_keyspace}.daily_bars WHERE symbol = ?")
+                             f"FROM {settings.cassandra.keyspace}.daily_bars WHERE symbol = ?")
     rows = session.execute(select, (symbol,))
     return sorted((row["trade_date"].date(), row["open"], row["high"], row["low"], row["close"], row["adj_close"],
                    row["volume"]) for row in rows)
 
 
 def cli(settings: Settings, *args: str):
-    return run_cli("import-history", *args, env={"CASSANDRA_KEYSPACE": settings.cassandra_keyspace})
+    return run_cli("import-history", *args, env={"CASSANDRA_KEYSPACE": settings.cassandra.keyspace})
 
 
 def test_import_history_skips_bad_rows_with_line_numbers_and_keeps_good_rows(isolated, cassandra_session, tmp_path):
@@ -42,7 +42,7 @@ def test_import_history_skips_bad_rows_with_line_numbers_and_keeps_good_rows(iso
     assert f"{path}: skipped line 8: high 182.0 is below low 186.4" in done.stderr
     assert done.stderr.count("skipped line") == 4
     assert ("imported 3 daily bar(s) of AAPL (2024-01-02 to 2024-01-05) into "
-            f"{isolated.cassandra_keyspace}.daily_bars; 4 bad row(s) skipped") in done.stdout
+            f"{isolated.cassandra.keyspace}.daily_bars; 4 bad row(s) skipped") in done.stdout
     expected = [(date(2024, 1, 2), 187.15, 188.44, 183.885, 185.64, 184.94, 82488700.0),
                 (date(2024, 1, 3), 184.22, 185.88, 183.43, 184.25, 183.55, 58414500.0),
                 (date(2024, 1, 5), 181.99, 182.76, 180.17, 181.18, 180.49, 62303300.0)]
@@ -90,11 +90,11 @@ def test_import_history_writes_a_large_file_in_chunks_exactly(isolated, cassandr
     path = tmp_path / "big.csv"
     path.write_text("\n".join(lines) + "\n")
     options = ImportOptions(path=path, symbol="BIG", chunk_rows=1_000, progress=False)
-    result = import_history(cassandra_session, isolated.cassandra_keyspace, options)
+    result = import_history(cassandra_session, isolated.cassandra.keyspace, options)
     assert (result.rows_written, result.bad_rows) == (4_321, ())
     assert (result.first_date, result.last_date) == (start, start + timedelta(days=4_320))
     assert daily_bars(isolated, cassandra_session, "BIG") == expected
-    import_history(cassandra_session, isolated.cassandra_keyspace, options)
+    import_history(cassandra_session, isolated.cassandra.keyspace, options)
     assert len(daily_bars(isolated, cassandra_session, "BIG")) == 4_321
 
 
@@ -106,15 +106,15 @@ def test_the_sample_history_is_imported_once_with_its_source_and_a_users_import_
 
     path, source = sample_history_file()
     assert path.name == "sp500.csv.gz" and source.startswith("sample: S&P 500 index daily (Yahoo Finance ^GSPC)")
-    first = import_sample_history(cassandra_session, isolated.cassandra_keyspace)
+    first = import_sample_history(cassandra_session, isolated.cassandra.keyspace)
     expected = pd.read_csv(path, float_precision="round_trip")   # the series as the arch package ships it
     assert (first.symbol, first.rows_written, first.bad_rows) == (SAMPLE_SYMBOL, len(expected), ())
     assert (first.first_date, first.last_date) == (date(1999, 1, 4), date(2018, 12, 31))
     stored = daily_bars(isolated, cassandra_session, SAMPLE_SYMBOL)
     assert len(stored) == len(expected) and [row[4] for row in stored] == expected["Close"].tolist()
-    assert import_sample_history(cassandra_session, isolated.cassandra_keyspace) is None   # once
+    assert import_sample_history(cassandra_session, isolated.cassandra.keyspace) is None   # once
     sources = cassandra_session.prepare(f"SELECT source, rows, first_date, last_date FROM "
-                                        f"{isolated.cassandra_keyspace}.history_sources WHERE symbol = ?")
+                                        f"{isolated.cassandra.keyspace}.history_sources WHERE symbol = ?")
     row = cassandra_session.execute(sources, (SAMPLE_SYMBOL,)).one()
     assert (row["source"], row["rows"], row["first_date"].date(), row["last_date"].date()) == (
         source, len(expected), date(1999, 1, 4), date(2018, 12, 31))

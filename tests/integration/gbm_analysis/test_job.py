@@ -57,7 +57,7 @@ def market(cassandra_session, isolated):
 
 def _gbm(isolated, *flags: str):
     return run_cli("gbm", "--paths", str(PATHS), "--horizon", "1h", "--lookback", "24h", *flags,
-                   env={"CASSANDRA_KEYSPACE": isolated.cassandra_keyspace,
+                   env={"CASSANDRA_KEYSPACE": isolated.cassandra.keyspace,
                         "TICKPLANT_SYMBOLS": "AAA,BBB,TWO,FLAT,NONE"})
 
 
@@ -85,7 +85,7 @@ def spark(module_spark, isolated):
         except AnalysisException:
             return False
 
-    wait_until(visible, 30, what=f"keyspace {isolated.cassandra_keyspace} visible to the Spark session",
+    wait_until(visible, 30, what=f"keyspace {isolated.cassandra.keyspace} visible to the Spark session",
                initial_s=0.2, maximum_s=1.0)
     return module_spark
 

@@ -30,7 +30,7 @@ def test_gbm_loop_waits_for_bars_then_runs_every_interval(isolated, cassandra_se
     loop = subprocess.Popen([sys.executable, "-m", "tickplant", "gbm", "--every", "20s", "--wait-for-bars",
                              "--no-early-runs", "--symbols", "AAA", "--paths", "200", "--horizon", "5m",
                              "--min-observations", "30"],
-                            cwd=ROOT, env={**os.environ, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace},
+                            cwd=ROOT, env={**os.environ, "CASSANDRA_KEYSPACE": isolated.cassandra.keyspace},
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def output() -> str:
@@ -90,7 +90,7 @@ def test_a_run_that_waits_for_5s_windows_warms_up_and_takes_its_run_time_after_t
     with log_path.open("wb") as log:
         run = subprocess.Popen([sys.executable, "-m", "tickplant", "gbm", "--interval", "5s", "--wait-for-bars",
                                 "--symbols", "BTC", "--paths", "200", "--min-observations", "6"],
-                               cwd=ROOT, env={**os.environ, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace},
+                               cwd=ROOT, env={**os.environ, "CASSANDRA_KEYSPACE": isolated.cassandra.keyspace},
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         def said(text: str):

@@ -32,7 +32,7 @@ def test_sp500_history_imported_then_gbm_daily_equals_direct_numpy_and_fills_bac
     history = sp500.load()
     csv = tmp_path / "sp500.csv"
     history.to_csv(csv, index_label="Date", date_format="%Y-%m-%d")
-    env = {"CASSANDRA_KEYSPACE": isolated.cassandra_keyspace}
+    env = {"CASSANDRA_KEYSPACE": isolated.cassandra.keyspace}
     imported = run_cli("import-history", str(csv), "--symbol", "SPX", "--no-progress", env=env)
     assert imported.returncode == 0, imported.stderr[-2000:]
 

@@ -50,18 +50,18 @@ def test_bad_records_go_to_dead_letters_and_the_query_keeps_running(isolated, ca
         assert job.stop() == 0
     sent = pd.concat([expected_trades([*before, *after, *later]), mixed_valid], ignore_index=True)
     assert len(sent) == len(valid) + 2 + 90
-    assert_tables_match(cassandra_session, isolated.cassandra_keyspace, sent)
+    assert_tables_match(cassandra_session, isolated.cassandra.keyspace, sent)
 
     days = {Date(int(now // 86_400_000)), Date(int((now - 200_000) // 86_400_000)),
             Date(int((now - 199_990) // 86_400_000))}
-    statement = cassandra_session.prepare(f"SELECT * FROM {isolated.cassandra_keyspace}.dead_letters WHERE day = ?")
+    statement = cassandra_session.prepare(f"SELECT * FROM {isolated.cassandra.keyspace}.dead_letters WHERE day = ?")
     dead = {row["id"]: row for day in days for row in cassandra_session.execute(statement, (day,))}
     assert set(dead) == {"0-50-AAPL", "0-51-AAPL", "p1-50-AAPL-1", "p1-50-AAPL-2", "p1-50-AAPL-3", "p1-50-AAPL-4"}
     assert dead["0-50-AAPL"]["reason"] == "undecodable Avro record"
     assert dead["0-50-AAPL"]["payload"] == garbage.value
     garbage_letter = dead["0-50-AAPL"]
     assert (garbage_letter["topic"], garbage_letter["kafka_partition"], garbage_letter["kafka_offset"]) == \
-        (isolated.kafka_topic, 0, 50)
+        (isolated.kafka.topic, 0, 50)
     assert dead["0-51-AAPL"]["kafka_offset"] == 51 and dead["0-51-AAPL"]["payload"] == truncated.value
     assert dead["p1-50-AAPL-1"]["reason"] == "trade 1: non-positive or non-finite price"
     assert dead["p1-50-AAPL-2"]["reason"] == "trade 2: empty symbol"

@@ -40,7 +40,7 @@ def test_job_started_on_an_empty_topic_commits_empty_batches_keeps_running_then_
         # the first batch of each query reads the empty topic: it runs, reads nothing and commits
         wait_until(lambda: caught_up(isolated, tmp_path), 180, "an empty batch committed by every query", job)
         assert set(_batches_committed(isolated, tmp_path).values()) == {0}, "more than the empty first batch ran"
-        assert count_trades(cassandra_session, isolated.cassandra_keyspace,
+        assert count_trades(cassandra_session, isolated.cassandra.keyspace,
                             {("AAPL", Date(int(time.time() // 86_400)))}) == 0
         records = synthetic_records(["AAPL", "MSFT"], 40, int(time.time() * 1000) - 120_000, seed=11)
         produce(isolated, records)
@@ -51,7 +51,7 @@ def test_job_started_on_an_empty_topic_commits_empty_batches_keeps_running_then_
         assert job.alive()
     finally:
         assert job.stop() == 0
-    assert_tables_match(cassandra_session, isolated.cassandra_keyspace, expected_trades(records))
+    assert_tables_match(cassandra_session, isolated.cassandra.keyspace, expected_trades(records))
 
 
 def test_a_batch_of_only_refused_records_writes_only_dead_letters(isolated, cassandra_session, tmp_path: Path):
@@ -66,7 +66,7 @@ def test_a_batch_of_only_refused_records_writes_only_dead_letters(isolated, cass
         assert job.alive(), job.tail()
     finally:
         assert job.stop() == 0
-    ks = isolated.cassandra_keyspace
+    ks = isolated.cassandra.keyspace
     statement = cassandra_session.prepare(f"SELECT id, reason FROM {ks}.dead_letters WHERE day = ?")
     days = {Date(int(now // 86_400_000)), Date(int((now - 5_000) // 86_400_000))}
     dead = {row["id"]: row["reason"] for day in days for row in cassandra_session.execute(statement, (day,))}

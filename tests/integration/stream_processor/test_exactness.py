@@ -60,8 +60,8 @@ def write_archive(directory: Path, start_ms: int, frames: int) -> pd.DataFrame:
 
 
 def replay(settings, paths: list[Path], home: Path) -> None:
-    env = {**os.environ, "KAFKA_TOPIC": settings.kafka_topic, "TICKPLANT_HOME": str(home),
-           "KAFKA_BOOTSTRAP_SERVERS": ",".join(settings.kafka_bootstrap_servers)}
+    env = {**os.environ, "KAFKA_TOPIC": settings.kafka.topic, "TICKPLANT_HOME": str(home),
+           "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.servers}
     result = subprocess.run([TICKPLANT, "replay", "--fast", *map(str, paths)], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -100,12 +100,12 @@ def test_records_delivered_twice_and_a_replay_into_the_live_topic_leave_every_ta
     distinct = pd.concat([expected_trades(records), archive], ignore_index=True)
     assert len(distinct) == 900 + 480
     assert not distinct.duplicated(["symbol", "trade_id"]).any()
-    assert_tables_match(cassandra_session, isolated.cassandra_keyspace, distinct)
+    assert_tables_match(cassandra_session, isolated.cassandra.keyspace, distinct)
 
 
 def test_far_future_trade_is_dead_lettered_and_later_windows_and_latest_prices_keep_moving(
         isolated, cassandra_session, tmp_path: Path):
-    keyspace = isolated.cassandra_keyspace
+    keyspace = isolated.cassandra.keyspace
     now = int(time.time() * 1000)
     first = synthetic_records(SYMBOLS, 60, now - 90_000, seed=21)
     received = first[-1].trades[-1]["t"] + 10

@@ -43,7 +43,7 @@ def test_late_trades_are_stored_counted_and_recompute_their_windows(isolated, ca
     phase1 = [trade_record(ordered[i:i + 2], seq=i // 2, received_ms=base + 80_000)
               for i in range(0, len(ordered), 2)]
     produce(isolated, phase1, partition=0)
-    keyspace = isolated.cassandra_keyspace
+    keyspace = isolated.cassandra.keyspace
     job = StreamJob(isolated, tmp_path, "--trigger", "1 second",
                     "--watermark", "10 seconds")
     try:

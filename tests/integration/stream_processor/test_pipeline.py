@@ -38,17 +38,17 @@ def test_every_trade_and_aggregate_lands_exactly_and_sigterm_stops_cleanly(isola
         second = synthetic_records(SYMBOLS, 300, first[-1].trades[-1]["t"] + 1, seed=2, first_seq=400)
         produce(isolated, second)
         sent = expected_trades(first + second)
-        wait_until(lambda: count_trades(cassandra_session, isolated.cassandra_keyspace, day_keys(sent)) == len(sent)
+        wait_until(lambda: count_trades(cassandra_session, isolated.cassandra.keyspace, day_keys(sent)) == len(sent)
                    and caught_up(isolated, tmp_path), 120, "the second wave", job)
     finally:
         code = job.stop()
     assert code == 0, job.tail()
     assert "stream processor stopped" in job.tail(80)
-    assert_tables_match(cassandra_session, isolated.cassandra_keyspace, sent)
+    assert_tables_match(cassandra_session, isolated.cassandra.keyspace, sent)
     for query in ("trades", "trades_5s", "bars_1m"):
-        metrics = metrics_rows(cassandra_session, isolated.cassandra_keyspace, query)
+        metrics = metrics_rows(cassandra_session, isolated.cassandra.keyspace, query)
         assert sum(m["input_rows"] for m in metrics) >= 700, f"{query}: {metrics[:3]}"
-    trade_metrics = metrics_rows(cassandra_session, isolated.cassandra_keyspace, "trades")
+    trade_metrics = metrics_rows(cassandra_session, isolated.cassandra.keyspace, "trades")
     assert all(m["latency_p99_ms"] is not None and m["receive_latency_p50_ms"] is not None
                for m in trade_metrics if m["input_rows"])
     assert sum(m["late_rows"] for m in trade_metrics) == 0
@@ -58,7 +58,7 @@ def test_kill_9_mid_stream_and_restart_write_no_loss_and_no_duplicate(isolated, 
     start_ms = int(time.time() * 1000) - 900_000
     first = synthetic_records(SYMBOLS, 1500, start_ms, seed=3)
     produce(isolated, first)
-    keyspace = isolated.cassandra_keyspace
+    keyspace = isolated.cassandra.keyspace
     first_trades = expected_trades(first)
     keys = day_keys(first_trades)
     job = StreamJob(isolated, tmp_path, *FAST, "--max-offsets-per-trigger", "60", log_name="run1.log")

@@ -24,7 +24,7 @@ def at(day: int, hour: int, minute: int = 0, ms: int = 0) -> datetime:
 
 
 def cli(settings: Settings, *args: str):
-    return run_cli("export", *args, env={"CASSANDRA_KEYSPACE": settings.cassandra_keyspace})
+    return run_cli("export", *args, env={"CASSANDRA_KEYSPACE": settings.cassandra.keyspace})
 
 
 def duck(path: Path, sql: str) -> list[tuple]:
@@ -35,7 +35,7 @@ def duck(path: Path, sql: str) -> list[tuple]:
 
 def insert_trades(settings: Settings, session) -> None:
     insert = session.prepare(
-        f"INSERT INTO {settings.cassandra_keyspace}.trades (symbol, trade_date, trade_timestamp, trade_id, price, "
+        f"INSERT INTO {settings.cassandra.keyspace}.trades (symbol, trade_date, trade_timestamp, trade_id, price, "
         "volume, trade_conditions, ingest_timestamp, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
     rows = [("AAPL", at(1, 14, 30, 125), "p-1-0", 230.125, 10.0, ["1", "12"]),
             ("AAPL", at(1, 14, 30, 126), "p-1-1", 230.5, 5.5, None),
@@ -78,10 +78,10 @@ def test_export_trades_reads_back_exactly_with_pyarrow_and_duckdb(isolated, cass
 def test_export_daily_bars_and_latest_prices_written_by_the_project_code(isolated, cassandra_session, tmp_path):
     bars = tuple(DailyBar("^GSPC", date(2024, 1, 1) + timedelta(days=i), 100.0 + i, 101.5 + i, 99.25 + i,
                           100.5 + i, 100.25 + i, 1e9 + i) for i in range(10))
-    write_daily_bars(cassandra_session, isolated.cassandra_keyspace, bars,
+    write_daily_bars(cassandra_session, isolated.cassandra.keyspace, bars,
                      ImportOptions(path=Path("-"), symbol="^GSPC", progress=False))
     out = tmp_path / "daily.parquet"
-    result = export_table(cassandra_session, isolated.cassandra_keyspace, ExportOptions(
+    result = export_table(cassandra_session, isolated.cassandra.keyspace, ExportOptions(
         "daily_bars", ("^GSPC",), date(2024, 1, 3), date(2024, 1, 6), out, fetch_size=2, batch_rows=3))
     assert (result.rows, result.partitions) == (4, 1)
     assert pq.ParquetFile(out).metadata.num_row_groups == 2              # 3 + 1: streamed in batches
@@ -94,7 +94,7 @@ def test_export_daily_bars_and_latest_prices_written_by_the_project_code(isolate
                   {"symbol": "MSFT", "price": 420.0, "volume": 1.0, "t_ms": int(at(9, 10).timestamp() * 1000)}])
     close_driver_sessions()
     out = tmp_path / "latest.parquet"
-    result = export_table(cassandra_session, isolated.cassandra_keyspace, ExportOptions(
+    result = export_table(cassandra_session, isolated.cassandra.keyspace, ExportOptions(
         "latest_prices", ("AAPL", "MSFT", "NONE"), date(2024, 3, 1), date(2024, 3, 2), out))
     assert result.rows == 1
     assert pq.read_table(out).to_pylist() == [{"symbol": "AAPL", "price": 230.5, "trade_timestamp": at(2, 10, 0, 5),
@@ -102,7 +102,7 @@ def test_export_daily_bars_and_latest_prices_written_by_the_project_code(isolate
 
 
 def insert_runs(settings: Settings, session) -> list[datetime]:
-    keyspace = settings.cassandra_keyspace
+    keyspace = settings.cassandra.keyspace
     run = session.prepare(f"INSERT INTO {keyspace}.gbm_runs (symbol, run_ts, mu, sigma, s0, paths, steps, "
                           "diagnostics, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
     forecast = session.prepare(f"INSERT INTO {keyspace}.gbm_forecasts (symbol, run_ts, step_ts, mean, p05, p25, "
@@ -122,7 +122,7 @@ def insert_runs(settings: Settings, session) -> list[datetime]:
 
 def test_export_gbm_tables_by_the_runs_in_range(isolated, cassandra_session, tmp_path):
     runs = insert_runs(isolated, cassandra_session)
-    keyspace = isolated.cassandra_keyspace
+    keyspace = isolated.cassandra.keyspace
     options = {"symbols": ("AAPL",), "date_from": date(2024, 3, 1), "date_to": date(2024, 3, 2)}
     forecasts = tmp_path / "forecasts.parquet"
     result = export_table(cassandra_session, keyspace, ExportOptions("gbm_forecasts", out=forecasts, **options))
@@ -152,7 +152,7 @@ def test_export_gbm_tables_by_the_runs_in_range(isolated, cassandra_session, tmp
 
 def test_export_of_an_empty_range_is_a_valid_empty_file_with_the_schema(isolated, cassandra_session, tmp_path):
     out = tmp_path / "empty.parquet"
-    result = export_table(cassandra_session, isolated.cassandra_keyspace, ExportOptions(
+    result = export_table(cassandra_session, isolated.cassandra.keyspace, ExportOptions(
         "bars_1m", ("AAPL", "MSFT"), date(2020, 1, 1), date(2020, 1, 3), out))
     assert (result.rows, result.partitions) == (0, 6)
     table = pq.read_table(out)

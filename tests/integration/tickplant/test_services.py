@@ -19,10 +19,10 @@ def test_trade_message_round_trips_through_kafka_as_avro(isolated):
         {"c": None, "p": 187.31, "s": "AAPL", "t": 1700000000999, "v": 5.0},
     ]}
     producer = kafka_clients.producer(isolated)
-    metadata = producer.send(isolated.kafka_topic, key=b"AAPL", value=encode_message(message["data"]),
+    metadata = producer.send(isolated.kafka.topic, key=b"AAPL", value=encode_message(message["data"]),
                              headers=[("tp-seq", b"1")]).get(timeout=30)
     producer.close()
-    record = record_at(isolated, isolated.kafka_topic, metadata.partition, metadata.offset)
+    record = record_at(isolated, isolated.kafka.topic, metadata.partition, metadata.offset)
     assert record.key == b"AAPL"
     assert decode_message(record.value) == message
     assert record.headers == [("tp-seq", b"1")]
@@ -52,13 +52,13 @@ def _schema_snapshot(session, keyspace: str) -> list[tuple]:
 
 
 def test_migrations_applied_twice_change_nothing_the_second_time(isolated, cassandra_session):
-    before = _schema_snapshot(cassandra_session, isolated.cassandra_keyspace)
+    before = _schema_snapshot(cassandra_session, isolated.cassandra.keyspace)
     recorded = list(cassandra_session.execute("SELECT version, name, checksum, applied_at FROM schema_migrations"))
     assert cassandra_db.apply_migrations(cassandra_session, isolated) == []
-    assert _schema_snapshot(cassandra_session, isolated.cassandra_keyspace) == before
+    assert _schema_snapshot(cassandra_session, isolated.cassandra.keyspace) == before
     assert list(cassandra_session.execute("SELECT version, name, checksum, applied_at FROM schema_migrations")) \
         == recorded
-    assert sorted(r["name"] for r in recorded) == [m.name for m in migrations(isolated.cassandra_keyspace, "{}")]
+    assert sorted(r["name"] for r in recorded) == [m.name for m in migrations(isolated.cassandra.keyspace, "{}")]
     assert {t for t, *_ in before} >= {"trades", "trades_5s", "bars_1m", "latest_prices", "dead_letters",
                                         "pipeline_metrics", "gbm_runs", "gbm_forecasts", "schema_migrations"}
 
@@ -66,13 +66,13 @@ def test_migrations_applied_twice_change_nothing_the_second_time(isolated, cassa
 def test_topics_are_created_with_the_declared_settings(isolated):
     client = kafka_clients.admin(isolated)
     try:
-        described = {t["topic"]: t for t in client.describe_topics([isolated.kafka_topic,
-                                                                    isolated.dead_letter_topic])}
-        configs = client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, isolated.kafka_topic)])
+        described = {t["topic"]: t for t in client.describe_topics([isolated.kafka.topic,
+                                                                    isolated.kafka.dead_letter_topic])}
+        configs = client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, isolated.kafka.topic)])
     finally:
         client.close()
-    assert len(described[isolated.kafka_topic]["partitions"]) == 3
-    assert len(described[isolated.dead_letter_topic]["partitions"]) == 1
+    assert len(described[isolated.kafka.topic]["partitions"]) == 3
+    assert len(described[isolated.kafka.dead_letter_topic]["partitions"]) == 1
     entries = {c[0]: c[1] for c in configs[0].resources[0][4]}
     assert entries["retention.ms"] == "604800000" and entries["cleanup.policy"] == "delete"
     assert kafka_clients.ensure_topics(isolated) == []

@@ -33,9 +33,9 @@ def test_stop_then_start_finds_the_kafka_message_and_the_cassandra_row_again(tmp
         assert first_start_s < 150, f"services took {first_start_s:.0f}s to start"
 
         producer = kafka_clients.producer(settings)
-        sent = producer.send(settings.kafka_topic, key=b"MSFT", value=b"payload-before-restart").get(timeout=30)
+        sent = producer.send(settings.kafka.topic, key=b"MSFT", value=b"payload-before-restart").get(timeout=30)
         producer.close()
-        session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
+        session = cassandra_db.connect(settings, keyspace=settings.cassandra.keyspace)
         insert = session.prepare("INSERT INTO trades (symbol, trade_date, trade_timestamp, trade_id, price, volume) "
                                  "VALUES (?, ?, ?, ?, ?, ?)")
         traded = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
@@ -43,15 +43,15 @@ def test_stop_then_start_finds_the_kafka_message_and_the_cassandra_row_again(tmp
         cassandra_db.close(session)
 
         assert runtime.stop_all(settings) == {"cassandra": True, "kafka": True}
-        assert not net.port_open("127.0.0.1", settings.kafka_port)
-        assert not net.port_open("127.0.0.1", settings.cassandra_port)
+        assert not net.port_open("127.0.0.1", settings.kafka.port)
+        assert not net.port_open("127.0.0.1", settings.cassandra.port)
         assert [s.state for s in runtime.status_all(settings)] == ["down", "down"]
 
         runtime.start_all(settings)
-        record = record_at(settings, settings.kafka_topic, sent.partition, sent.offset)
+        record = record_at(settings, settings.kafka.topic, sent.partition, sent.offset)
         assert (record.key, record.value) == (b"MSFT", b"payload-before-restart")
 
-        session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
+        session = cassandra_db.connect(settings, keyspace=settings.cassandra.keyspace)
         select = session.prepare("SELECT trade_id, price, volume FROM trades WHERE symbol = ? AND trade_date = ?")
         rows = list(session.execute(select, ("MSFT", date(2026, 11, 20))))
         cassandra_db.close(session)
