@@ -5,6 +5,7 @@ upsert by a deterministic key, so a batch replayed after a crash leaves the tabl
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -35,9 +36,11 @@ OBSERVATION_TIMEOUT_S = 30.0
 
 # Every task of a micro-batch pays a fixed cost (the plan deserialized, from_avro's options built
 # with a fresh Hadoop Configuration parsed from XML, the connector's writer): a batch of up to this
-# many Kafka records runs in one task, a larger one in one task per this many, up to one per Kafka
-# partition (BENCHMARKS.md, issue 19).
-RECORDS_PER_TASK = 20_000
+# many trades (estimated: its Kafka records times the trades per record of the batch before; a fast
+# feed's merged record holds hundreds) runs in one task, a larger one in one task per this many, up to
+# one per Kafka partition (BENCHMARKS.md, issue 19: counted in records, a 50,000 trades/s backlog ran
+# in one task on one core).
+TRADES_PER_TASK = 20_000
 # A batch's trades are estimated as its Kafka records times the trades per record of the batch before
 # (options.DRIVER_TRADES); the first estimate assumes a fast feed's merged records.
 ASSUMED_TRADES_PER_RECORD = 50.0
@@ -123,7 +126,7 @@ class TradesBatch:
         entry = read_offsets(self._files, self._checkpoint, batch_id)
         previous = read_offsets(self._files, self._checkpoint, batch_id - 1) if batch_id else None
         records = batch_records(entry, previous)
-        tasks = batch_tasks(records, entry)
+        tasks = batch_tasks(records, entry, self._trades_per_record)
         if tasks is not None:
             rows = rows.coalesce(tasks)
         if self._plan is None:
@@ -214,14 +217,15 @@ def batch_records(entry: OffsetEntry | None, previous: OffsetEntry | None) -> in
     return total
 
 
-def batch_tasks(records: int | None, entry: OffsetEntry | None,
-                records_per_task: int = RECORDS_PER_TASK) -> int | None:
-    """How many tasks a batch of `records` Kafka records (`batch_records`) should run in; None (as
-    many as Spark plans: one per Kafka partition) when that is not known or would be that many anyway."""
+def batch_tasks(records: int | None, entry: OffsetEntry | None, trades_per_record: float = 1.0,
+                trades_per_task: int = TRADES_PER_TASK) -> int | None:
+    """How many tasks a batch of `records` Kafka records (`batch_records`) of about `trades_per_record`
+    trades each should run in; None (as many as Spark plans: one per Kafka partition) when that is not
+    known or would be that many anyway."""
     if records is None or entry is None:
         return None
     partitions = sum(len(partitions) for partitions in entry.offsets.values())
-    tasks = max(1, -(-records // records_per_task))
+    tasks = max(1, math.ceil(records * trades_per_record / trades_per_task))
     return tasks if tasks < partitions else None
 
 

@@ -164,8 +164,12 @@ def test_a_small_batch_runs_in_one_task_a_large_one_in_one_per_partition_at_most
     assert batch_records(entry(5, 110, 200, 305), previous) == 15
     assert tasks(entry(5, 110, 200, 305), previous) == 1                      # 15 records
     assert tasks(entry(5, 100, 200, 300), previous) == 1                      # an empty batch
-    assert tasks(entry(5, 30_100, 200, 300), previous, records_per_task=20_000) == 2
-    assert tasks(entry(5, 60_100, 200, 300), previous, records_per_task=20_000) is None  # 3 = all
+    assert tasks(entry(5, 30_100, 200, 300), previous, trades_per_task=20_000) == 2
+    assert tasks(entry(5, 60_100, 200, 300), previous, trades_per_task=20_000) is None  # 3 = all
+    # merged records of a fast feed hold hundreds of trades: counted in trades, not records
+    assert tasks(entry(5, 200, 200, 300), previous, trades_per_record=150.0, trades_per_task=20_000) == 1
+    assert tasks(entry(5, 300, 200, 300), previous, trades_per_record=150.0, trades_per_task=20_000) == 2
+    assert tasks(entry(5, 500, 200, 300), previous, trades_per_record=150.0, trades_per_task=20_000) is None
     assert batch_records(entry(0, 10, 10, 10), None) is None                   # the first batch
     assert tasks(entry(0, 10, 10, 10), None) is None
     assert batch_records(entry(5, 110, 200, 305, 7), previous) is None         # a new partition
