@@ -100,9 +100,24 @@ def run_page(render: Callable[[], None]) -> None:
         database_unavailable(str(exc))
 
 
-def empty_database(what: str, command: str) -> None:
+def empty_database(what: str, command: str, arrived: Callable[[], bool] | None = None) -> None:
+    """The empty state of a page. With `arrived` (an uncached check), the page reruns by itself once
+    the data is there: a page opened as `tickplant up` starts fills in without a reload."""
     st.info(f"No {what} in keyspace `{settings().cassandra.keyspace}` yet. To fill it, run:\n\n"
             f"```\n{command}\n```", icon=":material/info:")
+    if arrived is not None:
+        _await_data(arrived)
+
+
+@st.fragment(run_every=RETRY_EVERY_S)
+def _await_data(arrived: Callable[[], bool]) -> None:
+    try:
+        if not arrived():
+            return
+    except data.DatabaseUnavailable:
+        return
+    st.cache_data.clear()   # the page's cached reads (some kept for minutes) still hold the empty answer
+    st.rerun()
 
 
 def pick_symbol(choices: tuple[str, ...], has_data: Callable[[str], bool], key: str) -> str | None:

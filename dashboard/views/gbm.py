@@ -60,7 +60,8 @@ def render() -> None:
     runs = ui.cached_read(data.gbm_runs, symbol, 200)
     if runs.empty:
         ui.empty_database(f"GBM runs for {symbol}",
-                          "tickplant gbm      # one run now (tickplant up runs it every hour)")
+                          "tickplant gbm      # one run now (tickplant up runs it every hour)",
+                          arrived=lambda: not data.gbm_runs(ui.store(), symbol, 1).empty)
         return
     labels = [run_label(ts) for ts in runs["run_ts"]]
     chosen = st.selectbox("Run", labels, index=0, key="gbm-run")

@@ -25,7 +25,8 @@ def render() -> None:
     if not with_history and not st.query_params.get("symbol"):
         ui.empty_database("daily history (daily_bars)",
                           "tickplant import-history AAPL.csv --symbol AAPL   # a Date,Open,High,Low,Close,"
-                          "Adj Close,Volume CSV")
+                          "Adj Close,Volume CSV",
+                          arrived=lambda: any(data.has_daily_bars(ui.store(), s) for s in candidates))
         return
     symbol = ui.pick_symbol(tuple(with_history), lambda s: data.has_daily_bars(ui.store(), s), key="history-symbol")
     if symbol is None:

@@ -95,7 +95,9 @@ def render() -> None:
     settings = ui.settings()
     prices = ui.cached_read(data.latest_prices, settings.feed.symbols, CHANGE_MINUTES)
     if prices.empty and not st.query_params.get("symbol"):
-        ui.empty_database("trades", "tickplant up        # simulator feed, or set FINNHUB_API_TOKEN for Finnhub")
+        ui.empty_database("trades", "tickplant up        # simulator feed, or set FINNHUB_API_TOKEN for Finnhub",
+                          arrived=lambda: not data.latest_prices(ui.store(), settings.feed.symbols,
+                                                                 CHANGE_MINUTES).empty)
         return
     symbol = ui.pick_symbol(settings.feed.symbols, lambda s: data.latest_price(ui.store(), s) is not None,
                             key="live-symbol")
