@@ -32,8 +32,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub.add_argument("--sql", action="store_true",
                          help="also the SQL engine (Trino, Presto lineage; not when PRESTO_URL is remote) and Superset")
         sub.add_argument("--nodes", type=int, choices=(1, 3), default=1,
-                         help="3: the local rehearsal cluster, which adds a Spark standalone master and two "
-                              "one-core workers (default 1)")
+                         help="3: the local rehearsal cluster: three Kafka nodes (one KRaft quorum, topics "
+                              "replicated 3 times) and three Cassandra nodes (keyspace RF 3) on 127.0.0.1-3 "
+                              "instead of one each, and a Spark standalone master with two one-core workers "
+                              "(default 1)")
 
     status_all = commands.add_parser("status", help="health of every part: offsets, lag, rows, last batch")
     status_all.add_argument("--json", action="store_true", help="machine-readable output")

@@ -108,6 +108,11 @@ class LocalService(ABC):
 
     def start(self, show: Show | None = None) -> ServiceStatus:
         """Start it (or reach it) and wait until it answers; `show` gets one line when it is up."""
+        return self.finish_start(self.launch(show), show)
+
+    def launch(self, show: Show | None = None) -> subprocess.Popen | ServiceStatus:
+        """The first half of `start`: the process spawned (not yet answering), or the status of one
+        already up or external. A quorum (three Kafka nodes) is launched whole, then awaited node by node."""
         say = show or (lambda line: log.info(line.strip()))
         if not self.is_local:
             self.probe(self.settings.service_timeout_s)
@@ -133,6 +138,14 @@ class LocalService(ABC):
                                        env=self.environment())
         self.pid_file.write_text(str(process.pid), encoding="utf-8")
         log.debug("starting", service=self.name, pid=process.pid, address=self.address)
+        return process
+
+    def finish_start(self, launched: subprocess.Popen | ServiceStatus, show: Show | None = None) -> ServiceStatus:
+        """The second half of `start`: wait until the launched process answers."""
+        if isinstance(launched, ServiceStatus):
+            return launched
+        say = show or (lambda line: log.info(line.strip()))
+        process = launched
         started = time.monotonic()
 
         def answer() -> str:
