@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from cassandra import OperationTimedOut
+from cassandra.cluster import NoHostAvailable
 
 from core import cassandra as cassandra_db
 from core.config import Settings
@@ -271,7 +273,10 @@ class CassandraService(LocalService):
             hosts = [h for h in session.cluster.metadata.all_hosts() if h.address == self.host]
             if not hosts or not hosts[0].is_up:
                 raise ServiceError(f"{self.name} ({self.address}) is not up")
-            row = session.execute("SELECT release_version FROM system.local", host=hosts[0]).one()
+            try:
+                row = session.execute("SELECT release_version FROM system.local", host=hosts[0]).one()
+            except (NoHostAvailable, OperationTimedOut) as exc:   # its pool not open yet, or it just died
+                raise ServiceError(f"{self.name} ({self.address}) does not answer: {exc}") from None
             return row["release_version"]
         finally:
             cassandra_db.close(session)
