@@ -64,8 +64,8 @@ def _status(env: dict[str, str]) -> dict[str, dict]:
 def test_status_lists_every_node_with_name_address_pid_and_state(cluster):
     settings, env = cluster
     result = run_cli("services", "status", "--nodes", "3", "--json", env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
     nodes = json.loads(result.stdout)["services"]
+    assert result.returncode == 0, [(n["name"], n["state"]) for n in nodes if n["state"] != "up"]
     assert [n["name"] for n in nodes] == list(NODES)
     assert [n["address"] for n in nodes[:6]] == [
         *(f"127.0.0.{n}:{settings.kafka_port}" for n in (1, 2, 3)),
@@ -154,3 +154,28 @@ def test_kill_9_of_a_partition_leader_loses_no_trade(cluster, tmp_path):
     restarted = run_cli("services", "start", "--nodes", "3", env=env, timeout=600)
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     assert _status(env)[f"kafka-{leader}"]["state"] == "up"
+
+
+def test_kill_9_of_a_cassandra_node_leaves_local_quorum_writes_and_reads_working(cluster):
+    """Two of three replicas are LOCAL_QUORUM: with cassandra-3 killed, the stream job's writer still
+    writes and every trade reads back; started again, the node rejoins."""
+    from stream_processor.cassandra_io import TradeWrites
+
+    settings, env = cluster
+    os.kill(_status(env)["cassandra-3"]["pid"], signal.SIGKILL)
+    day = date(2026, 3, 11)
+    trades = [("DOWN3", day, 1_773_190_800_000 + k, f"p-2-{k}", 100.0 + k, 1.0, [], 1_773_190_800_100 + k, "simulator")
+              for k in range(200)]
+    TradeWrites(settings).write(trades)
+    session = cassandra_db.connect(settings)
+    try:
+        statement = SimpleStatement(f"SELECT count(*) AS n FROM {settings.cassandra_keyspace}.trades "
+                                    "WHERE symbol = %s AND trade_date = %s",
+                                    consistency_level=ConsistencyLevel.LOCAL_QUORUM)
+        assert session.execute(statement, ("DOWN3", day)).one()["n"] == 200
+    finally:
+        cassandra_db.close(session)
+    assert _status(env)["cassandra-3"]["state"] == "down"
+    restarted = run_cli("services", "start", "--nodes", "3", env=env, timeout=600)
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert _status(env)["cassandra-3"]["state"] == "up"
