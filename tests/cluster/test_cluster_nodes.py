@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -45,6 +46,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
         "TICKPLANT_SPARK_MASTER_PORT": str(free_port()), "TICKPLANT_SPARK_MASTER_UI_PORT": str(free_port()),
         "TICKPLANT_SPARK_WORKER_PORT": str(free_port()), "TICKPLANT_SPARK_WORKER_UI_PORT": str(free_port()),
         "TICKPLANT_STREAM_METRICS_PORT": "0",
+        # not the suite's unsafe Cassandra flags: a node killed with -9 here must keep its schema
+        "TICKPLANT_CASSANDRA_JVM_OPTIONS": "",
     })
     settings = Settings.from_env({**os.environ, **env}, dotenv=Path("/nonexistent"))
     started = run_cli("services", "start", "--nodes", "3", env=env, timeout=900)
@@ -179,3 +182,23 @@ def test_kill_9_of_a_cassandra_node_leaves_local_quorum_writes_and_reads_working
     restarted = run_cli("services", "start", "--nodes", "3", env=env, timeout=600)
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     assert _status(env)["cassandra-3"]["state"] == "up"
+
+
+def test_up_nodes_3_runs_the_pipeline_on_the_rehearsal_cluster_and_leaves_its_nodes_up(cluster):
+    """`tickplant up --nodes 3` on the running cluster: the stream job runs on the standalone master
+    (SPARK_MASTER set for it), trades reach the three-node Cassandra, and the nodes it found up stay up."""
+    settings, env = cluster
+    run_env = {**env, "TICKPLANT_SIMULATOR_PORT": str(free_port()), "TICKPLANT_METRICS_PORT": str(free_port())}
+    result = run_cli("up", "--nodes", "3", "--rate", "50", "--duration", "150", "--no-gbm", "--no-dashboard",
+                     "--no-sample-history", env=run_env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with urllib.request.urlopen(f"http://127.0.0.1:{settings.spark_master_ui_port}/json/", timeout=10) as answer:
+        master = json.loads(answer.read())
+    assert master["completedapps"] or master["activeapps"], "no application ran on the standalone master"
+    session = cassandra_db.connect(settings)
+    try:
+        rows = session.execute(f"SELECT count(*) AS n FROM {settings.cassandra_keyspace}.trades").one()["n"]
+    finally:
+        cassandra_db.close(session)
+    assert rows > 200   # the earlier tests' 201 trades, and the pipeline's
+    assert all(node["state"] == "up" for node in _status(env).values())

@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from cassandra import OperationTimedOut
-from cassandra.cluster import NoHostAvailable
 
 from core import cassandra as cassandra_db
 from core.config import Settings
@@ -267,17 +265,21 @@ class CassandraService(LocalService):
 
 
     def probe_node(self, timeout_s: float) -> str:
-        """A cluster node's own answer: its system.local, asked of it alone."""
-        session = cassandra_db.connect(self.settings.replace(cassandra_hosts=(self.host,)), timeout_s=timeout_s)
+        """A cluster node's own answer: a session whose only contact point is this node (its control
+        connection is to it) and the driver's view of it. Not a query routed to it: the driver opens a
+        node's pool a moment after the session, so a query aimed at it may find none yet."""
         try:
+            session = cassandra_db.connect(self.settings.replace(cassandra_hosts=(self.host,)), timeout_s=timeout_s)
+        except AccessError:
+            raise
+        except ServiceError as exc:
+            raise ServiceError(f"{self.name} ({self.address}) does not answer: {exc}") from None
+        try:
+            control = session.cluster.control_connection._connection
             hosts = [h for h in session.cluster.metadata.all_hosts() if h.address == self.host]
-            if not hosts or not hosts[0].is_up:
+            if control is None or control.endpoint.address != self.host or not hosts or not hosts[0].is_up:
                 raise ServiceError(f"{self.name} ({self.address}) is not up")
-            try:
-                row = session.execute("SELECT release_version FROM system.local", host=hosts[0]).one()
-            except (NoHostAvailable, OperationTimedOut) as exc:   # its pool not open yet, or it just died
-                raise ServiceError(f"{self.name} ({self.address}) does not answer: {exc}") from None
-            return row["release_version"]
+            return hosts[0].release_version or "unknown"
         finally:
             cassandra_db.close(session)
 

@@ -72,10 +72,14 @@ def start_all(settings: Settings, show: Show | None = None, nodes: int = 1) -> l
 
 def stop_all(settings: Settings, nodes: int = 1) -> dict[str, bool]:
     # Spark's workers before their master; Cassandra first of the rest: its drain must not wait on
-    # anything, Kafka's controlled shutdown neither. The three Kafka nodes stop together: one left
-    # alone has lost its quorum and would wait for a controller to accept its controlled shutdown.
-    services = list(reversed(all_services(settings, nodes)))
-    kafka_nodes = [s for s in services if isinstance(s, KafkaService)] if nodes == CLUSTER_NODES else []
+    # anything, Kafka's controlled shutdown neither.
+    return stop_services(list(reversed(all_services(settings, nodes))))
+
+
+def stop_services(services: list[LocalService]) -> dict[str, bool]:
+    """Stop `services` in list order, except the rehearsal's Kafka nodes, which stop together at the end:
+    one left alone has lost its quorum and would wait for a controller to accept its controlled shutdown."""
+    kafka_nodes = [s for s in services if isinstance(s, KafkaService) and s.node is not None]
     results = {service.name: service.stop() for service in services if service not in kafka_nodes}
     if kafka_nodes:
         with ThreadPoolExecutor(len(kafka_nodes)) as pool:
