@@ -79,7 +79,7 @@ def _client(settings: Settings, client: int, options: CassandraBenchOptions, sta
     from core import cassandra as cassandra_db
 
     session = cassandra_db.connect(settings)
-    statement = session.prepare(INSERT_TRADE.format(keyspace=settings.cassandra_keyspace))
+    statement = session.prepare(INSERT_TRADE.format(keyspace=settings.cassandra.keyspace))
     statement.consistency_level = ConsistencyLevel.LOCAL_QUORUM
     start.wait()
     deadline = time.monotonic() + options.duration

@@ -163,7 +163,7 @@ def bench_usual(settings: Settings, options: CollectorBenchOptions, workdir: Pat
 
     schema = avro.schema.parse(trade_schema_json())
     writer = avro.io.DatumWriter(schema)
-    producer = KafkaProducer(bootstrap_servers=list(settings.kafka_bootstrap_servers))
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.servers)
     simulator = _SimulatorProcess(options.rate, options.frame_trades, workdir)
     trades = messages = 0
     started, cpu_started = time.monotonic(), time.process_time()
@@ -177,7 +177,7 @@ def bench_usual(settings: Settings, options: CollectorBenchOptions, workdir: Pat
                 continue
             buffer = io.BytesIO()
             writer.write(message, avro.io.BinaryEncoder(buffer))
-            producer.send(settings.kafka_topic, buffer.getvalue())
+            producer.send(settings.kafka.topic, buffer.getvalue())
             trades += len(message["data"])
             messages += 1
         ws.close()
@@ -219,7 +219,7 @@ def measure(settings: Settings, options: CollectorBenchOptions) -> int:
                 results["usual"] = bench_usual(settings, options, workdir)
                 results["ratio"] = results["tickplant"]["trades_per_s"] / max(results["usual"]["trades_per_s"], 1e-9)
     finally:
-        kafka_clients.delete_topics(settings, [topic, settings.dead_letter_topic])
+        kafka_clients.delete_topics(settings, [topic, settings.kafka.dead_letter_topic])
     mine = results["tickplant"]
     print(f"machine: {results['machine']}, topic {topic}")
     print(f"tickplant collector: {mine['trades_per_s']:,.0f} trades/s sustained to Kafka acks "

@@ -96,7 +96,7 @@ def fill(settings: Settings, trades_total: int, days: float) -> dict[str, Any]:
                 .withColumn("trade_conditions", F.array().cast("array<string>"))
                 .withColumn("ingest_timestamp", F.current_timestamp())
                 .withColumn("source", F.lit("bench"))).cache()
-        keyspace = settings.cassandra_keyspace
+        keyspace = settings.cassandra.keyspace
         upsert(rows.select(*transforms.TRADE_COLUMNS), settings, "trades")
         timings["write_trades_s"] = time.monotonic() - started
         started = time.monotonic()
@@ -109,7 +109,7 @@ def fill(settings: Settings, trades_total: int, days: float) -> dict[str, Any]:
     finally:
         close_driver_sessions()
         spark.stop()
-    session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
+    session = cassandra_db.connect(settings, keyspace=settings.cassandra.keyspace)
     try:
         latest = {row.symbol: row.price for row in newest.itertuples()}
         run_ts = end.replace(second=0) - timedelta(minutes=30)
@@ -147,8 +147,8 @@ def _serve(settings: Settings, app: Path | None = None) -> tuple[subprocess.Pope
     from core.net import free_port
 
     port = free_port()
-    env = {**os.environ, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace, "TICKPLANT_SYMBOLS": ",".join(SYMBOLS),
-           "KAFKA_TOPIC": settings.kafka_topic}
+    env = {**os.environ, "CASSANDRA_KEYSPACE": settings.cassandra.keyspace, "TICKPLANT_SYMBOLS": ",".join(SYMBOLS),
+           "KAFKA_TOPIC": settings.kafka.topic}
     command = ([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
                 "--server.headless", "true", "--browser.gatherUsageStats", "false"] if app
                else [sys.executable, "-m", "tickplant", "dashboard", "--port", str(port)])

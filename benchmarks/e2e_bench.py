@@ -115,7 +115,7 @@ def direct_load(settings: Settings, rate: float, duration: float, frame_trades: 
             headers = [(HEADER_PRODUCER_ID, producer_id.encode()), (HEADER_SEQUENCE, str(seq).encode()),
                        (HEADER_RECEIVED_AT, str(now_ms).encode()), (HEADER_SOURCE, b"bench")]
             for symbol, trades in frame.items():
-                producer.send(settings.kafka_topic, key=symbol.encode(), value=encode_message(trades),
+                producer.send(settings.kafka.topic, key=symbol.encode(), value=encode_message(trades),
                               headers=headers)
             seq += 1
             sent += count
@@ -164,7 +164,7 @@ def stream_job_command(checkout: Path, flags: list[str] | tuple[str, ...]) -> li
 def _stream_job(settings: Settings, home: Path, flags: list[str], checkout: Path) -> Any:
     import subprocess
 
-    env = {**os.environ, "KAFKA_TOPIC": settings.kafka_topic, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+    env = {**os.environ, "KAFKA_TOPIC": settings.kafka.topic, "CASSANDRA_KEYSPACE": settings.cassandra.keyspace,
            "TICKPLANT_HOME": str(home)}
     log = (home / "stream.log").open("wb")
     return subprocess.Popen(stream_job_command(checkout, flags), cwd=checkout, env=env,
@@ -199,7 +199,7 @@ def _received_times(settings: Settings) -> dict[tuple[str, str], int]:
     """(symbol, producer-frame seq) -> collector receive time (ms), from every record's headers; a record
     combining frames (tp-frames) carries the earliest frame's receive time, so each frame counts from it."""
     received = {}
-    for message in kafka_clients.read_to_end(settings, settings.kafka_topic, timeout_s=600):
+    for message in kafka_clients.read_to_end(settings, settings.kafka.topic, timeout_s=600):
         headers = {k: v.decode() for k, v in message.headers or []}
         if HEADER_RECEIVED_AT in headers:
             runs = headers.get(HEADER_FRAMES)
@@ -215,7 +215,7 @@ def _latencies(settings: Settings, session: Any, received: dict, since_ms: int, 
     from cassandra.util import Date
 
     statement = session.prepare(f"SELECT trade_id, WRITETIME(price) AS written FROM "
-                                f"{settings.cassandra_keyspace}.trades WHERE symbol = ? AND trade_date = ?")
+                                f"{settings.cassandra.keyspace}.trades WHERE symbol = ? AND trade_date = ?")
     statement.fetch_size = 10_000
     days = {Date(since_ms // 86_400_000), Date(until_ms // 86_400_000)}
     samples = []
@@ -239,7 +239,7 @@ def _batch_profile(settings: Settings, session: Any, since_ms: int) -> dict[str,
     """Per query: batches, mean/max duration and rows per batch during the step (pipeline_metrics)."""
     from cassandra.util import Date
 
-    statement = session.prepare(f"SELECT * FROM {settings.cassandra_keyspace}.pipeline_metrics "
+    statement = session.prepare(f"SELECT * FROM {settings.cassandra.keyspace}.pipeline_metrics "
                                 f"WHERE query_name = ? AND day = ? AND batch_time >= ?")
     profile = {}
     for query in ("trades", "trades_5s", "bars_1m"):
@@ -319,7 +319,7 @@ def measure(settings: Settings, options: E2eBenchOptions, checkout: Path = ROOT)
         job = _stream_job(settings, home, list(options.stream_flags), checkout)
         queries = STREAMING_QUERIES
         results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores", "source": options.source,
-                                   "name": settings.kafka_topic, "checkout": str(checkout), "steps": []}
+                                   "name": settings.kafka.topic, "checkout": str(checkout), "steps": []}
         try:
             if options.warmup:   # the JIT and the first batches' set-up, at the load measured next
                 warming = Load(settings, replace(options, duration=options.warmup), rates[0], home)

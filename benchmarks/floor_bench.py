@@ -8,8 +8,9 @@ producer offers real-layout Avro records (collector headers, `--frame-trades` tr
 the whole run; after `--warmup` seconds (the JIT compiler is busy for the first minute and more) the
 CPU of the job's process tree (Python driver, Spark JVM, reaped children), of Cassandra and of Kafka is
 measured over `--measure` seconds. Reported per run: each one's share of a core, the Kafka lag at the
-end (0: it kept up), the batch latencies the job wrote to pipeline_metrics; and per rate the
-job / floor ratio of each round's adjacent pair.
+end (0: it kept up), the latency from a record's Kafka time to its trade's write in Cassandra (the same
+measure for the floor and the job), the batch latencies the job wrote to pipeline_metrics; and per rate
+the job / floor ratio of each round's adjacent pair.
 """
 
 from __future__ import annotations
@@ -106,11 +107,30 @@ def _batch_latencies(session: Any, keyspace: str, since_ms: int) -> dict[str, An
     return result
 
 
+def _write_latencies(session: Any, keyspace: str, since_ms: int, until_ms: int) -> dict[str, float | None]:
+    """Kafka record time (the trade's `ingest_timestamp`) -> written in Cassandra (WRITETIME), p50 and
+    p99 in ms, over the trades stamped in [since, until): one measure for the floor and the job alike
+    (the floor writes no pipeline_metrics)."""
+    from stream_processor.rollup import utc_day
+
+    statement = session.prepare(
+        f"SELECT toUnixTimestamp(ingest_timestamp) AS ingest_ms, WRITETIME(price) AS written FROM {keyspace}.trades "
+        "WHERE symbol = ? AND trade_date = ? AND trade_timestamp >= ? AND trade_timestamp < ?")
+    statement.fetch_size = 10_000
+    samples = sorted(row["written"] / 1000 - row["ingest_ms"] for symbol in SYMBOLS
+                     for day in sorted({utc_day(since_ms), utc_day(until_ms)})
+                     for row in session.execute(statement, (symbol, day, since_ms, until_ms)))
+    if not samples:
+        return {"write_latency_p50_ms": None, "write_latency_p99_ms": None}
+    return {"write_latency_p50_ms": round(samples[len(samples) // 2]),
+            "write_latency_p99_ms": round(samples[min(len(samples) - 1, int(0.99 * len(samples)))])}
+
+
 def measure_one(settings: Settings, shape: str, rate: float, options: FloorBenchOptions) -> dict[str, Any]:
     from core.stream_status import stream_status
 
     with scratch_pipeline(settings, "floor") as (settings, session, home):
-        env = {**os.environ, "KAFKA_TOPIC": settings.kafka_topic, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+        env = {**os.environ, "KAFKA_TOPIC": settings.kafka.topic, "CASSANDRA_KEYSPACE": settings.cassandra.keyspace,
                "TICKPLANT_HOME": str(home), "TICKPLANT_STREAM_METRICS_PORT": "0",
                "TICKPLANT_SYMBOLS": ",".join(SYMBOLS)}
         command, cwd = _command(shape, options)
@@ -130,8 +150,10 @@ def measure_one(settings: Settings, shape: str, rate: float, options: FloorBench
                 time.sleep(options.measure_s)
                 elapsed = time.monotonic() - started
                 job1, servers1 = tree_cpu_seconds(job.pid), _server_cpu()
+                until_ms = int(time.time() * 1000)
                 status = stream_status(settings, queries=("trades",))
-                latencies = _batch_latencies(session, settings.cassandra_keyspace, since_ms)
+                latencies = _batch_latencies(session, settings.cassandra.keyspace, since_ms)
+                written = _write_latencies(session, settings.cassandra.keyspace, since_ms, until_ms - 5_000)
             finally:
                 load.join(timeout=120)
                 job.terminate()
@@ -140,7 +162,8 @@ def measure_one(settings: Settings, shape: str, rate: float, options: FloorBench
         for name in SERVERS:
             before, after = servers0[name], servers1[name]
             result[f"{name}_cpu_share"] = round((after - before) / elapsed, 3) if before is not None else None
-        result.update(lag_records_at_end=status[0]["lag"], batches=latencies, load_average=os.getloadavg()[0])
+        result.update(written, lag_records_at_end=status[0]["lag"], batches=latencies,
+                      load_average=os.getloadavg()[0])
         return result
 
 
@@ -155,7 +178,10 @@ def summarise(results: list[dict[str, Any]], shapes: list[str]) -> list[str]:
             ratios = [s / f for s, f in zip(shares, floors, strict=False) if f]
             ratio = f", {statistics.median(ratios):.2f}x the floor (pairs {', '.join(f'{x:.2f}' for x in ratios)})" \
                 if shape != "floor" and ratios else ""
-            lines.append(f"{rate:>8,.0f} trades/s  {shape:<30} {statistics.median(shares):6.1%} of a core{ratio}")
+            p99s = [r["write_latency_p99_ms"] for r in runs if r["shape"] == shape and r.get("write_latency_p99_ms")]
+            latency = f"; Kafka -> Cassandra p99 {', '.join(f'{x:,} ms' for x in p99s)}" if p99s else ""
+            lines.append(f"{rate:>8,.0f} trades/s  {shape:<30} {statistics.median(shares):6.1%} of a core{ratio}"
+                         f"{latency}")
     return lines
 
 

@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         records = streams.kafka_records(spark, settings, options)
         rows = transforms.trade_rows(transforms.decode_records(records, trade_schema_json()),
-                                     max_ahead_ms=settings.stream_max_future_ms)
+                                     max_future_ms=settings.spark.max_future_ms)
         query = (transforms.valid_trades(rows).select(*transforms.TRADE_COLUMNS).writeStream
                  .queryName("trades").format(CASSANDRA_FORMAT).outputMode("append")
-                 .options(**cassandra_connector_options(settings), keyspace=settings.cassandra_keyspace,
+                 .options(**cassandra_connector_options(settings), keyspace=settings.cassandra.keyspace,
                           table="trades")
                  .option("checkpointLocation", query_checkpoint(checkpoint_base(settings), "trades"))
                  .trigger(processingTime=options.trigger).start())

@@ -47,7 +47,7 @@ def fill_bars(settings: Settings, symbols: list[str], bars: int) -> int:
     try:
         cassandra_db.apply_migrations(session, settings)
         insert = session.prepare(
-            f"INSERT INTO {settings.cassandra_keyspace}.bars_1m (symbol, trade_date, bar_start, open, high, low, "
+            f"INSERT INTO {settings.cassandra.keyspace}.bars_1m (symbol, trade_date, bar_start, open, high, low, "
             "close, volume, trade_count, vwap) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         rng = np.random.default_rng(2026)
         dt = 60 / model.SECONDS_PER_YEAR
@@ -96,7 +96,7 @@ def run_job(settings: Settings, symbols: list[str], args: argparse.Namespace) ->
     argv = [sys.executable, "-m", "tickplant", "gbm", "--symbols", ",".join(symbols), "--paths", str(args.paths),
             "--horizon", f"{args.steps}m", "--lookback", "24h", "--run-ts", RUN_TS.isoformat(),
             *args.job_flags.split()]
-    env = {**os.environ, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace}
+    env = {**os.environ, "CASSANDRA_KEYSPACE": settings.cassandra.keyspace}
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     wall_s = time.perf_counter() - started

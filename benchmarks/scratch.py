@@ -30,6 +30,6 @@ def scratch_pipeline(settings: Settings, prefix: str, keep: bool = False) -> Ite
     finally:
         if not keep:
             session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
-            kafka_clients.delete_topics(settings, [name, settings.dead_letter_topic])
+            kafka_clients.delete_topics(settings, [name, settings.kafka.dead_letter_topic])
             shutil.rmtree(home, ignore_errors=True)
         cassandra_db.close(session)

@@ -61,7 +61,7 @@ def _produce(settings: Settings, trades: int, record_trades: int) -> None:
                  "t": start_ms + (sent + i) // 10, "c": None} for i in range(count)]
         headers = [(HEADER_PRODUCER_ID, b"drain"), (HEADER_SEQUENCE, str(seq).encode()),
                    (HEADER_RECEIVED_AT, str(data[-1]["t"]).encode()), (HEADER_SOURCE, b"bench")]
-        producer.send(settings.kafka_topic, key=symbol.encode(), value=encode_message(data), headers=headers)
+        producer.send(settings.kafka.topic, key=symbol.encode(), value=encode_message(data), headers=headers)
         seq += 1
         sent += count
     producer.flush(120)
@@ -70,7 +70,7 @@ def _produce(settings: Settings, trades: int, record_trades: int) -> None:
 
 def measure(settings: Settings, options: DrainBenchOptions) -> dict:
     with scratch_pipeline(settings, "drain") as (settings, session, home):
-        name = settings.kafka_topic
+        name = settings.kafka.topic
         _produce(settings, options.trades, options.record_trades)
         env = {**os.environ, "KAFKA_TOPIC": name, "CASSANDRA_KEYSPACE": name, "TICKPLANT_HOME": str(home),
                "TICKPLANT_STREAM_METRICS_PORT": "0"}

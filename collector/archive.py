@@ -162,7 +162,7 @@ def replay(settings: Settings, paths: list[Path], speed: float, publisher: Publi
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        encoded = frame_records(archived.frame, context, settings.kafka_topic, settings.dead_letter_topic)
+        encoded = frame_records(archived.frame, context, settings.kafka.topic, settings.kafka.dead_letter_topic)
         publisher.submit(encoded.records)
         stats.frames += 1
         stats.trades += encoded.trades

@@ -21,7 +21,8 @@ from collector.frames import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_TE
 from collector.merging import encode_read
 from collector.metrics import CollectorMetrics
 from collector.publisher import Publisher
-from core.config import Settings, is_local_host, parse_symbols
+from core.config import Settings, parse_symbols
+from core.connections import is_local_host
 from core.errors import ConfigError
 from core.logging import get_logger, redact
 from core.retry import Backoff
@@ -104,7 +105,7 @@ class Collector:
         self.source_label = "simulator" if is_local_host(host) else options.source
         self.symbols = (read_symbols_file(options.symbols_file)
                         if options.symbols_file and options.symbols_file.exists()
-                        else options.symbols or settings.symbols)
+                        else options.symbols or settings.feed.symbols)
         self.publisher = Publisher(settings, self.metrics, options.spool_dir, options.queue_frames,
                                    options.max_unacked, options.producer_overrides, options.journal_max_bytes,
                                    options.merge_frames)
@@ -130,7 +131,7 @@ class Collector:
                                           retention=options.archive_retention)
         self.publisher.start()
         log.info("collector started", url=redact_url(self.url), source=self.source_label,
-                 producer_id=self.producer_id, symbols=",".join(self.symbols), topic=self.settings.kafka_topic)
+                 producer_id=self.producer_id, symbols=",".join(self.symbols), topic=self.settings.kafka.topic)
         try:
             self._connection_loop()
         finally:
@@ -231,7 +232,7 @@ class Collector:
         if self._archive is not None:
             for sequence, data in enumerate(frames, context.sequence):
                 self._archive.write(replace(context, sequence=sequence), data)
-        encoded = encode_read(frames, context, self.settings.kafka_topic, self.settings.dead_letter_topic,
+        encoded = encode_read(frames, context, self.settings.kafka.topic, self.settings.kafka.dead_letter_topic,
                               self.options.max_frame_bytes, self.options.merge_frames)
         self.frames += len(frames)
         for kind, count in encoded.kinds.items():

@@ -3,6 +3,7 @@ dead letters for refused frames and trades, and the metadata headers. Collect an
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from dataclasses import dataclass, field
@@ -78,11 +79,9 @@ def _to_bytes(raw: bytes | str) -> bytes:
 _pack_double = struct.Struct("<d").pack
 _NULL_CONDITIONS = b"\x02"
 TRADE_TAIL = b"\x00\x0atrade"   # the data array's end block, then the type string "trade"
-_symbol_cache: dict[str, bytes] = {}
 
 
 _SMALL_LONGS = [bytes((n << 1,)) for n in range(64)]
-_conditions_cache: dict[tuple[str, ...], bytes] = {}
 
 
 def avro_long(number: int) -> bytes:
@@ -106,25 +105,14 @@ def _string(text: str) -> bytes:
     return avro_long(len(data)) + data
 
 
-def _symbol(symbol: str) -> bytes:
-    encoded = _symbol_cache.get(symbol)
-    if encoded is None:
-        encoded = _string(symbol)
-        if len(_symbol_cache) < 100_000:
-            _symbol_cache[symbol] = encoded
-    return encoded
+_symbol = functools.lru_cache(maxsize=100_000)(_string)
 
 
-def _conditions(conditions: list[str]) -> bytes:
+@functools.lru_cache(maxsize=10_000)
+def _conditions(conditions: tuple[str, ...]) -> bytes:
     """The union branch 0 (array of string-or-null) holding `conditions`; cached per combination."""
-    key = tuple(conditions)
-    encoded = _conditions_cache.get(key)
-    if encoded is None:
-        encoded = (b"\x00" + avro_long(len(conditions)) + b"".join([b"\x02" + _string(c) for c in conditions])
-                   + b"\x00") if conditions else b"\x00\x00"
-        if len(_conditions_cache) < 10_000:
-            _conditions_cache[key] = encoded
-    return encoded
+    return (b"\x00" + avro_long(len(conditions)) + b"".join([b"\x02" + _string(c) for c in conditions])
+            + b"\x00") if conditions else b"\x00\x00"
 
 
 def encode_trades(trades: list[dict[str, Any]]) -> bytes:
@@ -139,7 +127,7 @@ def trade_items(trades: list[dict[str, Any]]) -> bytes:
     append = parts.append
     for trade in trades:
         conditions = trade.get("c")
-        append(_NULL_CONDITIONS if conditions is None else _conditions(conditions))
+        append(_NULL_CONDITIONS if conditions is None else _conditions(tuple(conditions)))
         append(_pack_double(float(trade["p"])))
         append(_symbol(trade["s"]))
         append(avro_long(trade["t"]))

@@ -5,6 +5,7 @@ acknowledged, so a restart after `kill -9` sends the rest again with the same he
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import struct
 import zlib
@@ -26,16 +27,7 @@ _pack_short = struct.Struct(">H").pack
 _pack_int = struct.Struct(">I").pack
 _pack_int_short = struct.Struct(">IH").pack
 _pack_short_int = struct.Struct(">HI").pack
-_names: dict[str, bytes] = {}
-
-
-def _name(text: str) -> bytes:
-    encoded = _names.get(text)
-    if encoded is None:
-        encoded = text.encode()
-        if len(_names) < 10_000:
-            _names[text] = encoded
-    return encoded
+_name = functools.lru_cache(maxsize=10_000)(str.encode)
 
 
 def encode_record(record: Record) -> bytes:

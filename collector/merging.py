@@ -4,6 +4,7 @@ read straight into such records (the collector's reader does it before journalin
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -220,13 +221,6 @@ def _frame_pieces(parsed: ParsedFrame, topic: str, producer: tuple[str, bytes], 
     return pieces
 
 
-_keys: dict[str, bytes] = {}
-
-
+@functools.lru_cache(maxsize=100_000)
 def _key(symbol: str) -> bytes:
-    key = _keys.get(symbol)
-    if key is None:
-        key = symbol.encode("utf-8", "surrogateescape")
-        if len(_keys) < 100_000:
-            _keys[symbol] = key
-    return key
+    return symbol.encode("utf-8", "surrogateescape")

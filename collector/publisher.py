@@ -101,7 +101,7 @@ class Publisher:
                  combine: bool = True, linger_s: float = LINGER_S) -> None:
         self.settings = settings
         self.metrics = metrics or CollectorMetrics()
-        self.journal = Journal(spool_dir or settings.home / "spool", journal_max_bytes)
+        self.journal = Journal(spool_dir or settings.runtime.home / "spool", journal_max_bytes)
         # read at scrape time: nothing on the reader's path
         self.metrics.journal_unwritten.set_function(lambda: self.journal.next_index - self.journal.flushed_index)
         self.queue_frames, self.max_unacked, self.combine = queue_frames, max_unacked, combine
@@ -351,7 +351,7 @@ class Publisher:
                 raise AccessError(refusal)
             self._producer = kafka_clients.producer(self.settings, **self._overrides)
             self._backoff.reset()
-            log.info("kafka producer connected", servers=",".join(self.settings.kafka_bootstrap_servers))
+            log.info("kafka producer connected", servers=self.settings.kafka.servers)
             return True
         except AccessError as exc:
             # records stay journaled; retried, since credentials can be fixed or rotated without a restart

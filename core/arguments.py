@@ -30,10 +30,32 @@ probability = _number(float, "a probability (0 to 1)", lambda v: 0 <= v <= 1)
 
 
 def symbol_list(text: str) -> tuple[str, ...]:
-    """`--symbols AAPL,MSFT` -> ('AAPL', 'MSFT'), validated like TICKPLANT_SYMBOLS."""
+    """`--symbols AAPL,MSFT` -> ('AAPL', 'MSFT'), validated like TICKPLANT_SYMBOLS (core.symbols)."""
     from core.symbols import parse_symbols
 
     try:
         return parse_symbols(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def one_symbol(text: str) -> str:
+    """`--symbol ^GSPC` -> '^GSPC', validated like TICKPLANT_SYMBOLS; a list is refused."""
+    symbols = symbol_list(text)
+    if len(symbols) != 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one symbol like AAPL or ^GSPC")
+    return symbols[0]
+
+
+def symbol_value(text: str) -> tuple[str, float]:
+    """`--mu AAPL=0.3` -> ('AAPL', 0.3): a symbol validated like TICKPLANT_SYMBOLS and a finite number."""
+    import math
+
+    symbol, sep, value = text.rpartition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not sep or not symbol.strip() or not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected SYMBOL=NUMBER, e.g. AAPL=0.3")
+    return one_symbol(symbol), number

@@ -7,10 +7,8 @@ Migrations in `schemas/cassandra/` run in version order; each applied one is rec
 from __future__ import annotations
 
 import logging
-import ssl
 from datetime import UTC, datetime
 
-from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy
 from cassandra.query import dict_factory
@@ -47,24 +45,16 @@ def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 
     """A connected session (rows as dicts); raises ServiceError after `timeout_s` without an answer.
     Credentials, TLS and the local data centre come from the settings; the protocol version is
     negotiated with the server."""
-    auth = None
-    if settings.cassandra_username:
-        password = settings.cassandra_password.get_secret_value() if settings.cassandra_password else ""
-        auth = PlainTextAuthProvider(username=settings.cassandra_username, password=password)
-    ssl_context = tls_context(settings)
-    profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=settings.cassandra_local_dc),
+    connection = settings.cassandra
+    driver_args = connection.driver_args()     # one TLS context and auth provider for every attempt
+    profile = ExecutionProfile(load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=connection.local_dc),
                                row_factory=dict_factory, request_timeout=30.0)
-    extra = {"protocol_version": settings.cassandra_protocol_version} if settings.cassandra_protocol_version else {}
-    address = f"{','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"
+    address = connection.address
 
     def attempt() -> Session:
         # a Cluster whose control connection failed is shut down for good: each attempt gets a new one
         cluster = Cluster(
-            **extra,
-            contact_points=list(settings.cassandra_hosts),
-            port=settings.cassandra_port,
-            auth_provider=auth,
-            ssl_context=ssl_context,
+            **driver_args,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
             reconnection_policy=ExponentialReconnectionPolicy(0.5, 10.0),
             connect_timeout=min(10.0, timeout_s),
@@ -77,9 +67,9 @@ def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 
             refusal = access_refusal(settings, exc)
             if refusal:
                 raise AccessError(refusal) from None
-            if settings.cassandra_local_dc and not _host_errors(exc):
+            if settings.cassandra.local_dc and not _host_errors(exc):
                 # no host was even tried: the DC-aware policy found none in CASSANDRA_LOCAL_DC
-                unknown_local_dc(settings, auth, ssl_context, extra)
+                unknown_local_dc(settings, driver_args)
             raise
         except Exception:
             cluster.shutdown()
@@ -92,11 +82,10 @@ def connect(settings: Settings, keyspace: str | None = None, timeout_s: float = 
                            f"{_first_error(exc)}") from None
 
 
-def unknown_local_dc(settings: Settings, auth, ssl_context, extra: dict) -> None:
+def unknown_local_dc(settings: Settings, driver_args: dict) -> None:
     """Raise ConfigError when CASSANDRA_LOCAL_DC names no data centre of the cluster (asked through a
     session without the DC preference); return when it does or the cluster cannot be asked."""
-    cluster = Cluster(**extra, contact_points=list(settings.cassandra_hosts), port=settings.cassandra_port,
-                      auth_provider=auth, ssl_context=ssl_context, connect_timeout=10, control_connection_timeout=10,
+    cluster = Cluster(**driver_args, connect_timeout=10, control_connection_timeout=10,
                       execution_profiles={EXEC_PROFILE_DEFAULT: ExecutionProfile(
                           load_balancing_policy=DCAwareRoundRobinPolicy(), row_factory=dict_factory)})
     try:
@@ -107,30 +96,19 @@ def unknown_local_dc(settings: Settings, auth, ssl_context, extra: dict) -> None
         return
     finally:
         cluster.shutdown()
-    if settings.cassandra_local_dc not in found:
-        raise ConfigError(f"CASSANDRA_LOCAL_DC={settings.cassandra_local_dc!r} is not a data centre of the Cassandra "
-                          f"cluster at {','.join(settings.cassandra_hosts)}:{settings.cassandra_port} "
+    if settings.cassandra.local_dc not in found:
+        raise ConfigError(f"CASSANDRA_LOCAL_DC={settings.cassandra.local_dc!r} is not a data centre of the Cassandra "
+                          f"cluster at {settings.cassandra.address} "
                           f"(its data centres: {', '.join(sorted(found))})")
-
-
-def tls_context(settings: Settings) -> ssl.SSLContext | None:
-    """The driver's TLS context: the CA of CASSANDRA_SSL_CAFILE, hostname check, optional client cert."""
-    if not settings.cassandra_ssl_cafile:
-        return None
-    context = ssl.create_default_context(cafile=str(settings.cassandra_ssl_cafile))
-    context.check_hostname = settings.cassandra_ssl_check_hostname
-    if settings.cassandra_ssl_certfile and settings.cassandra_ssl_keyfile:
-        context.load_cert_chain(str(settings.cassandra_ssl_certfile), str(settings.cassandra_ssl_keyfile))
-    return context
 
 
 def access_refusal(settings: Settings, exc: NoHostAvailable) -> str | None:
     """One line naming the cause when Cassandra refused our credentials or we refused its certificate."""
-    address = f"{','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"
+    address = settings.cassandra.address
     for error in _host_errors(exc).values():
         text = f"{type(error).__name__}: {error}"
         if "AuthenticationFailed" in text or "Bad credentials" in text:
-            return (f"Cassandra at {address} refused the credentials of user {settings.cassandra_username!r} "
+            return (f"Cassandra at {address} refused the credentials of user {settings.cassandra.username!r} "
                     "(check CASSANDRA_USERNAME and CASSANDRA_PASSWORD)")
         if "requires authentication" in text or "AuthenticationRequired" in text:
             return (f"Cassandra at {address} requires authentication but CASSANDRA_USERNAME is not set")
@@ -140,7 +118,7 @@ def access_refusal(settings: Settings, exc: NoHostAvailable) -> str | None:
         if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
             reason = text.split("certificate verify failed:")[-1].split("(")[0].strip(" )'\"") or "not trusted"
             return (f"Cassandra at {address} presented a TLS certificate that CASSANDRA_SSL_CAFILE="
-                    f"{settings.cassandra_ssl_cafile} does not trust ({reason})")
+                    f"{settings.cassandra.ssl_cafile} does not trust ({reason})")
     return None
 
 
@@ -162,10 +140,10 @@ def close(session: Session) -> None:
 
 def apply_migrations(session: Session, settings: Settings) -> list[str]:
     """Apply the migrations not yet recorded; returns the names of those applied now."""
-    keyspace = settings.cassandra_keyspace
+    keyspace = settings.cassandra.keyspace
     applied_now: list[str] = []
     done = _applied_versions(session, keyspace)
-    for migration in migrations(keyspace, settings.cassandra_replication):
+    for migration in migrations(keyspace, settings.cassandra.replication):
         if migration.version in done:
             if done[migration.version] != migration.checksum:
                 log.warning("migration changed after it was applied", migration=migration.name)

@@ -20,7 +20,7 @@ STREAMING_QUERIES = ("trades",)                      # the Spark query (checkpoi
 
 def checkpoint_base(settings: Settings, override: str | None = None) -> str:
     """`--checkpoint-dir` if given, else <home>/checkpoints/<keyspace>; one sub-directory per query."""
-    return override or str(settings.home / "checkpoints" / settings.cassandra_keyspace)
+    return override or str(settings.runtime.home / "checkpoints" / settings.cassandra.keyspace)
 
 
 # Since issue 19 the `trades` query writes the windows and bars too: the directories of the former

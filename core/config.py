@@ -1,6 +1,10 @@
 """Configuration: every environment variable tickplant reads (and `.env`), one typed, validated
 pydantic-settings model. The README's Configuration table lists the same variables; a unit test
 keeps the two in step. Secrets are `SecretStr`: repr, str and JSON dumps show a mask.
+
+The variables are read flat (their names are the interface) and validated once; code reads the
+nested, typed view of each concern built from them: `settings.feed`, `settings.kafka`,
+`settings.cassandra`, `settings.spark`, `settings.runtime`, `settings.sql`.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.connections import KAFKA_PORT, Address, CassandraConnection, KafkaConnection, parse_addresses
 from core.errors import ConfigError
+from core.settings_views import FeedSettings, RuntimeSettings, SparkSettings, SqlSettings
 from core.symbols import parse_symbols
 
 DEFAULT_SYMBOLS = "AAPL,AMZN,MSFT,BINANCE:BTCUSDT,BINANCE:ETHUSDT,BINANCE:XRPUSDT,BINANCE:DOGEUSDT"
@@ -24,7 +30,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
-_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 CommaList = Annotated[tuple[str, ...], NoDecode]
@@ -47,8 +52,8 @@ class Settings(BaseSettings):
     alpaca_api_key: SecretStr | None = _env("ALPACA_API_KEY", "Alpaca key id (collect --source alpaca)")
     alpaca_api_secret: SecretStr | None = _env("ALPACA_API_SECRET", "Alpaca secret key")
     # --- Kafka
-    kafka_bootstrap_servers: CommaList = _env("KAFKA_BOOTSTRAP_SERVERS", "host:port[,host:port]",
-                                              "127.0.0.1:9092")
+    kafka_bootstrap_servers: Annotated[tuple[Address, ...], NoDecode] = _env(
+        "KAFKA_BOOTSTRAP_SERVERS", "host:port[,host:port]", "127.0.0.1:9092")
     kafka_topic: str = _env("KAFKA_TOPIC", "trades topic; dead letters go to <topic>.dlq", "market")
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SSL", "SASL_SSL"] = _env(
         "KAFKA_SECURITY_PROTOCOL", "how the Python Kafka clients connect", "PLAINTEXT")
@@ -90,7 +95,7 @@ class Settings(BaseSettings):
     spark_jvm_options: str = _env("TICKPLANT_SPARK_JVM_OPTIONS", "extra JVM flags of the Spark driver a "
                                   "tickplant job starts, after TICKPLANT_JVM_OPTIONS "
                                   "(spark.driver.extraJavaOptions)", "")
-    stream_max_future_ms: int = _env("TICKPLANT_MAX_FUTURE_MS", "stream processor: a trade stamped more than "
+    max_future_ms: int = _env("TICKPLANT_MAX_FUTURE_MS", "stream processor: a trade stamped more than "
                                      "this many ms after its receive time is a dead letter", 5000, ge=0)
     # --- ports of the parts tickplant serves
     simulator_port: Port = _env("TICKPLANT_SIMULATOR_PORT", "local Finnhub-compatible simulator", 8765)
@@ -150,12 +155,10 @@ class Settings(BaseSettings):
 
     @field_validator("kafka_bootstrap_servers", mode="before")
     @classmethod
-    def _servers(cls, value: Any) -> tuple[str, ...]:
-        servers = _split(value)
+    def _servers(cls, value: Any) -> tuple[Address, ...]:
+        servers = parse_addresses(value, KAFKA_PORT)
         if not servers:
             raise ValueError("no address given (expected host:port[,host:port])")
-        for server in servers:
-            split_host_port(server, 9092)
         return servers
 
     @field_validator("cassandra_hosts", mode="before")
@@ -230,27 +233,55 @@ class Settings(BaseSettings):
                              "does not use TLS (use SSL or SASL_SSL)")
         if self.tls_keystore_password is not None and not self.tls_keystore:
             raise ValueError("TICKPLANT_TLS_KEYSTORE_PASSWORD is set but TICKPLANT_TLS_KEYSTORE is not")
+        return self._build_views()
+
+    # The nested views, built once from the validated variables (below); code reads these.
+    _feed: FeedSettings = PrivateAttr()
+    _kafka: KafkaConnection = PrivateAttr()
+    _cassandra: CassandraConnection = PrivateAttr()
+    _spark: SparkSettings = PrivateAttr()
+    _runtime: RuntimeSettings = PrivateAttr()
+    _sql: SqlSettings = PrivateAttr()
+
+    def _build_views(self) -> Settings:
+        self._feed = FeedSettings(**self._prefixed("", FeedSettings))
+        self._kafka = KafkaConnection(bootstrap=self.kafka_bootstrap_servers,
+                                      **self._prefixed("kafka_", KafkaConnection, skip={"bootstrap"}))
+        self._cassandra = CassandraConnection(**self._prefixed("cassandra_", CassandraConnection))
+        self._spark = SparkSettings(max_future_ms=self.max_future_ms,
+                                    **self._prefixed("spark_", SparkSettings, skip={"max_future_ms"}))
+        self._runtime = RuntimeSettings(**self._prefixed("", RuntimeSettings))
+        self._sql = SqlSettings(presto_url=self.presto_url or f"http://127.0.0.1:{self.presto_port}",
+                                **self._prefixed("", SqlSettings, skip={"presto_url"}))
         return self
 
-    @property
-    def kafka_uses_tls(self) -> bool:
-        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+    def _prefixed(self, prefix: str, view: type, skip: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+        """The variables `<prefix><name>` of each field `name` of `view`."""
+        return {name: getattr(self, prefix + name) for name in view.model_fields if name not in skip}
 
     @property
-    def dead_letter_topic(self) -> str:
-        return f"{self.kafka_topic}.dlq"
+    def feed(self) -> FeedSettings:
+        return self._feed
 
     @property
-    def kafka_is_local(self) -> bool:
-        return all(is_local_host(split_host_port(a, 9092)[0]) for a in self.kafka_bootstrap_servers)
+    def kafka(self) -> KafkaConnection:
+        return self._kafka
 
     @property
-    def cassandra_is_local(self) -> bool:
-        return all(is_local_host(h) for h in self.cassandra_hosts)
+    def cassandra(self) -> CassandraConnection:
+        return self._cassandra
 
     @property
-    def kafka_port(self) -> int:
-        return split_host_port(self.kafka_bootstrap_servers[0], 9092)[1]
+    def spark(self) -> SparkSettings:
+        return self._spark
+
+    @property
+    def runtime(self) -> RuntimeSettings:
+        return self._runtime
+
+    @property
+    def sql(self) -> SqlSettings:
+        return self._sql
 
     def secret_values(self) -> list[str]:
         """The raw secret strings, for log redaction only."""
@@ -270,7 +301,7 @@ class Settings(BaseSettings):
             if name in secrets:
                 value = "set" if value is not None else "unset"
             elif isinstance(value, tuple):
-                value = ",".join(value)
+                value = ",".join(str(item) for item in value)
             elif isinstance(value, Path):
                 value = str(value)
             view[variable_of(name)] = value
@@ -278,7 +309,8 @@ class Settings(BaseSettings):
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with `changes` (field names), validated like the original."""
-        return _given({variable_of(name): value for name, value in {**self.__dict__, **changes}.items()})
+        current = {name: getattr(self, name) for name in type(self).model_fields}
+        return _given({variable_of(name): value for name, value in {**current, **changes}.items()})
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:
@@ -379,24 +411,6 @@ def raw_secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     environ = os.environ if env is None else env
     names = [variable_of(f) for f, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation)]
     return [environ[name] for name in names if environ.get(name)]
-
-
-def is_local_host(host: str) -> bool:
-    return host.strip().lower() in _LOCAL_HOSTS or host.startswith("127.")
-
-
-def split_host_port(address: str, default_port: int) -> tuple[str, int]:
-    """`host:port` -> (host, port); raises ValueError naming the bad port."""
-    host, sep, port_text = address.strip().rpartition(":")
-    if not sep:
-        return address.strip(), default_port
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ValueError(f"{port_text!r} is not a port number (expected 1-65535)") from None
-    if not 1 <= port <= 65535:
-        raise ValueError(f"{port_text!r} is out of range (expected 1-65535)")
-    return host, port
 
 
 def _split(value: Any) -> tuple[str, ...]:

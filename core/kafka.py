@@ -19,7 +19,7 @@ from kafka.errors import (
     UnsupportedSaslMechanismError,
 )
 
-from core.config import Settings, split_host_port
+from core.config import Settings
 from core.errors import AccessError, ServiceError
 from core.logging import get_logger
 from core.retry import retry_call
@@ -46,35 +46,7 @@ RELIABLE_PRODUCER = {
 
 def client_config(settings: Settings) -> dict[str, Any]:
     """Connection settings every kafka-python client shares: servers, security protocol, SASL, TLS."""
-    config: dict[str, Any] = {"bootstrap_servers": list(settings.kafka_bootstrap_servers),
-                              "security_protocol": settings.kafka_security_protocol}
-    if settings.kafka_security_protocol.startswith("SASL"):
-        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        config["sasl_plain_username"] = settings.kafka_sasl_username
-        config["sasl_plain_password"] = (settings.kafka_sasl_password.get_secret_value()
-                                         if settings.kafka_sasl_password else None)
-    if settings.kafka_uses_tls:
-        config["ssl_context"] = tls_context(settings)
-    return config
-
-
-def tls_context(settings: Settings) -> ssl.SSLContext:
-    """The kafka-python clients' TLS context: the broker's certificate verified against
-    KAFKA_SSL_CAFILE (or the system CAs), its host name checked unless KAFKA_SSL_CHECK_HOSTNAME is
-    off, and the client certificate presented when one is configured.
-
-    With a client certificate the context stops at TLS 1.2. A broker that verifies client
-    certificates sends its TLS 1.3 session ticket only after it has checked the client's, so the
-    ticket lands after kafka-python considers the connection open; kafka-python 2.x then sees bytes
-    with no request in flight and drops the connection ("Socket EVENT_READ without
-    in-flight-requests"), over and over on a busy machine (19 of 30 connections under load here).
-    Spark's Java client is not affected and keeps TLS 1.3."""
-    context = ssl.create_default_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
-    context.check_hostname = settings.kafka_ssl_check_hostname
-    if settings.kafka_ssl_certfile and settings.kafka_ssl_keyfile:
-        context.load_cert_chain(str(settings.kafka_ssl_certfile), str(settings.kafka_ssl_keyfile))
-        context.maximum_version = ssl.TLSVersion.TLSv1_2
-    return context
+    return settings.kafka.kafka_python_config()
 
 
 def producer(settings: Settings, **overrides: Any) -> KafkaProducer:
@@ -98,7 +70,7 @@ def admin(settings: Settings, timeout_s: float = 10.0) -> KafkaAdminClient:
         refusal = access_refusal(settings, exc)
         if refusal:
             raise AccessError(refusal) from None
-        raise ServiceError(f"Kafka at {','.join(settings.kafka_bootstrap_servers)} is not reachable: "
+        raise ServiceError(f"Kafka at {settings.kafka.servers} is not reachable: "
                            f"{type(exc).__name__}") from None
 
 
@@ -106,23 +78,23 @@ def access_refusal(settings: Settings, exc: BaseException | None = None) -> str 
     """One line naming the cause when the broker refused our SASL credentials or we refused its TLS
     certificate; None when neither is the cause. kafka-python often reports both only as
     NoBrokersAvailable, so the first broker is asked once more over a bare connection."""
-    servers = ",".join(settings.kafka_bootstrap_servers)
+    servers = settings.kafka.servers
     if not isinstance(exc, ssl.SSLError | SaslAuthenticationFailedError | UnsupportedSaslMechanismError):
         exc = _handshake_error(settings)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return (f"Kafka at {servers} presented a TLS certificate that KAFKA_SSL_CAFILE="
-                f"{settings.kafka_ssl_cafile or '(system CAs)'} does not trust ({exc.verify_message})")
+                f"{settings.kafka.ssl_cafile or '(system CAs)'} does not trust ({exc.verify_message})")
     if isinstance(exc, ssl.SSLError) and (exc.reason or "").endswith(("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE")):
         # the broker's alert when it wants a client certificate (TLS 1.2: bad_certificate) or refused ours
-        if not settings.kafka_ssl_certfile:
+        if not settings.kafka.ssl_certfile:
             return (f"Kafka at {servers} requires a client certificate and refused the connection without one "
                     "(set KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE)")
-        return f"Kafka at {servers} refused the client certificate KAFKA_SSL_CERTFILE={settings.kafka_ssl_certfile}"
+        return f"Kafka at {servers} refused the client certificate KAFKA_SSL_CERTFILE={settings.kafka.ssl_certfile}"
     if isinstance(exc, SaslAuthenticationFailedError):
-        return (f"Kafka at {servers} refused SASL {settings.kafka_sasl_mechanism} authentication of user "
-                f"{settings.kafka_sasl_username!r} (check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)")
+        return (f"Kafka at {servers} refused SASL {settings.kafka.sasl_mechanism} authentication of user "
+                f"{settings.kafka.sasl_username!r} (check KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD)")
     if isinstance(exc, UnsupportedSaslMechanismError):
-        return f"Kafka at {servers} does not offer SASL {settings.kafka_sasl_mechanism} (KAFKA_SASL_MECHANISM)"
+        return f"Kafka at {servers} does not offer SASL {settings.kafka.sasl_mechanism} (KAFKA_SASL_MECHANISM)"
     return None
 
 
@@ -145,9 +117,8 @@ class _HandshakeProbe(BrokerConnection):
 
 def _handshake_error(settings: Settings, timeout_s: float = 5.0) -> BaseException | None:
     """The error of one blocking connection (TLS handshake, SASL) to the first bootstrap server."""
-    host, port = split_host_port(settings.kafka_bootstrap_servers[0], 9092)
-    config = {key: value for key, value in client_config(settings).items() if key != "bootstrap_servers"}
-    connection = _HandshakeProbe(host, port, **config)
+    first = settings.kafka.first
+    connection = _HandshakeProbe(first.host, first.port, **settings.kafka.kafka_python_config(with_servers=False))
     try:
         connection.connect_blocking(timeout_s)
     except Exception as exc:  # the handshake's own error is the answer
@@ -178,7 +149,7 @@ def wait_for_kafka(settings: Settings, timeout_s: float) -> dict[str, Any]:
         finally:
             client.close()
 
-    servers = ",".join(settings.kafka_bootstrap_servers)
+    servers = settings.kafka.servers
     try:
         return retry_call(describe, f"kafka {servers}", timeout_s, retry_on=(_Unanswered, KafkaError, OSError))
     except AccessError:
@@ -230,7 +201,7 @@ def read_to_end(settings: Settings, topic: str, timeout_s: float = 30.0) -> list
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create the declared topics that are missing and apply their config; returns those created."""
-    specs = topic_specs(settings.kafka_topic)
+    specs = topic_specs(settings.kafka.topic)
     client = admin(settings)
     created: list[str] = []
     try:

@@ -20,7 +20,7 @@ from core.pyfiles import ZIP_NAME, code_zip
 
 def spark_jars(settings: Settings) -> list[Path]:
     """The connector jars `make install` resolved (Kafka source, Avro, Cassandra connector)."""
-    directory = settings.jars_dir / "spark"
+    directory = settings.runtime.jars_dir / "spark"
     jars = sorted(directory.glob("*.jar"))
     if not jars:
         raise ConfigError(f"no Spark connector jars in {directory}: run `make install`")
@@ -32,19 +32,18 @@ def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | Non
     """The configuration `build_session` applies (without what spark-submit already set)."""
     conf: dict[str, str] = {
         "spark.app.name": app_name,
-        "spark.master": settings.spark_master,
+        "spark.master": settings.spark.master,
         "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
-        "spark.default.parallelism": str(settings.spark_parallelism),
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        "spark.default.parallelism": str(settings.spark.parallelism),
         "spark.ui.showConsoleProgress": "false",
-        "spark.ui.enabled": str(settings.spark_ui).lower(),
+        "spark.ui.enabled": str(settings.spark.ui).lower(),
         "spark.sql.streaming.metricsEnabled": "true",
         # Checkpoint files through Hadoop's FileSystem, not FileContext: on the local file system
         # FileContext's rename forks a `readlink` process for every file a batch commits.
         "spark.sql.streaming.checkpointFileManagerClass":
             "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager",
-        "spark.cassandra.connection.host": ",".join(settings.cassandra_hosts),
-        "spark.cassandra.connection.port": str(settings.cassandra_port),
+        **settings.cassandra.spark_conf(),     # where (host, port, local DC), never who
         # A null column written as a tombstone would cost reads later; nothing we write relies on deletes.
         "spark.cassandra.output.ignoreNulls": "true",
         "spark.cassandra.output.consistency.level": "LOCAL_QUORUM",
@@ -54,11 +53,9 @@ def spark_conf(settings: Settings, app_name: str, extra: Mapping[str, str] | Non
         "spark.cassandra.output.batch.size.bytes": "65536",
         "spark.cassandra.output.concurrent.writes": "16",
     }
-    driver_flags = f"{settings.jvm_options} {settings.spark_jvm_options}".strip()
+    driver_flags = f"{settings.runtime.jvm_options} {settings.spark.jvm_options}".strip()
     if driver_flags:
         conf["spark.driver.extraJavaOptions"] = driver_flags
-    if settings.cassandra_local_dc:
-        conf["spark.cassandra.connection.localDC"] = settings.cassandra_local_dc
     # Credentials and TLS are not here: every read and write passes them as options
     # (core.security.cassandra_connector_options), so the conf, the UI and event logs never hold them.
     if with_jars:
@@ -84,18 +81,18 @@ def build_session(settings: Settings, app_name: str, extra: Mapping[str, str] | 
         if (key in ("spark.master", "spark.jars") or key in (extra or {})) and submitted.contains(key):
             continue
         builder = builder.config(key, value)
-    local = settings.spark_master.startswith("local") and not submitted.contains("spark.master")
+    local = settings.spark.master.startswith("local") and not submitted.contains("spark.master")
     if local:
         # Python workers (only needed by Python UDFs and tests) use this interpreter.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     elif not submitted.contains("spark.master"):
         # A cluster's executors run the interpreter the driver names: the executors' own virtualenv
         # when this machine has one (the rehearsal cluster's workers), else whatever PYSPARK_PYTHON says.
-        executor_python = settings.spark_executor_venv.expanduser().resolve() / "bin" / "python"
+        executor_python = settings.spark.executor_venv.expanduser().resolve() / "bin" / "python"
         if executor_python.exists():
             os.environ.setdefault("PYSPARK_PYTHON", str(executor_python))
     session = builder.getOrCreate()
-    session.sparkContext.setLogLevel(settings.spark_log_level)
+    session.sparkContext.setLogLevel(settings.spark.log_level)
     if not local and not submitted.contains("spark.submit.pyFiles"):
         ship_code(session, settings)
     _import_hot_classes(session)
@@ -105,7 +102,7 @@ def build_session(settings: Settings, app_name: str, extra: Mapping[str, str] | 
 def ship_code(session: SparkSession, settings: Settings) -> Path:
     """The project's code zip (core.pyfiles) added for the executors of a cluster, which have no
     tickplant (spark-submit's --py-files does the same); this driver keeps importing from the checkout."""
-    path = code_zip(settings.home / "run" / ZIP_NAME)
+    path = code_zip(settings.runtime.home / "run" / ZIP_NAME)
     before = list(sys.path)
     session.sparkContext.addPyFile(str(path))
     sys.path[:] = before   # addPyFile also puts the zip first on the driver's path: not wanted here

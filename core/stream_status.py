@@ -40,7 +40,7 @@ def stream_status(settings: Settings, checkpoint_dir: str | None = None,
     ends, kafka_error = end_offsets, None
     if ends is None:
         try:
-            ends = kafka_clients.end_offsets(settings, settings.kafka_topic)
+            ends = kafka_clients.end_offsets(settings, settings.kafka.topic)
         except Exception as exc:  # status must report, not fail, when Kafka is away
             kafka_error = f"Kafka end offsets unavailable: {type(exc).__name__}: {exc}"
     with checkpoint_files(settings, base) as files:
@@ -77,7 +77,7 @@ def _query_status(settings: Settings, files: CheckpointFiles, base: str, query: 
         row["error"] = f"checkpoint unreadable: {exc}"
         return row
     if entry is not None:
-        committed = entry.offsets.get(settings.kafka_topic, {})
+        committed = entry.offsets.get(settings.kafka.topic, {})
         row.update(committed_batch=entry.batch_id, last_batch_time=_iso(entry.batch_timestamp_ms),
                    watermark=_iso(entry.watermark_ms), committed_offsets=committed)
     if planned is not None and (entry is None or planned > entry.batch_id):

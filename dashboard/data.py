@@ -78,7 +78,7 @@ def open_store(settings: Settings, timeout_s: float = 4.0) -> Store:
         session = cassandra_db.connect(settings, timeout_s=timeout_s)  # statements name their keyspace
     except DATABASE_ERRORS as exc:
         raise DatabaseUnavailable(_reason(exc)) from None
-    return Store(session=session, keyspace=settings.cassandra_keyspace)
+    return Store(session=session, keyspace=settings.cassandra.keyspace)
 
 
 def _reason(exc: BaseException) -> str:

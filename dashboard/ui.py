@@ -31,14 +31,14 @@ def _store(hosts: tuple[str, ...], port: int, keyspace: str) -> data.Store:
 
 def store() -> data.Store:
     current = settings()
-    return _store(current.cassandra_hosts, current.cassandra_port, current.cassandra_keyspace)
+    return _store(current.cassandra.hosts, current.cassandra.port, current.cassandra.keyspace)
 
 
 def drop_store() -> None:
     """Forget the session after a failure, so the next run reconnects instead of reusing a dead one."""
     current = settings()
     try:
-        old = _store(current.cassandra_hosts, current.cassandra_port, current.cassandra_keyspace)
+        old = _store(current.cassandra.hosts, current.cassandra.port, current.cassandra.keyspace)
     except data.DatabaseUnavailable:
         old = None
     _store.clear()
@@ -50,8 +50,8 @@ def cached_read(function: Callable[..., Any], *args: Any, slow: bool = False) ->
     """`data.<function>(store, *args)` through st.cache_data keyed by keyspace, name and args: kept
     CACHE_TTL_S seconds, or SLOW_TTL_S for data that changes at most daily (`slow=True`)."""
     if slow:
-        return _cached_slow(function.__name__, settings().cassandra_keyspace, args)
-    return _cached(function.__name__, settings().cassandra_keyspace, args)
+        return _cached_slow(function.__name__, settings().cassandra.keyspace, args)
+    return _cached(function.__name__, settings().cassandra.keyspace, args)
 
 
 @st.cache_data(ttl=SLOW_TTL_S, show_spinner=False, max_entries=128)
@@ -69,7 +69,7 @@ def unavailable_message(reason: str, every_s: int) -> None:
     """The one "database unavailable" message (the session is dropped: the next run reconnects)."""
     drop_store()
     current = settings()
-    where = f"{','.join(current.cassandra_hosts)}:{current.cassandra_port}"
+    where = f"{','.join(current.cassandra.hosts)}:{current.cassandra.port}"
     st.error(f"Database unavailable: Cassandra at {where} is not answering. This page retries every "
              f"{every_s} s and recovers by itself.", icon=":material/cloud_off:")
     st.caption(f"cause: {reason}")
@@ -101,7 +101,7 @@ def run_page(render: Callable[[], None]) -> None:
 
 
 def empty_database(what: str, command: str) -> None:
-    st.info(f"No {what} in keyspace `{settings().cassandra_keyspace}` yet. To fill it, run:\n\n"
+    st.info(f"No {what} in keyspace `{settings().cassandra.keyspace}` yet. To fill it, run:\n\n"
             f"```\n{command}\n```", icon=":material/info:")
 
 

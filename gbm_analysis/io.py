@@ -23,7 +23,7 @@ INTRADAY_TABLES = {"1m": ("bars_1m", "bar_start"), "5s": ("trades_5s", "window_s
 
 def table(spark: SparkSession, settings: Settings, name: str) -> DataFrame:
     return (spark.read.format(CASSANDRA_FORMAT)
-            .options(**cassandra_connector_options(settings), keyspace=settings.cassandra_keyspace, table=name)
+            .options(**cassandra_connector_options(settings), keyspace=settings.cassandra.keyspace, table=name)
             .load())
 
 
@@ -70,7 +70,7 @@ def earlier_runs(settings: Settings, options: GbmOptions) -> dict[str, list[date
     session = cassandra_db.connect(settings)
     try:
         query = session.prepare(
-            f"SELECT run_ts, status, bar_interval FROM {settings.cassandra_keyspace}.gbm_runs "
+            f"SELECT run_ts, status, bar_interval FROM {settings.cassandra.keyspace}.gbm_runs "
             "WHERE symbol = ? AND run_ts >= ? AND run_ts < ? LIMIT ?")
         newest: dict[str, list[datetime]] = {}
         for symbol in options.symbols:
@@ -103,7 +103,7 @@ def read_earlier_forecasts(spark: SparkSession, settings: Settings, options: Gbm
 
 def _upsert(frame: DataFrame, settings: Settings, name: str) -> None:
     frame.write.format(CASSANDRA_FORMAT).mode("append").options(
-        **cassandra_connector_options(settings), keyspace=settings.cassandra_keyspace, table=name).save()
+        **cassandra_connector_options(settings), keyspace=settings.cassandra.keyspace, table=name).save()
 
 
 def write_results(results: DataFrame, settings: Settings, options: GbmOptions) -> None:
@@ -161,7 +161,7 @@ def replace_latest_forecasts(settings: Settings, run_ms: int, forecasts: list) -
     if not forecasts:
         return
     written_us = run_ms * 1000
-    keyspace = settings.cassandra_keyspace
+    keyspace = settings.cassandra.keyspace
     session = cassandra_db.connect(settings)
     try:
         delete = session.prepare(f"DELETE FROM {keyspace}.gbm_latest_forecasts USING TIMESTAMP ? WHERE symbol = ?")

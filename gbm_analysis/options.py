@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from core.symbols import parse_symbols
+from core.arguments import symbol_list
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -125,7 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--antithetic", action="store_true", help="antithetic variates (paths must be even)")
     parser.add_argument("--min-observations", type=positive_int, default=30,
                         help="skip a symbol with fewer closes in the window (default 30)")
-    parser.add_argument("--symbols", default=None, help="comma-separated (default TICKPLANT_SYMBOLS)")
+    parser.add_argument("--symbols", type=symbol_list, default=None, help="comma-separated (default TICKPLANT_SYMBOLS)")
     parser.add_argument("--run-ts", type=parse_run_ts, default=None,
                         help="the run's time (ISO, UTC; default now): data after it is not used")
     parser.add_argument("--backtest-runs", type=positive_int, default=48,
@@ -140,7 +140,7 @@ def options_from_args(settings: Settings, args: argparse.Namespace) -> GbmOption
     now = datetime.now(UTC)
     run_ts = args.run_ts or now.replace(microsecond=now.microsecond // 1000 * 1000)
     return GbmOptions(
-        symbols=parse_symbols(args.symbols) if args.symbols else settings.symbols,
+        symbols=args.symbols or settings.feed.symbols,
         run_ts=run_ts, interval=args.interval,
         lookback_seconds=args.lookback or parse_duration(DEFAULT_LOOKBACK[args.interval]),
         horizon_seconds=args.horizon or parse_duration(DEFAULT_HORIZON[args.interval]),

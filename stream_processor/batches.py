@@ -110,7 +110,7 @@ class TradesBatch:
         self._plan: transforms.BatchPlan | None = None   # built on the first batch, reused by every one
 
     def __call__(self, rows: DataFrame, batch_id: int) -> None:
-        keyspace = self._settings.cassandra_keyspace
+        keyspace = self._settings.cassandra.keyspace
         if self._files is None:
             self._files = files_for(self._checkpoint, rows.sparkSession)
         # The trades are written first: that is the latency readers see. Then what the batch's summary
@@ -127,10 +127,10 @@ class TradesBatch:
         if tasks is not None:
             rows = rows.coalesce(tasks)
         if self._plan is None:
-            self._plan = transforms.BatchPlan(rows, self._settings.symbols, self._late_window_ms)
+            self._plan = transforms.BatchPlan(rows, self._settings.feed.symbols, self._late_window_ms)
         marked = self._plan.mark_late(rows, entry.watermark_ms if entry else 0)
         small = records is not None and records * self._trades_per_record <= self._driver_trades
-        times, newest, written_ms = self._collected(marked, clock) if small else self._observed(marked, batch_id)
+        times, newest, written_ms = self._collected(marked, clock) if small else self._observed(marked, batch_id, clock)
         clock.lap("write_trades")
         if records:
             self._trades_per_record = max(1.0, (times["valid_rows"] + times["refused_rows"]) / records)
@@ -158,13 +158,14 @@ class TradesBatch:
         written_ms = _now_ms()
         return (*rollup.batch_summary(collected), written_ms)
 
-    def _observed(self, marked: DataFrame, batch_id: int) -> Summary:
+    def _observed(self, marked: DataFrame, batch_id: int, clock: _PhaseClock) -> Summary:
         """A larger batch: written by the connector, its summary observed during the write."""
-        symbols = self._settings.symbols
+        symbols = self._settings.feed.symbols
         observation = Observation(f"trades-{batch_id}")
         watched = marked.observe(observation, self._plan.summary)
         upsert(self._plan.valid_trades(watched), self._settings, "trades")
         written_ms = _now_ms()
+        clock.lap("connector_write")
         observed = observed_metrics(lambda: summary_of(observation), OBSERVATION_TIMEOUT_S)
         times = {**EMPTY_BATCH_TIMES, **json.loads(observed or "{}")}
         if observed is None or times.get("other_symbols"):

@@ -31,7 +31,7 @@ _sessions: dict[tuple[Any, ...], Session] = {}
 
 def driver_session(settings: Settings) -> Session:
     """The process's Cassandra session for these settings (created on first use)."""
-    key = (settings.cassandra_hosts, settings.cassandra_port, settings.cassandra_username)
+    key = (settings.cassandra.hosts, settings.cassandra.port, settings.cassandra.username)
     with _lock:
         session = _sessions.get(key)
         if session is None or session.is_shutdown:
@@ -51,7 +51,7 @@ def upsert(frame: DataFrame, settings: Settings, table: str) -> None:
     """Write every row of `frame` (columns named as the table's) to `table` of CASSANDRA_KEYSPACE;
     INSERT is an upsert by key. Credentials and TLS travel as options of this write only."""
     (frame.write.format(CASSANDRA_FORMAT).mode("append")
-     .options(**cassandra_connector_options(settings), keyspace=settings.cassandra_keyspace, table=table).save())
+     .options(**cassandra_connector_options(settings), keyspace=settings.cassandra.keyspace, table=table).save())
 
 
 class DriverWrites:
@@ -67,7 +67,7 @@ class DriverWrites:
     def _prepared(self, text: str) -> Any:
         statement = self._statements.get(text)
         if statement is None:
-            statement = driver_session(self._settings).prepare(text.format(keyspace=self._settings.cassandra_keyspace))
+            statement = driver_session(self._settings).prepare(text.format(keyspace=self._settings.cassandra.keyspace))
             if self.consistency is not None:
                 statement.consistency_level = self.consistency
             self._statements[text] = statement

@@ -45,7 +45,7 @@ def run(settings: Settings, options: StreamOptions) -> int:
     try:
         records = streams.kafka_records(spark, settings, options)
         rows = transforms.trade_rows(transforms.decode_records(records, trade_schema_json()),
-                                     max_ahead_ms=settings.stream_max_future_ms)
+                                     max_future_ms=settings.spark.max_future_ms)
         queries, poller = streams.start_queries(spark, settings, rows, options)
         return streams.await_queries(queries, options, poller)
     finally:

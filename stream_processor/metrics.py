@@ -140,7 +140,7 @@ class ProgressPoller:
             self._exporter.observe(progress, measured, batch_time.timestamp())
         session = driver_session(self._settings)
         if self._insert is None:
-            self._insert = session.prepare(INSERT_METRICS.format(keyspace=self._settings.cassandra_keyspace))
+            self._insert = session.prepare(INSERT_METRICS.format(keyspace=self._settings.cassandra.keyspace))
         session.execute(self._insert, (
             name, batch_time.date(), batch_time, progress.batchId, progress.numInputRows, late_rows,
             duration_ms, _finite(progress.inputRowsPerSecond), _finite(progress.processedRowsPerSecond),

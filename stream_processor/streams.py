@@ -26,15 +26,14 @@ log = get_logger(__name__)
 
 def kafka_records(spark: SparkSession, settings: Settings, options: StreamOptions) -> DataFrame:
     reader = (spark.readStream.format("kafka")
-              .option("kafka.bootstrap.servers", ",".join(settings.kafka_bootstrap_servers))
-              .option("subscribe", settings.kafka_topic)
+              .option("subscribe", settings.kafka.topic)
               .option("startingOffsets", options.starting_offsets)
               .option("includeHeaders", "true")
               .option("failOnDataLoss", "true")
               # Each task seeks its consumer to the batch's range; a fetch still parked at the log end
               # would hold that seek for the broker's full wait (500 ms by default) in every task.
               .option("kafka.fetch.max.wait.ms", str(options.kafka_fetch_wait_ms))
-              # SASL (a JAAS line built here) and TLS as source options: never in the Spark conf
+              # servers, SASL (a JAAS line) and TLS as source options: never in the Spark conf
               .options(**kafka_source_options(settings)))
     if options.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
@@ -52,7 +51,7 @@ def start_queries(spark: SparkSession, settings: Settings, rows: DataFrame,
     base = checkpoint_base(settings, options.checkpoint_dir)
     stash = BatchStash()
     exporter = StreamMetrics()
-    exporter.serve(settings.stream_metrics_port, settings.stream_metrics_host)
+    exporter.serve(settings.runtime.stream_metrics_port, settings.runtime.stream_metrics_host)
     poller = ProgressPoller(settings, stash, set(wanted), exporter)
     # The watermark only tells which trades arrived after their window closed (counted as late); no
     # state depends on it: the windows are recomputed from the stored trades, which a duplicate

@@ -14,8 +14,8 @@ from pyspark.sql.avro.functions import from_avro
 from core.schemas import HEADER_FRAMES, HEADER_PRODUCER_ID, HEADER_RECEIVED_AT, HEADER_SEQUENCE, HEADER_SOURCE
 
 DAY_MS = 86_400_000
-MAX_FUTURE_MS = DAY_MS             # a trade stamped more than a day ahead of the job's clock is refused
-MAX_AHEAD_OF_RECEIVE_MS = 5_000    # default bound of a trade's stamp over its record's receive time
+MAX_AHEAD_OF_CLOCK_MS = DAY_MS  # a trade stamped more than a day ahead of the job's clock is refused
+MAX_FUTURE_MS = 5_000           # TICKPLANT_MAX_FUTURE_MS's default: bound of a trade's stamp over its receive time
 MAX_EPOCH_MS = 253_402_300_799_000  # 9999-12-31: beyond it timestamp_millis would overflow
 MESSAGE_TYPE = "trade"
 WINDOW_MS = 5_000
@@ -104,10 +104,10 @@ def _frames_valid(runs: Column, trades: Column) -> Column:
     return F.coalesce(well_formed & (total == trades), F.lit(False))
 
 
-def trade_reason(now_ms: Column, max_future_ms: int = MAX_FUTURE_MS,
-                 max_ahead_ms: int = MAX_AHEAD_OF_RECEIVE_MS) -> Column:
+def trade_reason(now_ms: Column, max_ahead_of_clock_ms: int = MAX_AHEAD_OF_CLOCK_MS,
+                 max_future_ms: int = MAX_FUTURE_MS) -> Column:
     """Why a trade row is refused (null when valid): price, volume, symbol or timestamp. A stamp more
-    than `max_ahead_ms` after the record's receive time (tp-received-ms, else the Kafka timestamp) is a
+    than `max_future_ms` after the record's receive time (tp-received-ms, else the Kafka timestamp) is a
     bad clock: it must never reach the watermark, the windows or latest_prices."""
     price, volume, t = F.col("price"), F.col("volume"), F.col("t_ms")
     received = F.coalesce(F.col("received_ms"), F.unix_millis(F.col("kafka_timestamp")))
@@ -119,15 +119,15 @@ def trade_reason(now_ms: Column, max_future_ms: int = MAX_FUTURE_MS,
         .when(volume.isNull() | F.isnan(volume) | (F.abs(volume) == infinity) | (volume < 0),
               F.lit("negative or non-finite volume"))
         .when(t.isNull() | (t <= 0), F.lit("timestamp missing or before 1970"))
-        .when(t > now_ms + F.lit(max_future_ms), F.lit("timestamp more than a day in the future"))
-        .when(t > received + F.lit(max_ahead_ms),
+        .when(t > now_ms + F.lit(max_ahead_of_clock_ms), F.lit("timestamp more than a day in the future"))
+        .when(t > received + F.lit(max_future_ms),
               F.concat(F.lit("timestamp "), (t - received).cast("string"),
-                       F.lit(f" ms after its receive time (limit {max_ahead_ms} ms)")))
+                       F.lit(f" ms after its receive time (limit {max_future_ms} ms)")))
     )
 
 
-def trade_rows(decoded: DataFrame, now_ms: Column | None = None, max_future_ms: int = MAX_FUTURE_MS,
-               max_ahead_ms: int = MAX_AHEAD_OF_RECEIVE_MS) -> DataFrame:
+def trade_rows(decoded: DataFrame, now_ms: Column | None = None,
+               max_ahead_of_clock_ms: int = MAX_AHEAD_OF_CLOCK_MS, max_future_ms: int = MAX_FUTURE_MS) -> DataFrame:
     """One row per trade (posexplode of `data`) plus one row per unusable record; `reason` is
     null for a valid trade. `trade_id` = producer-frame seq-index in the frame, or partition-offset-index
     without headers; it is unique per symbol (a frame's records, one per symbol, share producer and
@@ -164,7 +164,7 @@ def trade_rows(decoded: DataFrame, now_ms: Column | None = None, max_future_ms: 
     reason = F.coalesce(
         F.col("record_reason"),
         F.concat(F.lit("trade "), F.col("trade_index").cast("string"), F.lit(": "),
-                 trade_reason(now_ms, max_future_ms, max_ahead_ms)))
+                 trade_reason(now_ms, max_ahead_of_clock_ms, max_future_ms)))
     return rows.select(
         "*",
         F.when(F.col("trade_index").isNotNull(), trade_id).alias("trade_id"),

@@ -71,14 +71,16 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 # The longest units first, so that two workers end together (longest-processing-time order): seconds
 # per unit in a clean-clone run of this stop (`tickplant bench suite`); the SQL package after the
 # first few, by when `make install-sql`, started after the unit tier, is done. Others keep their order.
-LONG_UNITS = ("tests/integration/test_gbm_job.py", "tests/cluster/test_spark_cluster.py",
+LONG_UNITS = ("tests/integration/gbm_analysis/test_job.py", "tests/cluster/test_spark_cluster.py",
               "tests/e2e/test_gbm_e2e.py", "tests/e2e/test_up_sql.py",
-              "tests/integration/test_stream_pipeline.py", "tests/integration/test_collector_write_ahead.py",
+              "tests/integration/stream_processor/test_pipeline.py",
+              "tests/integration/collector/test_write_ahead.py",
               "secured", "sql", "tests/e2e/test_up.py", "tests/browser/test_first_start.py",
-              "tests/integration/test_gbm_real_data.py",
-              "tests/integration/test_stream_exactness.py", "tests/integration/test_sql_gbm_latest_forecasts.py",
-              "tests/integration/test_gbm_loop.py", "tests/integration/test_dashboard_pages.py",
-              "tests/integration/test_stream_empty_batches.py", "tests/browser/test_dashboard_browser.py")
+              "tests/integration/gbm_analysis/test_real_data.py",
+              "tests/integration/stream_processor/test_exactness.py",
+              "tests/integration/gbm_analysis/test_latest_forecasts.py",
+              "tests/integration/gbm_analysis/test_loop.py", "tests/integration/dashboard/test_pages.py",
+              "tests/integration/stream_processor/test_empty_batches.py", "tests/browser/test_dashboard_browser.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -99,7 +101,7 @@ def base_settings() -> Settings:
 
 
 def _started_marker(settings: Settings) -> Path:
-    return settings.home / "run" / "test-services.started-by"
+    return settings.runtime.home / "run" / "test-services.started-by"
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +112,7 @@ def services(base_settings: Settings, request: pytest.FixtureRequest):
     from tickplant.runtime import stack as runtime
 
     worker = getattr(request.config, "workerinput", None)
-    lock_path = base_settings.home / "run" / "test-services.lock"
+    lock_path = base_settings.runtime.home / "run" / "test-services.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -154,7 +156,7 @@ def isolated(services: Settings) -> Settings:
 
 @pytest.fixture
 def cassandra_session(isolated: Settings):
-    session = cassandra_db.connect(isolated, keyspace=isolated.cassandra_keyspace)
+    session = cassandra_db.connect(isolated, keyspace=isolated.cassandra.keyspace)
     yield session
     cassandra_db.close(session)
 

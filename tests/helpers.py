@@ -69,10 +69,10 @@ def record_at(settings: Settings, topic: str, partition: int, offset: int, timeo
 
 def _connection_key(settings: Settings) -> tuple:
     """What makes two settings reach Cassandra the same way (the keyspace aside)."""
-    password = settings.cassandra_password.get_secret_value() if settings.cassandra_password else None
-    return (settings.cassandra_hosts, settings.cassandra_port, settings.cassandra_username, password,
-            settings.cassandra_ssl_cafile, settings.cassandra_ssl_certfile, settings.cassandra_ssl_keyfile,
-            settings.cassandra_local_dc, settings.cassandra_protocol_version)
+    password = settings.cassandra.password.get_secret_value() if settings.cassandra.password else None
+    return (settings.cassandra.hosts, settings.cassandra.port, settings.cassandra.username, password,
+            settings.cassandra.ssl_cafile, settings.cassandra.ssl_certfile, settings.cassandra.ssl_keyfile,
+            settings.cassandra.local_dc, settings.cassandra.protocol_version)
 
 
 _SESSIONS: dict[tuple, object] = {}
@@ -113,5 +113,5 @@ def own_topic_and_keyspace(settings: Settings, prefix: str = "t", **changes: obj
         yield own
     finally:
         session = shared_session(own)
-        session.execute_async(f"DROP KEYSPACE IF EXISTS {own.cassandra_keyspace}", timeout=60)
-        kafka_clients.delete_topics(own, [own.kafka_topic, own.dead_letter_topic])
+        session.execute_async(f"DROP KEYSPACE IF EXISTS {own.cassandra.keyspace}", timeout=60)
+        kafka_clients.delete_topics(own, [own.kafka.topic, own.kafka.dead_letter_topic])

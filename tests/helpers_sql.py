@@ -40,7 +40,7 @@ def _write_gbm(settings: Settings, run_ts: datetime, first_bar: datetime, steps:
     run whose steps start an hour earlier: a reader mixing the two would see twice the steps."""
     from gbm_analysis.io import replace_latest_forecasts
 
-    session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
+    session = cassandra_db.connect(settings, keyspace=settings.cassandra.keyspace)
     try:
         run = session.prepare("INSERT INTO gbm_runs (symbol, run_ts, mu, sigma, s0, paths, steps, horizon_seconds, "
                               "step_seconds, observations) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -65,7 +65,7 @@ def _write_gbm(settings: Settings, run_ts: datetime, first_bar: datetime, steps:
 def _bars(settings: Settings) -> int:
     from cassandra.util import Date
 
-    session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
+    session = cassandra_db.connect(settings, keyspace=settings.cassandra.keyspace)
     try:
         statement = session.prepare("SELECT COUNT(*) AS n FROM bars_1m WHERE symbol = ? AND trade_date = ?")
         today = Date(datetime.now(UTC).date())
@@ -107,7 +107,7 @@ def admin_client(stack: SqlStack) -> SupersetClient:
 def cql_rows(stack: SqlStack, statement: str, params: tuple) -> list[dict]:
     """What cassandra-driver returns for `statement` in the stack's keyspace: the reference the SQL
     results are compared with."""
-    session = cassandra_db.connect(stack.settings, keyspace=stack.settings.cassandra_keyspace)
+    session = cassandra_db.connect(stack.settings, keyspace=stack.settings.cassandra.keyspace)
     try:
         return list(session.execute(session.prepare(statement), params))
     finally:

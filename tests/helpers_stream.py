@@ -124,12 +124,12 @@ def synthetic_records(symbols: Iterable[str], records: int, start_ms: int, step_
 
 
 def produce(settings: Settings, records: Iterable[Record], partition: int | None = None) -> int:
-    """Send the records to settings.kafka_topic and wait for every acknowledgement."""
+    """Send the records to settings.kafka.topic and wait for every acknowledgement."""
     producer = kafka_clients.producer(settings)
     count = 0
     try:
         for record in records:
-            producer.send(settings.kafka_topic, key=record.key, value=record.value,
+            producer.send(settings.kafka.topic, key=record.key, value=record.value,
                           headers=record.headers, partition=partition)
             count += 1
         producer.flush(timeout=60)
@@ -195,7 +195,7 @@ def day_keys(trades: pd.DataFrame) -> set[tuple[str, object]]:
 
 def stream_env(settings: Settings, home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {**os.environ, **(extra or {})}
-    env.update({"KAFKA_TOPIC": settings.kafka_topic, "CASSANDRA_KEYSPACE": settings.cassandra_keyspace,
+    env.update({"KAFKA_TOPIC": settings.kafka.topic, "CASSANDRA_KEYSPACE": settings.cassandra.keyspace,
                 "TICKPLANT_HOME": str(home), "SPARK_MASTER": "local[2]", "PYTHONUNBUFFERED": "1"})
     return env
 

@@ -21,7 +21,7 @@ WINDOWS_PER_DAY_BOUND = 17_280  # 5-second windows in a day: the most a trades_5
 def kafka_offsets(settings: Settings) -> dict[str, Any]:
     """Per topic: partitions with beginning/end offsets and the total number of retained records."""
     report = {}
-    for topic in (settings.kafka_topic, settings.dead_letter_topic):
+    for topic in (settings.kafka.topic, settings.kafka.dead_letter_topic):
         offsets = kafka_clients.topic_offsets(settings, topic, timeout_s=15)
         report[topic] = {
             "partitions": {str(p): {"start": start, "end": end} for p, (start, end) in offsets.items()},
@@ -38,7 +38,7 @@ def rows_today(settings: Settings, day: datetime | None = None) -> dict[str, Any
     and day) by key, and the newest price per symbol."""
     day_value = (day or datetime.now(UTC)).date()
     session = cassandra_db.connect(settings, timeout_s=15)
-    ks = settings.cassandra_keyspace
+    ks = settings.cassandra.keyspace
     try:
         batches = session.prepare(f"SELECT valid_rows, refused_rows FROM {ks}.pipeline_metrics "
                                   "WHERE query_name = ? AND day = ?")
@@ -48,10 +48,10 @@ def rows_today(settings: Settings, day: datetime | None = None) -> dict[str, Any
             windows = session.prepare(f"SELECT {key} FROM {ks}.{table} WHERE symbol = ? AND trade_date = ? "
                                       f"LIMIT {WINDOWS_PER_DAY_BOUND}")
             counts[table] = sum(len(list(session.execute(windows, (symbol, day_value))))
-                                for symbol in settings.symbols)
+                                for symbol in settings.feed.symbols)
         latest = session.prepare(f"SELECT price, trade_timestamp FROM {ks}.latest_prices WHERE symbol = ?")
         counts["latest_prices"] = {symbol: _row(session.execute(latest, (symbol,)).one())
-                                   for symbol in settings.symbols}
+                                   for symbol in settings.feed.symbols}
         counts["dead_letters"] = sum(row["refused_rows"] or 0 for row in written)
         return {"day": day_value.isoformat(), "rows": counts}
     finally:
@@ -61,7 +61,7 @@ def rows_today(settings: Settings, day: datetime | None = None) -> dict[str, Any
 def last_batches(settings: Settings, query_names: list[str], day: datetime | None = None) -> dict[str, Any]:
     day_value = (day or datetime.now(UTC)).date()
     session = cassandra_db.connect(settings, timeout_s=15)
-    ks = settings.cassandra_keyspace
+    ks = settings.cassandra.keyspace
     try:
         statement = session.prepare(f"SELECT batch_time, input_rows, duration_ms FROM {ks}.pipeline_metrics "
                                     "WHERE query_name = ? AND day = ? LIMIT 1")
@@ -91,7 +91,7 @@ def collect(settings: Settings) -> dict[str, Any]:
         except Exception as exc:  # status must report, never crash
             report[key] = {"error": f"{type(exc).__name__}: {exc}"}
     try:
-        topic = report["kafka"].get(settings.kafka_topic)
+        topic = report["kafka"].get(settings.kafka.topic)
         ends = {int(p): o["end"] for p, o in topic["partitions"].items()} if topic else None
         queries = stream_status(settings, end_offsets=ends)
         report["stream"] = {"queries": queries,

@@ -133,11 +133,11 @@ class AlpacaFeed(Feed):
     authenticated_on_connect = False
 
     def credentials(self, settings: Settings) -> dict[str, str]:
-        key, secret = settings.alpaca_api_key, settings.alpaca_api_secret
+        key, secret = settings.feed.alpaca_api_key, settings.feed.alpaca_api_secret
         return {"key": key.get_secret_value() if key else "", "secret": secret.get_secret_value() if secret else ""}
 
     def connection_url(self, url: str | None, credentials: Mapping[str, str]) -> str:
-        from core.config import is_local_host  # pydantic: not while the command line builds its parser
+        from core.connections import is_local_host  # pydantic: not while the command line builds its parser
 
         url = url or ALPACA_URL
         if not all(credentials.values()) and not is_local_host(urlsplit(url).hostname or ""):

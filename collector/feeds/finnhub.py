@@ -4,6 +4,7 @@ and the simulator's side of it. The parsing and the messages are pure functions 
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Mapping, Sequence
@@ -89,14 +90,12 @@ def parse_frame(raw: bytes | str) -> ParsedFrame:
     return ParsedFrame("invalid", error=f"unknown message type {kind[:40]!r}")
 
 
-_SYMBOL_JSON: dict[str, str] = {}
+_symbol_json = functools.cache(json.dumps)
 
 
 def trade_json(trade: Trade) -> str:
     """A simulated trade as Finnhub writes it (the simulator's hot path: formatted by hand)."""
-    symbol = _SYMBOL_JSON.get(trade.symbol)
-    if symbol is None:
-        symbol = _SYMBOL_JSON[trade.symbol] = json.dumps(trade.symbol)
+    symbol = _symbol_json(trade.symbol)
     return (f'{{{CONDITIONS[trade.condition]}"p":{trade.price!r},"s":{symbol},'
             f'"t":{trade.timestamp_ms},"v":{trade.volume!r}}}')
 
@@ -111,7 +110,7 @@ class FinnhubFeed(Feed):
     credential_variables = ("FINNHUB_API_TOKEN",)
 
     def credentials(self, settings: Settings) -> dict[str, str]:
-        token = settings.finnhub_api_token
+        token = settings.feed.finnhub_api_token
         return {"token": token.get_secret_value() if token else ""}
 
     def connection_url(self, url: str | None, credentials: Mapping[str, str]) -> str:

@@ -53,7 +53,8 @@ def estimates(run: pd.Series) -> None:
 def render() -> None:
     st.title("GBM forecast")
     settings = ui.settings()
-    symbol = ui.pick_symbol(settings.symbols, lambda s: not data.gbm_runs(ui.store(), s, 1).empty, key="gbm-symbol")
+    symbol = ui.pick_symbol(settings.feed.symbols, lambda s: not data.gbm_runs(ui.store(), s, 1).empty,
+                            key="gbm-symbol")
     if symbol is None:
         return
     runs = ui.cached_read(data.gbm_runs, symbol, 200)

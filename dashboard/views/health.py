@@ -26,14 +26,14 @@ def stream_report(keyspace: str, topic: str) -> tuple[list[dict[str, Any]], str 
 
     settings = ui.settings()
     try:
-        ends = kafka_clients.end_offsets(settings, settings.kafka_topic, timeout_s=3)
+        ends = kafka_clients.end_offsets(settings, settings.kafka.topic, timeout_s=3)
     except Exception as exc:  # Kafka away: the page says so and shows the rest
         return stream_status(settings, end_offsets={}), f"{type(exc).__name__}: {exc}"
     return stream_status(settings, end_offsets=ends), None
 
 
 def collector_metrics(settings: Any) -> str:
-    return f"http://127.0.0.1:{settings.metrics_port}/metrics"
+    return f"http://127.0.0.1:{settings.runtime.metrics_port}/metrics"
 
 
 def http_up(url: str) -> bool:
@@ -53,9 +53,9 @@ def services(metrics: pd.DataFrame, kafka_error: str | None) -> pd.DataFrame:
     settings = ui.settings()
     return pd.DataFrame([
         {"service": "cassandra", "state": "up",
-         "detail": f"{','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"},
+         "detail": settings.cassandra.address},
         {"service": "kafka", "state": "down" if kafka_error else "up",
-         "detail": kafka_error or ",".join(settings.kafka_bootstrap_servers)},
+         "detail": kafka_error or settings.kafka.servers},
         {"service": "stream processor", "state": stream.split(" ")[0], "detail": stream},
         {"service": "collector", "state": "up" if http_up(collector_metrics(settings)) else "down",
          "detail": collector_metrics(settings)},
@@ -85,11 +85,11 @@ def health(window_label: str, factor: float) -> None:
 
         metrics = ui.cached_read(data.pipeline_metrics, QUERY_NAMES, start, end)
         letters = ui.cached_read(data.dead_letters, start, end)
-        gaps = gaps_table(settings.symbols, start, end, factor)
+        gaps = gaps_table(settings.feed.symbols, start, end, factor)
     except data.DatabaseUnavailable as exc:
         ui.unavailable_message(str(exc), REFRESH_S)
         return
-    queries, kafka_error = stream_report(settings.cassandra_keyspace, settings.kafka_topic)
+    queries, kafka_error = stream_report(settings.cassandra.keyspace, settings.kafka.topic)
     st.subheader("Services")
     st.dataframe(services(metrics, kafka_error), hide_index=True, width="stretch", key="services")
     st.subheader("Kafka lag of the stream processor")

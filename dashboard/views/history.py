@@ -20,7 +20,7 @@ def adf(keyspace: str, symbol: str, closes: pd.Series) -> pd.DataFrame:
 def render() -> None:
     st.title("History")
     settings = ui.settings()
-    candidates = dict.fromkeys((*settings.symbols, SAMPLE_HISTORY_SYMBOL))
+    candidates = dict.fromkeys((*settings.feed.symbols, SAMPLE_HISTORY_SYMBOL))
     with_history = [s for s in candidates if ui.cached_read(data.has_daily_bars, s, slow=True)]
     if not with_history and not st.query_params.get("symbol"):
         ui.empty_database("daily history (daily_bars)",
@@ -39,7 +39,7 @@ def render() -> None:
     st.caption(formatting.history_source(source))
     ui.plotly(charts.history_chart(closes, stats, symbol), key="history-chart")
     st.subheader("Augmented Dickey–Fuller test of the closes")
-    st.dataframe(adf(settings.cassandra_keyspace, symbol, closes), hide_index=True, width="stretch", key="adf")
+    st.dataframe(adf(settings.cassandra.keyspace, symbol, closes), hide_index=True, width="stretch", key="adf")
     st.subheader("Several symbols, normalised")
     chosen = st.multiselect("Symbols", with_history or [symbol], default=(with_history or [symbol])[:4],
                             key="history-compare")

@@ -50,7 +50,7 @@ def price_table(prices: pd.DataFrame) -> None:
 @st.fragment(run_every=REFRESH_S)
 def live(symbol: str, label: str, panes: tuple[str, ...]) -> None:
     try:
-        prices = ui.cached_read(data.latest_prices, ui.settings().symbols, CHANGE_MINUTES)
+        prices = ui.cached_read(data.latest_prices, ui.settings().feed.symbols, CHANGE_MINUTES)
         price_table(prices)
         newest = ui.cached_read(data.latest_price, symbol)
         if newest is None:
@@ -93,11 +93,12 @@ def pick_panes() -> tuple[str, ...]:
 def render() -> None:
     st.title("Live market")
     settings = ui.settings()
-    prices = ui.cached_read(data.latest_prices, settings.symbols, CHANGE_MINUTES)
+    prices = ui.cached_read(data.latest_prices, settings.feed.symbols, CHANGE_MINUTES)
     if prices.empty and not st.query_params.get("symbol"):
         ui.empty_database("trades", "tickplant up        # simulator feed, or set FINNHUB_API_TOKEN for Finnhub")
         return
-    symbol = ui.pick_symbol(settings.symbols, lambda s: data.latest_price(ui.store(), s) is not None, key="live-symbol")
+    symbol = ui.pick_symbol(settings.feed.symbols, lambda s: data.latest_price(ui.store(), s) is not None,
+                            key="live-symbol")
     if symbol is None:
         return
     by_url = {spec[4]: label for label, spec in TIMEFRAMES.items()}

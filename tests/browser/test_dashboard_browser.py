@@ -35,8 +35,8 @@ ERROR_BOXES = '[data-testid="stException"]'
 
 
 def fill(settings) -> None:
-    session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
-    ks = settings.cassandra_keyspace
+    session = cassandra_db.connect(settings, keyspace=settings.cassandra.keyspace)
+    ks = settings.cassandra.keyspace
     now = datetime.now(UTC).replace(microsecond=0)
     try:
         for seed, (symbol, s0, sigma) in enumerate((("AAPL", 230.0, 0.3), ("MSFT", 480.0, 0.3),
@@ -77,7 +77,7 @@ def dashboard_keyspace(services):
 
 def start_dashboard(settings, log_path, cassandra_port: int | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, **dashboard_env(settings.cassandra_keyspace, settings.kafka_topic, SYMBOLS,
+    env = {**os.environ, **dashboard_env(settings.cassandra.keyspace, settings.kafka.topic, SYMBOLS,
                                          cassandra_port)}
     log = open(log_path, "w")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen([sys.executable, "-m", "tickplant", "dashboard", "--port", str(port)], cwd=ROOT,
@@ -151,7 +151,7 @@ def test_unknown_symbol_in_the_url_shows_a_clear_message(dashboard_url, browser_
 
 def test_open_page_shows_database_unavailable_and_recovers_by_itself(dashboard_keyspace, browser_page,
                                                                      tmp_path):
-    proxy = TcpProxy(free_port(), (dashboard_keyspace.cassandra_hosts[0], dashboard_keyspace.cassandra_port))
+    proxy = TcpProxy(free_port(), (dashboard_keyspace.cassandra.hosts[0], dashboard_keyspace.cassandra.port))
     proxy.start()
     process, url = start_dashboard(dashboard_keyspace, tmp_path / "dashboard.log", cassandra_port=proxy.port)
     try:

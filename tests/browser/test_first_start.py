@@ -83,7 +83,7 @@ def test_a_fresh_up_fills_every_page_within_three_minutes_quietly_and_with_whole
         up_s = time.monotonic() - started
         printed = output_path.read_text()
         assert "retrying" not in printed, printed
-        url = f"http://127.0.0.1:{settings.dashboard_port}"
+        url = f"http://127.0.0.1:{settings.runtime.dashboard_port}"
         assert f"  dashboard      {url}" in printed
         wait_until(running(lambda: _answers(f"{url}/_stcore/health")), max(1.0, deadline - time.monotonic()),
                    what="the dashboard answering", initial_s=0.5, maximum_s=1.0)
@@ -97,7 +97,7 @@ def test_a_fresh_up_fills_every_page_within_three_minutes_quietly_and_with_whole
             assert state["charts"]
             if name == "live":
                 tiles = browser_page.evaluate(TILES)
-                assert [tile["label"] for tile in tiles] == [s.rpartition(":")[2] for s in settings.symbols]
+                assert [tile["label"] for tile in tiles] == [s.rpartition(":")[2] for s in settings.feed.symbols]
                 assert [tile for tile in tiles if tile["cut"] or not re.fullmatch(r"[\d,]+(\.\d+)?", tile["value"])
                         ] == [], tiles
             save_screenshot(browser_page, f"first-start-{name}")

@@ -71,8 +71,8 @@ def test_status_lists_every_node_with_name_address_pid_and_state(cluster):
     assert result.returncode == 0, [(n["name"], n["state"]) for n in nodes if n["state"] != "up"]
     assert [n["name"] for n in nodes] == list(NODES)
     assert [n["address"] for n in nodes[:6]] == [
-        *(f"127.0.0.{n}:{settings.kafka_port}" for n in (1, 2, 3)),
-        *(f"127.0.0.{n}:{settings.cassandra_port}" for n in (1, 2, 3))]
+        *(f"127.0.0.{n}:{settings.kafka.port}" for n in (1, 2, 3)),
+        *(f"127.0.0.{n}:{settings.cassandra.port}" for n in (1, 2, 3))]
     assert all(n["state"] == "up" and n["pid"] for n in nodes)
     assert len({n["pid"] for n in nodes}) == len(NODES)
 
@@ -81,8 +81,8 @@ def test_topics_are_replicated_three_times_with_min_insync_replicas_2(cluster):
     settings, _ = cluster
     client = kafka_clients.admin(settings)
     try:
-        topics = client.describe_topics([settings.kafka_topic, settings.dead_letter_topic])
-        configs = client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, settings.kafka_topic)])
+        topics = client.describe_topics([settings.kafka.topic, settings.kafka.dead_letter_topic])
+        configs = client.describe_configs([ConfigResource(ConfigResourceType.TOPIC, settings.kafka.topic)])
         cluster_info = client.describe_cluster()
     finally:
         client.close()
@@ -101,7 +101,7 @@ def test_keyspace_is_replicated_to_all_three_nodes(cluster):
     session = cassandra_db.connect(settings)
     try:
         row = session.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
-                              (settings.cassandra_keyspace,)).one()
+                              (settings.cassandra.keyspace,)).one()
         peers = {h.address for h in session.cluster.metadata.all_hosts() if h.is_up}
     finally:
         cassandra_db.close(session)
@@ -119,7 +119,7 @@ def test_a_trade_written_at_local_quorum_is_read_back_at_local_quorum(cluster):
                                   1_773_104_400_005, "simulator")])
     session = cassandra_db.connect(settings)
     try:
-        statement = SimpleStatement(f"SELECT trade_id, price, volume FROM {settings.cassandra_keyspace}.trades "
+        statement = SimpleStatement(f"SELECT trade_id, price, volume FROM {settings.cassandra.keyspace}.trades "
                                     "WHERE symbol = %s AND trade_date = %s",
                                     consistency_level=ConsistencyLevel.LOCAL_QUORUM)
         rows = list(session.execute(statement, ("CLUSTER", day)))
@@ -140,7 +140,7 @@ def test_kill_9_of_a_partition_leader_loses_no_trade(cluster, tmp_path):
                    what="the collector publishing its first trades")
         client = kafka_clients.admin(settings)
         try:
-            partitions = client.describe_topics([settings.kafka_topic])[0]["partitions"]
+            partitions = client.describe_topics([settings.kafka.topic])[0]["partitions"]
         finally:
             client.close()
         leader = next(p["leader"] for p in partitions if p["partition"] == 0)
@@ -151,7 +151,7 @@ def test_kill_9_of_a_partition_leader_loses_no_trade(cluster, tmp_path):
     assert sent_before_kill < report["trades"] == 9000   # the kill fell inside the feed
     states = _status(env)
     assert states[f"kafka-{leader}"]["state"] == "down"
-    records = read_topic(settings, settings.kafka_topic, timeout_s=60)
+    records = read_topic(settings, settings.kafka.topic, timeout_s=60)
     assert summarise(records) == report["symbols"]       # every trade, none twice
     # the broker back (the other nodes are found already up), so the module ends with the whole cluster
     restarted = run_cli("services", "start", "--nodes", "3", env=env, timeout=600)
@@ -172,7 +172,7 @@ def test_kill_9_of_a_cassandra_node_leaves_local_quorum_writes_and_reads_working
     TradeWrites(settings).write(trades)
     session = cassandra_db.connect(settings)
     try:
-        statement = SimpleStatement(f"SELECT count(*) AS n FROM {settings.cassandra_keyspace}.trades "
+        statement = SimpleStatement(f"SELECT count(*) AS n FROM {settings.cassandra.keyspace}.trades "
                                     "WHERE symbol = %s AND trade_date = %s",
                                     consistency_level=ConsistencyLevel.LOCAL_QUORUM)
         assert session.execute(statement, ("DOWN3", day)).one()["n"] == 200
@@ -192,12 +192,12 @@ def test_up_nodes_3_runs_the_pipeline_on_the_rehearsal_cluster_and_leaves_its_no
     result = run_cli("up", "--nodes", "3", "--rate", "50", "--duration", "150", "--no-gbm", "--no-dashboard",
                      "--no-sample-history", env=run_env, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    with urllib.request.urlopen(f"http://127.0.0.1:{settings.spark_master_ui_port}/json/", timeout=10) as answer:
+    with urllib.request.urlopen(f"http://127.0.0.1:{settings.spark.master_ui_port}/json/", timeout=10) as answer:
         master = json.loads(answer.read())
     assert master["completedapps"] or master["activeapps"], "no application ran on the standalone master"
     session = cassandra_db.connect(settings)
     try:
-        rows = session.execute(f"SELECT count(*) AS n FROM {settings.cassandra_keyspace}.trades").one()["n"]
+        rows = session.execute(f"SELECT count(*) AS n FROM {settings.cassandra.keyspace}.trades").one()["n"]
     finally:
         cassandra_db.close(session)
     assert rows > 200   # the earlier tests' 201 trades, and the pipeline's

@@ -41,18 +41,18 @@ def documented_line(comment: str) -> str:
 
 
 def master(settings) -> str:
-    return f"spark://127.0.0.1:{settings.spark_master_port}"
+    return f"spark://127.0.0.1:{settings.spark.master_port}"
 
 
 def applications(settings) -> dict[str, str]:
     """id -> name of every application the master has run or runs."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{settings.spark_master_ui_port}/json/", timeout=10) as answer:
+    with urllib.request.urlopen(f"http://127.0.0.1:{settings.spark.master_ui_port}/json/", timeout=10) as answer:
         state = json.loads(answer.read())
     return {app["id"]: app["name"] for app in [*state["activeapps"], *state["completedapps"]]}
 
 
 def cli_env(settings, **extra: str) -> dict[str, str]:
-    return {"CASSANDRA_KEYSPACE": settings.cassandra_keyspace, "KAFKA_TOPIC": settings.kafka_topic,
+    return {"CASSANDRA_KEYSPACE": settings.cassandra.keyspace, "KAFKA_TOPIC": settings.kafka.topic,
             "TICKPLANT_STREAM_METRICS_PORT": "0", **extra}
 
 
@@ -64,8 +64,8 @@ def test_status_nodes_3_lists_the_spark_nodes_with_name_address_pid_and_state(sp
     spark = [nodes[name] for name in ("spark-master", "spark-worker-1", "spark-worker-2")]
     settings = spark_cluster
     assert [n["address"] for n in spark] == [
-        f"127.0.0.1:{settings.spark_master_port}", f"127.0.0.1:{settings.spark_worker_port}",
-        f"127.0.0.1:{settings.spark_worker_port + 1}"]
+        f"127.0.0.1:{settings.spark.master_port}", f"127.0.0.1:{settings.spark.worker_port}",
+        f"127.0.0.1:{settings.spark.worker_port + 1}"]
     assert all(n["state"] == "up" and n["pid"] for n in spark)
     # without --nodes 3 the single-node view is unchanged
     single = json.loads(run_cli("services", "status", "--json").stdout)["services"]
@@ -182,7 +182,7 @@ def test_stream_job_by_the_documented_line_then_restarted_by_tickplant_stream_wr
         spark_cluster, isolated, cassandra_session, tmp_path):
     printed = _package()
     assert "--py-files dist/tickplant.zip" in printed and (ROOT / "dist" / "tickplant.zip").exists()
-    checkpoints = tmp_path / "checkpoints" / isolated.cassandra_keyspace
+    checkpoints = tmp_path / "checkpoints" / isolated.cassandra.keyspace
     line = documented_line("standalone, client mode").replace(DOCUMENTED_MASTER, master(spark_cluster))
     line = line.replace('"$PWD/var/checkpoints/market"', str(checkpoints)) + " --trigger '1 second'"
     now = int(datetime.now(UTC).timestamp() * 1000)
@@ -200,7 +200,7 @@ def test_stream_job_by_the_documented_line_then_restarted_by_tickplant_stream_wr
                          "`tickplant stream` on the cluster from the checkpoint")
     ran = [name for app, name in applications(spark_cluster).items() if app not in before]
     assert ran.count("tickplant-stream") == 2, ran
-    assert_tables_match(cassandra_session, isolated.cassandra_keyspace, expected_trades([*first, *second]))
+    assert_tables_match(cassandra_session, isolated.cassandra.keyspace, expected_trades([*first, *second]))
 
 
 def test_gbm_job_by_the_documented_archives_line_runs_on_the_packed_environment(spark_cluster, isolated,

@@ -34,7 +34,7 @@ def test_simulated_gbm_through_the_pipeline_is_estimated_within_3_standard_error
     simulator = SimulatorThread(SimulatorConfig(port=0, rate=RATE, seed=8, max_trades=TRADES, time_scale=TIME_SCALE,
                                                 models=MODELS, frame_trades=100)).start()
     job = StreamJob(isolated, tmp_path, "--trigger", "2 seconds")
-    keyspace = isolated.cassandra_keyspace
+    keyspace = isolated.cassandra.keyspace
     now = datetime.now(UTC)
     days = {(symbol, day) for symbol in MODELS
             for day in {(now - timedelta(hours=4)).date(), now.date(), (now + timedelta(minutes=5)).date()}}

@@ -48,9 +48,9 @@ def test_simulated_trades_reach_cassandra_exactly_as_the_simulator_reports(isola
         with feed(SimulatorConfig(port=0, rate=3000, seed=21, max_trades=12_000, frame_trades=50),
                   symbols=SYMBOLS) as running:
             report = running.finish(60)
-        sent = raw_trades(read_topic(isolated, isolated.kafka_topic))
+        sent = raw_trades(read_topic(isolated, isolated.kafka.topic))
         assert len(sent) == report["trades"] == 12_000
-        keyspace = isolated.cassandra_keyspace
+        keyspace = isolated.cassandra.keyspace
         wait_until(lambda: count_trades(cassandra_session, keyspace, day_keys(sent)) == len(sent)
                    and caught_up(isolated, tmp_path), 180, "every simulated trade in Cassandra", job)
     finally:

@@ -30,10 +30,10 @@ def _own_ports() -> tuple[dict[str, str], int, int]:
 
 def _trade_rows(settings) -> int:
     session = shared_session(settings)
-    statement = session.prepare(f"SELECT COUNT(*) AS n FROM {settings.cassandra_keyspace}.trades "
+    statement = session.prepare(f"SELECT COUNT(*) AS n FROM {settings.cassandra.keyspace}.trades "
                                 "WHERE symbol = ? AND trade_date = ?")
     day = datetime.now(UTC).date()
-    return sum(session.execute(statement, (symbol, day)).one()["n"] for symbol in settings.symbols)
+    return sum(session.execute(statement, (symbol, day)).one()["n"] for symbol in settings.feed.symbols)
 
 
 def test_up_starts_the_services_runs_the_pipeline_reports_status_and_keeps_the_services_after_ctrl_c(tmp_path):
@@ -45,7 +45,7 @@ def test_up_starts_the_services_runs_the_pipeline_reports_status_and_keeps_the_s
     env = {**os.environ, **private_env(tmp_path / "var"), "TICKPLANT_SYMBOLS": ",".join(symbols), **ports}
     env.pop("FINNHUB_API_TOKEN", None)
     settings = Settings.from_env(env, dotenv=Path("/nonexistent"))
-    kafka_port, cassandra_port = settings.kafka_port, settings.cassandra_port
+    kafka_port, cassandra_port = settings.kafka.port, settings.cassandra.port
     assert not net.port_open("127.0.0.1", kafka_port) and not net.port_open("127.0.0.1", cassandra_port)
     process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--rate", "300", "--keep-services",
                                 "--no-gbm"],   # the GBM loop under `up`: tests/browser/test_first_start.py
@@ -81,7 +81,7 @@ def test_up_starts_the_services_runs_the_pipeline_reports_status_and_keeps_the_s
 
         report, queries = wait_until(running(status_counts), 90, what="status reporting the trades",
                                      initial_s=1.0, maximum_s=2.0)
-        assert report["kafka"][settings.kafka_topic]["records"] > 0
+        assert report["kafka"][settings.kafka.topic]["records"] > 0
         assert queries["trades"]["lag"] is not None
 
         os.killpg(process.pid, signal.SIGINT)
@@ -111,7 +111,7 @@ def test_up_starts_the_services_runs_the_pipeline_reports_status_and_keeps_the_s
 
 def test_kill_9_of_up_takes_its_children_down_too(isolated):
     ports, simulator_port, metrics_port = _own_ports()
-    env = {**os.environ, "KAFKA_TOPIC": isolated.kafka_topic, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace,
+    env = {**os.environ, "KAFKA_TOPIC": isolated.kafka.topic, "CASSANDRA_KEYSPACE": isolated.cassandra.keyspace,
            **ports}
     env.pop("FINNHUB_API_TOKEN", None)
     process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--rate", "50", "--no-stream",

@@ -27,7 +27,7 @@ SYMBOLS = ("AAPL", "MSFT")
 def _cql_trades(settings, day) -> int:
     session = cassandra_db.connect(settings)
     try:
-        statement = session.prepare(f"SELECT COUNT(*) AS n FROM {settings.cassandra_keyspace}.trades "
+        statement = session.prepare(f"SELECT COUNT(*) AS n FROM {settings.cassandra.keyspace}.trades "
                                     "WHERE symbol = ? AND trade_date = ?")
         return sum(session.execute(statement, (symbol, day)).one()["n"] for symbol in SYMBOLS)
     finally:
@@ -69,7 +69,7 @@ def test_up_with_sql_serves_the_pipeline_through_trino_and_superset_and_stops_th
     presto_port, superset_port = net.free_port(), net.free_port()
     simulator_port, metrics_port = net.free_port(), net.free_port()
     password = "up-sql-" + secrets.token_hex(8)
-    env = {**os.environ, "KAFKA_TOPIC": isolated.kafka_topic, "CASSANDRA_KEYSPACE": isolated.cassandra_keyspace,
+    env = {**os.environ, "KAFKA_TOPIC": isolated.kafka.topic, "CASSANDRA_KEYSPACE": isolated.cassandra.keyspace,
            "TICKPLANT_SYMBOLS": ",".join(SYMBOLS), "TICKPLANT_SIMULATOR_PORT": str(simulator_port),
            "TICKPLANT_METRICS_PORT": str(metrics_port), "TICKPLANT_DASHBOARD_PORT": str(net.free_port()),
            "TICKPLANT_PRESTO_PORT": str(presto_port), "TICKPLANT_SUPERSET_PORT": str(superset_port),
@@ -78,7 +78,8 @@ def test_up_with_sql_serves_the_pipeline_through_trino_and_superset_and_stops_th
         env.pop(name, None)
     # `up` keeps the SQL services' state beside the shared Kafka and Cassandra (TICKPLANT_HOME): what
     # this test creates there it removes again, so `tickplant status` of that home is unchanged
-    created = [isolated.home / name for name in ("trino", "superset") if not (isolated.home / name).exists()]
+    home = isolated.runtime.home
+    created = [home / name for name in ("trino", "superset") if not (home / name).exists()]
     output_file = tmp_path / "up.out"
     with output_file.open("w") as output:
         process = subprocess.Popen([sys.executable, "-m", "tickplant", "up", "--sql", "--rate", "100", "--no-gbm",
@@ -92,7 +93,7 @@ def test_up_with_sql_serves_the_pipeline_through_trino_and_superset_and_stops_th
         _wait(lambda: _cql_trades(settings, day) >= 100, 300, "100 trades in Cassandra", process)
 
         before = _cql_trades(settings, day)
-        through_sql = _sql_trades(presto_port, settings.cassandra_keyspace, day)
+        through_sql = _sql_trades(presto_port, settings.cassandra.keyspace, day)
         after = _cql_trades(settings, day)
         assert before <= through_sql <= after, (before, through_sql, after)
 

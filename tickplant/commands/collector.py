@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from core.arguments import (
     positive_int,
     probability,
     symbol_list,
+    symbol_value,
 )
 from core.errors import ConfigError
 
@@ -39,11 +39,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument("--time-scale", type=positive_float, default=1.0,
                           help="virtual seconds per wall second for trade stamps (default 1); above 1 needs "
                                "--max-trades or --start-ms")
-    simulate.add_argument("--mu", type=_symbol_value, action="append", default=[], metavar="SYMBOL=MU",
+    simulate.add_argument("--mu", type=symbol_value, action="append", default=[], metavar="SYMBOL=MU",
                           help="annual drift of SYMBOL's GBM, e.g. AAPL=0.1 (repeatable)")
-    simulate.add_argument("--sigma", type=_symbol_value, action="append", default=[], metavar="SYMBOL=SIGMA",
+    simulate.add_argument("--sigma", type=symbol_value, action="append", default=[], metavar="SYMBOL=SIGMA",
                           help="annual volatility of SYMBOL's GBM, e.g. AAPL=0.3 (repeatable)")
-    simulate.add_argument("--start-price", type=_symbol_value, action="append", default=[],
+    simulate.add_argument("--start-price", type=symbol_value, action="append", default=[],
                           metavar="SYMBOL=PRICE", help="SYMBOL's price at the virtual clock start (repeatable)")
     simulate.add_argument("--market", type=Path, metavar="FILE.yaml",
                           help="per-symbol models, SYMBOL: {mu: .., sigma: .., start_price: ..}; flags win")
@@ -100,17 +100,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     replay_parser.set_defaults(handler=replay_command)
 
 
-def _symbol_value(text: str) -> tuple[str, float]:
-    symbol, sep, value = text.rpartition("=")
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not sep or not symbol.strip() or not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected SYMBOL=NUMBER, e.g. AAPL=0.3")
-    return symbol.strip(), number
-
-
 def _read_yaml(path: Path) -> object:
     import yaml
 
@@ -144,7 +133,7 @@ def simulate_command(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ConfigError(f"{f'--market {args.market}' if args.market else 'simulate'}: {exc}") from None
     simulator = Simulator(SimulatorConfig(
-        host=args.host, port=settings.simulator_port if args.port is None else args.port,
+        host=args.host, port=settings.runtime.simulator_port if args.port is None else args.port,
         protocol=args.protocol, rate=args.rate, seed=args.seed,
         start_ms=args.start_ms, time_scale=args.time_scale, models=models, max_trades=args.max_trades,
         frame_trades=args.frame_trades, credentials=credentials,
@@ -167,17 +156,17 @@ def collect_command(settings: Settings, args: argparse.Namespace) -> int:
     from collector.client import Collector, CollectorOptions
 
     hours = args.archive_retention_hours if args.archive_retention_hours is not None \
-        else settings.archive_retention_hours
+        else settings.feed.archive_retention_hours
     size = args.archive_retention_bytes if args.archive_retention_bytes is not None \
-        else settings.archive_retention_bytes
-    metrics_port = settings.metrics_port if args.metrics_port is None else args.metrics_port
+        else settings.feed.archive_retention_bytes
+    metrics_port = settings.runtime.metrics_port if args.metrics_port is None else args.metrics_port
     options = CollectorOptions(url=args.url, source=args.source, symbols=args.symbols or (),
                                symbols_file=args.symbols_file, archive_dir=args.archive,
                                archive_retention=Retention(hours * 3600 if hours else None, size or None),
                                metrics_port=metrics_port,
                                metrics_host=args.metrics_host,
                                spool_dir=args.spool_dir, queue_frames=args.queue_frames,
-                               journal_max_bytes=settings.journal_max_bytes,
+                               journal_max_bytes=settings.feed.journal_max_bytes,
                                shutdown_timeout_s=args.shutdown_timeout)
     collector = Collector(settings, options)
     _on_termination(collector.stop)
@@ -194,8 +183,8 @@ def replay_command(settings: Settings, args: argparse.Namespace) -> int:
     missing = [str(path) for path in args.files if not path.is_file()]
     if missing:
         raise CollectorError(f"archive file(s) not found: {', '.join(missing)}")
-    publisher = Publisher(settings, CollectorMetrics(), args.spool_dir or settings.home / "spool-replay",
-                          journal_max_bytes=settings.journal_max_bytes).start()
+    publisher = Publisher(settings, CollectorMetrics(), args.spool_dir or settings.runtime.home / "spool-replay",
+                          journal_max_bytes=settings.feed.journal_max_bytes).start()
     stats = replay(settings, list(args.files), speed, publisher, args.timeout)
     print(f"replayed {stats.frames} frames: {stats.trades} trades, {stats.dead_letters} dead letters"
           + ("" if stats.delivered else " (not all acknowledged; the rest is in the spool)"))

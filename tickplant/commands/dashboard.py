@@ -30,8 +30,8 @@ def streamlit_argv(port: int, address: str) -> list[str]:
 
 
 def dashboard_command(settings: Settings, args: argparse.Namespace) -> int:
-    port = args.port or settings.dashboard_port
-    print(f"dashboard: http://{args.address}:{port}  (keyspace {settings.cassandra_keyspace})", flush=True)
+    port = args.port or settings.runtime.dashboard_port
+    print(f"dashboard: http://{args.address}:{port}  (keyspace {settings.cassandra.keyspace})", flush=True)
     argv = streamlit_argv(port, args.address)
     # One BLAS thread per process: statsmodels' regressions oversubscribe a small shared machine otherwise.
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):

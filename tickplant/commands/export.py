@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.symbols import parse_symbols
+from core.arguments import symbol_list
 
 if TYPE_CHECKING:
     from core.config import Settings
@@ -26,13 +26,6 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2024-05-01") from None
 
 
-def _symbols(text: str) -> tuple[str, ...]:
-    try:
-        return parse_symbols(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive whole number")
@@ -42,7 +35,7 @@ def _positive_int(text: str) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("export", help="a market table to a Parquet file (DuckDB, Polars, pandas)")
     parser.add_argument("table", choices=EXPORT_TABLES, metavar="TABLE", help=f"one of {', '.join(EXPORT_TABLES)}")
-    parser.add_argument("--symbol", type=_symbols, action="append", default=[], metavar="S",
+    parser.add_argument("--symbol", type=symbol_list, action="append", default=[], metavar="S",
                         help="symbol(s), repeatable or comma-separated (default TICKPLANT_SYMBOLS)")
     parser.add_argument("--from", dest="date_from", type=_day, metavar="D",
                         help="first UTC day, YYYY-MM-DD (default: --to)")
@@ -59,7 +52,7 @@ def export_command(settings: Settings, args: argparse.Namespace) -> int:
     date_from = args.date_from or date_to
     if date_from > date_to:
         raise ConfigError(f"--from {date_from} is after --to {date_to}")
-    symbols = tuple(dict.fromkeys(s for group in args.symbol for s in group)) or settings.symbols
+    symbols = tuple(dict.fromkeys(s for group in args.symbol for s in group)) or settings.feed.symbols
 
     from core import cassandra as cassandra_db
     from tickplant.export import ExportOptions, export_table
@@ -68,9 +61,9 @@ def export_command(settings: Settings, args: argparse.Namespace) -> int:
                             fetch_size=args.fetch_size, batch_rows=args.batch_rows)
     session = cassandra_db.connect(settings)
     try:
-        result = export_table(session, settings.cassandra_keyspace, options)
+        result = export_table(session, settings.cassandra.keyspace, options)
     finally:
         cassandra_db.close(session)
-    print(f"exported {result.rows} row(s) of {settings.cassandra_keyspace}.{args.table} for {','.join(symbols)} "
+    print(f"exported {result.rows} row(s) of {settings.cassandra.keyspace}.{args.table} for {','.join(symbols)} "
           f"({date_from} to {date_to}, {result.partitions} partition(s) read) to {result.path}")
     return 0

@@ -133,7 +133,7 @@ def wait_until_bars(settings: Settings, options: GbmOptions, poll_s: float = 15.
         try:
             session = cassandra_db.connect(settings, timeout_s=60)
             try:
-                query = session.prepare(f"SELECT {start} FROM {settings.cassandra_keyspace}.{name} "
+                query = session.prepare(f"SELECT {start} FROM {settings.cassandra.keyspace}.{name} "
                                         f"WHERE symbol = ? AND trade_date = ? AND {start} <= ? LIMIT ?")
                 while True:
                     have = _most_completed(session, query, options.symbols, step_s, options.lookback_seconds,

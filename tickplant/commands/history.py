@@ -8,21 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.errors import ConfigError
-from core.symbols import parse_symbols
+from core.arguments import one_symbol
 
 if TYPE_CHECKING:
     from core.config import Settings
-
-
-def _symbol(text: str) -> str:
-    try:
-        symbols = parse_symbols(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if len(symbols) != 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not one symbol like AAPL or ^GSPC")
-    return symbols[0]
 
 
 def _positive_int(text: str) -> int:
@@ -35,7 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("import-history", help="load a daily OHLCV CSV into daily_bars (idempotent)")
     parser.add_argument("file", type=Path, metavar="FILE",
                         help="CSV with Date,Open,High,Low,Close[,Adj Close],Volume; YYYY-MM-DD or MM/DD/YYYY dates")
-    parser.add_argument("--symbol", required=True, type=_symbol, help="the symbol the rows belong to")
+    parser.add_argument("--symbol", required=True, type=one_symbol, help="the symbol the rows belong to")
     parser.add_argument("--concurrency", type=_positive_int, default=64, help="concurrent writes (default 64)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (none is drawn off a terminal)")
     parser.set_defaults(handler=import_history_command)
@@ -51,7 +40,7 @@ def import_history_command(settings: Settings, args: argparse.Namespace) -> int:
         raise HistoryError(f"{options.path}: no such file")
     session = cassandra_db.connect(settings)
     try:
-        result = import_history(session, settings.cassandra_keyspace, options)
+        result = import_history(session, settings.cassandra.keyspace, options)
     finally:
         cassandra_db.close(session)
     for line in describe_bad_rows(result.bad_rows):
@@ -59,6 +48,6 @@ def import_history_command(settings: Settings, args: argparse.Namespace) -> int:
     if not result.rows_written:
         raise HistoryError(f"{options.path}: no usable row ({len(result.bad_rows)} bad row(s)); nothing imported")
     print(f"imported {result.rows_written} daily bar(s) of {result.symbol} ({result.first_date} to "
-          f"{result.last_date}) into {settings.cassandra_keyspace}.daily_bars; "
+          f"{result.last_date}) into {settings.cassandra.keyspace}.daily_bars; "
           f"{len(result.bad_rows)} bad row(s) skipped")
     return 0

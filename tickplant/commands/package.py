@@ -49,9 +49,9 @@ def submit_line(settings: Settings, job: str, code: Path, venv_archive: Path | N
     from core.config import PROJECT_ROOT
     from tickplant.runtime.spark import executor_python
 
-    master = settings.spark_master if settings.spark_master.startswith("spark://") else \
-        f"spark://127.0.0.1:{settings.spark_master_port}"
-    jars = settings.jars_dir / "spark"
+    master = settings.spark.master if settings.spark.master.startswith("spark://") else \
+        f"spark://127.0.0.1:{settings.spark.master_port}"
+    jars = settings.runtime.jars_dir / "spark"
     bin_dir = Path(sys.executable).parent
     lines = [f"spark-submit --master {master} --deploy-mode client",
              f"--jars \"$(ls {_shown(jars)}/*.jar | paste -sd, -)\" --py-files {_shown(code)}"]

@@ -78,9 +78,7 @@ def _sql_options(settings: Settings, args: argparse.Namespace) -> SqlOptions | N
     """The SQL engine / Superset options when --sql was given, else None (read before anything starts)."""
     if not getattr(args, "sql", False):
         return None
-    from tickplant.runtime.sql_options import SqlOptions
-
-    return SqlOptions.from_settings(settings)
+    return settings.sql
 
 
 def _show(line: str) -> None:
@@ -149,17 +147,18 @@ def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Chil
     from tickplant.runtime.supervisor import Child
 
     children = []
-    if settings.finnhub_api_token is None:
+    if settings.feed.finnhub_api_token is None:
         children.append(Child("simulator", ["simulate", "--rate", str(args.rate),
-                                            "--port", str(settings.simulator_port)], stop_timeout_s=15))
+                                            "--port", str(settings.runtime.simulator_port)], stop_timeout_s=15))
         collect = ["collect", "--url", simulator_url(settings)]
     else:
         collect = ["collect"]
-    collect += ["--metrics-port", str(settings.metrics_port)]
+    collect += ["--metrics-port", str(settings.runtime.metrics_port)]
     # the archive grows without end otherwise: `up` bounds it unless the variables say otherwise
-    hours = UP_ARCHIVE_RETENTION_HOURS if settings.archive_retention_hours is None else settings.archive_retention_hours
-    size = UP_ARCHIVE_RETENTION_BYTES if settings.archive_retention_bytes is None else settings.archive_retention_bytes
-    collect += ["--archive", str(settings.home / "archive"), "--archive-retention-hours", f"{hours:g}",
+    feed = settings.feed
+    hours = UP_ARCHIVE_RETENTION_HOURS if feed.archive_retention_hours is None else feed.archive_retention_hours
+    size = UP_ARCHIVE_RETENTION_BYTES if feed.archive_retention_bytes is None else feed.archive_retention_bytes
+    collect += ["--archive", str(settings.runtime.home / "archive"), "--archive-retention-hours", f"{hours:g}",
                 "--archive-retention-bytes", str(size)]
     children.insert(0, Child("collector", collect, stop_timeout_s=90))
     spark = _cluster_spark_env(settings, args)
@@ -176,9 +175,9 @@ def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Chil
 
 def _cluster_spark_env(settings: Settings, args: argparse.Namespace) -> dict[str, str]:
     """`up --nodes 3`: the Spark jobs' SPARK_MASTER, the rehearsal's master (unless a spark:// one is set)."""
-    if getattr(args, "nodes", 1) != 3 or settings.spark_master.startswith("spark://"):
+    if getattr(args, "nodes", 1) != 3 or settings.spark.master.startswith("spark://"):
         return {}
-    return {"SPARK_MASTER": f"spark://127.0.0.1:{settings.spark_master_port}"}
+    return {"SPARK_MASTER": f"spark://127.0.0.1:{settings.spark.master_port}"}
 
 
 def _import_sample_history(settings: Settings) -> None:
@@ -191,7 +190,7 @@ def _import_sample_history(settings: Settings) -> None:
     try:
         session = cassandra_db.connect(settings)
         try:
-            result = import_sample_history(session, settings.cassandra_keyspace)
+            result = import_sample_history(session, settings.cassandra.keyspace)
         finally:
             cassandra_db.close(session)
     except Exception as exc:  # noqa: BLE001 - reported, and `up` goes on without the sample
@@ -203,11 +202,11 @@ def _import_sample_history(settings: Settings) -> None:
 
 
 def simulator_url(settings: Settings) -> str:
-    return f"ws://127.0.0.1:{settings.simulator_port}"
+    return f"ws://127.0.0.1:{settings.runtime.simulator_port}"
 
 
 def _dashboard_port(settings: Settings, args: argparse.Namespace) -> int:
-    return args.dashboard_port or settings.dashboard_port
+    return args.dashboard_port or settings.runtime.dashboard_port
 
 
 def up_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -229,22 +228,22 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
     if not args.no_sample_history:
         _import_sample_history(settings)
     children = pipeline_children(settings, args)
-    supervisor = Supervisor(settings.home, children)
+    supervisor = Supervisor(settings.runtime.home, children)
     supervisor.install_signal_handlers()
     supervisor.start()
     _show(f"{'pipeline':<10} started    {', '.join(child.name for child in children)}")
-    feed = ("Finnhub (FINNHUB_API_TOKEN is set)" if settings.finnhub_api_token
+    feed = ("Finnhub (FINNHUB_API_TOKEN is set)" if settings.feed.finnhub_api_token
             else f"simulator  {simulator_url(settings)}")
     print("tickplant is up:")
     print(f"  feed           {feed}")
-    print(f"  kafka topics   {settings.kafka_topic}, {settings.dead_letter_topic}")
-    print(f"  cassandra      keyspace {settings.cassandra_keyspace} (cqlsh-compatible on "
-          f"{settings.cassandra_hosts[0]}:{settings.cassandra_port})")
-    print(f"  logs           {settings.home / 'logs'}")
+    print(f"  kafka topics   {settings.kafka.topic}, {settings.kafka.dead_letter_topic}")
+    print(f"  cassandra      keyspace {settings.cassandra.keyspace} (cqlsh-compatible on "
+          f"{settings.cassandra.hosts[0]}:{settings.cassandra.port})")
+    print(f"  logs           {settings.runtime.home / 'logs'}")
     print("  health         tickplant status")
     if sql is not None:
-        print(f"  sql engine     {sql.presto_url} (catalog cassandra, schema {settings.cassandra_keyspace})")
-    print(f"  collector      metrics http://127.0.0.1:{settings.metrics_port}/metrics")
+        print(f"  sql engine     {sql.presto_url} (catalog cassandra, schema {settings.cassandra.keyspace})")
+    print(f"  collector      metrics http://127.0.0.1:{settings.runtime.metrics_port}/metrics")
     if sql is not None:
         print(f"  superset       http://127.0.0.1:{sql.superset_port}/superset/dashboard/market-overview/ "
               f"(user {sql.superset_admin_username})")

@@ -52,11 +52,14 @@ class LocalService(ABC):
     name = "service"
     main_class = ""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, node: int | None = None) -> None:
         self.settings = settings
-        self.dir = settings.home / self.name
-        self.pid_file = settings.home / "run" / f"{self.name}.pid"
-        self.log_file = settings.home / "logs" / f"{self.name}.log"
+        self.node = node   # one of the rehearsal cluster's nodes (1-3), `<name>-<node>`; None: the single service
+        if node is not None:
+            self.name = f"{self.name}-{node}"
+        self.dir = settings.runtime.home / self.name
+        self.pid_file = settings.runtime.home / "run" / f"{self.name}.pid"
+        self.log_file = settings.runtime.home / "logs" / f"{self.name}.log"
 
     @property
     @abstractmethod
@@ -91,7 +94,7 @@ class LocalService(ABC):
 
     @property
     def jars(self) -> Path:
-        return self.settings.jars_dir / self.name
+        return self.settings.runtime.jars_dir / type(self).name   # a cluster's nodes run their service's jars
 
     def installed(self) -> bool:
         """The service's artifacts are in place (a subclass may install them itself)."""
@@ -115,12 +118,12 @@ class LocalService(ABC):
         already up or external. A quorum (three Kafka nodes) is launched whole, then awaited node by node."""
         say = show or (lambda line: log.info(line.strip()))
         if not self.is_local:
-            self.probe(self.settings.service_timeout_s)
+            self.probe(self.settings.runtime.service_timeout_s)
             say(f"{self.name:<10} reached      {self.address} (external)")
             return self.status()
         pid = self.running_pid()
         if pid is not None:
-            self.probe(self.settings.service_timeout_s)
+            self.probe(self.settings.runtime.service_timeout_s)
             say(f"{self.name:<10} already up   {self.address} pid {pid}")
             return self.status()
         if not self.installed():
@@ -161,12 +164,12 @@ class LocalService(ABC):
 
         try:
             with expected_wait(EXPECTED_START_S):
-                retry_call(answer, f"{self.name} start", self.settings.service_timeout_s, retry_on=(_NotReady,),
+                retry_call(answer, f"{self.name} start", self.settings.runtime.service_timeout_s, retry_on=(_NotReady,),
                            initial_s=0.5, maximum_s=2.0)
         except _NotReady:
             processes.stop_process(process.pid, 30)
             raise ServiceError(f"{self.name} did not answer on {self.address} within "
-                               f"{self.settings.service_timeout_s}s; last lines of {self.log_file}:\n"
+                               f"{self.settings.runtime.service_timeout_s}s; last lines of {self.log_file}:\n"
                                f"{processes.tail(self.log_file)}") from None
         seconds = time.monotonic() - started
         status = self.status()
@@ -219,7 +222,7 @@ class LocalService(ABC):
 
     def jvm_options(self) -> list[str]:
         """TICKPLANT_JVM_OPTIONS: extra flags for every JVM tickplant starts (the test suite's are there)."""
-        return self.settings.jvm_options.split()
+        return self.settings.runtime.jvm_options.split()
 
 
 def write_private(path: Path, text: str) -> None:

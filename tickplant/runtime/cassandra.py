@@ -72,29 +72,19 @@ class CassandraService(LocalService):
     name = "cassandra"
     main_class = "org.apache.cassandra.service.CassandraDaemon"
 
-    def __init__(self, settings: Settings, node: int | None = None) -> None:
-        self.node = node
-        if node is not None:
-            self.name = f"cassandra-{node}"
-        super().__init__(settings)
-
-    @property
-    def jars(self) -> Path:
-        return self.settings.jars_dir / "cassandra"   # every node runs the same jars
-
     @property
     def host(self) -> str:
         if self.node is not None:
             return f"127.0.0.{self.node}"
-        return self.settings.cassandra_hosts[0]
+        return self.settings.cassandra.hosts[0]
 
     @property
     def jmx_port(self) -> int | None:
-        return None if self.node is None else self.settings.cassandra_jmx_port + self.node - 1
+        return None if self.node is None else self.settings.runtime.cassandra_jmx_port + self.node - 1
 
     @property
     def seeds(self) -> str:
-        storage_port = self.settings.cassandra_storage_port
+        storage_port = self.settings.runtime.cassandra_storage_port
         if self.node is None:
             return f"{self.host}:{storage_port}"
         return ",".join(f"127.0.0.{n}:{storage_port}" for n in range(1, CASSANDRA_NODES + 1))
@@ -108,11 +98,11 @@ class CassandraService(LocalService):
 
     @property
     def ports(self) -> list[int]:
-        return [self.settings.cassandra_port, self.settings.cassandra_storage_port]
+        return [self.settings.cassandra.port, self.settings.runtime.cassandra_storage_port]
 
     @property
     def is_local(self) -> bool:
-        return self.settings.cassandra_is_local
+        return self.settings.cassandra.is_local
 
     @property
     def config_file(self) -> Path:
@@ -122,7 +112,7 @@ class CassandraService(LocalService):
         for sub in ("data", "commitlog", "saved_caches", "hints", "cdc_raw", "conf"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         d, host = self.dir, self.host
-        port, storage_port = self.settings.cassandra_port, self.settings.cassandra_storage_port
+        port, storage_port = self.settings.cassandra.port, self.settings.runtime.cassandra_storage_port
         config = {
             "cluster_name": "tickplant",
             "num_tokens": 1,
@@ -184,32 +174,32 @@ class CassandraService(LocalService):
         start, see `ensure_role`); client TLS from TICKPLANT_TLS_KEYSTORE when CASSANDRA_SSL_CAFILE is set."""
         settings = self.settings
         config: dict[str, object] = {}
-        if settings.cassandra_username:
+        if settings.cassandra.username:
             config.update(authenticator="PasswordAuthenticator", authorizer="CassandraAuthorizer",
                           role_manager="CassandraRoleManager")
-        if settings.cassandra_ssl_cafile:
-            if not settings.tls_keystore:
+        if settings.cassandra.ssl_cafile:
+            if not settings.runtime.tls_keystore:
                 raise ServiceError("CASSANDRA_SSL_CAFILE for the local Cassandra needs TICKPLANT_TLS_KEYSTORE "
                                    "(a PKCS12 keystore with the node's key and certificate)")
             config["client_encryption_options"] = {
-                "enabled": True, "optional": False, "keystore": str(settings.tls_keystore),
-                "keystore_password": _secret(settings.tls_keystore_password), "store_type": "PKCS12",
-                "require_client_auth": bool(settings.cassandra_ssl_certfile),
+                "enabled": True, "optional": False, "keystore": str(settings.runtime.tls_keystore),
+                "keystore_password": _secret(settings.runtime.tls_keystore_password), "store_type": "PKCS12",
+                "require_client_auth": bool(settings.cassandra.ssl_certfile),
                 **({"truststore": str(self.truststore()), "truststore_password": _secret(
-                    settings.tls_keystore_password)} if settings.cassandra_ssl_certfile else {}),
+                    settings.runtime.tls_keystore_password)} if settings.cassandra.ssl_certfile else {}),
             }
         return config
 
     def truststore(self) -> Path:
-                return pkcs12_truststore(self.settings.cassandra_ssl_cafile, self.dir / "conf" / "truststore.p12",
-                                 _secret(self.settings.tls_keystore_password))
+                return pkcs12_truststore(self.settings.cassandra.ssl_cafile, self.dir / "conf" / "truststore.p12",
+                                 _secret(self.settings.runtime.tls_keystore_password))
 
     def ensure_role(self, timeout_s: float) -> None:
         """The configured login role, created as a superuser through the default `cassandra` role on a
         fresh local node, whose login is then disabled (its password is public knowledge)."""
         settings = self.settings
         marker = self.dir / "role.created"
-        if not settings.cassandra_username or settings.cassandra_username == "cassandra" or marker.exists():
+        if not settings.cassandra.username or settings.cassandra.username == "cassandra" or marker.exists():
             return
         bootstrap = settings.replace(cassandra_username="cassandra", cassandra_password="cassandra")
         # the default role appears a moment after the port opens; later, its login is disabled and
@@ -218,8 +208,8 @@ class CassandraService(LocalService):
                              min(timeout_s, 20), retry_on=(AccessError,), initial_s=0.5, maximum_s=2)
         try:
             # role DDL takes no bind markers: the name and password are quoted as CQL literals
-            password = _secret(settings.cassandra_password).replace("'", "''")
-            session.execute(f"CREATE ROLE IF NOT EXISTS {_cql_name(settings.cassandra_username)} "
+            password = _secret(settings.cassandra.password).replace("'", "''")
+            session.execute(f"CREATE ROLE IF NOT EXISTS {_cql_name(settings.cassandra.username)} "
                             f"WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = '{password}'")
         finally:
             cassandra_db.close(session)
@@ -228,24 +218,25 @@ class CassandraService(LocalService):
             session.execute("ALTER ROLE cassandra WITH LOGIN = false")
         finally:
             cassandra_db.close(session)
-        marker.write_text(settings.cassandra_username + "\n", encoding="utf-8")
-        log.info("cassandra role created", role=settings.cassandra_username)
+        marker.write_text(settings.cassandra.username + "\n", encoding="utf-8")
+        log.info("cassandra role created", role=settings.cassandra.username)
 
     def command(self) -> list[str]:
-        heap = self.settings.cassandra_heap_mb if self.node is None else self.settings.cluster_cassandra_heap_mb
+        runtime = self.settings.runtime
+        heap = runtime.cassandra_heap_mb if self.node is None else runtime.cluster_cassandra_heap_mb
         jmx = [] if self.jmx_port is None else [f"-Dcassandra.jmx.local.port={self.jmx_port}"]
         return [self.java(), f"-Xms{heap}m", f"-Xmx{heap}m", *CASSANDRA_JVM17_OPTIONS, *self.jvm_options(),
-                *self.settings.cassandra_jvm_options.split(), *jmx,
+                *runtime.cassandra_jvm_options.split(), *jmx,
                 f"-Dcassandra.config=file://{self.config_file}",
                 "-Dcassandra-foreground=yes",
                 f"-Dcassandra.storagedir={self.dir}",
-                f"-Dcassandra.logdir={self.settings.home / 'logs'}",
+                f"-Dcassandra.logdir={self.settings.runtime.home / 'logs'}",
                 f"-Dlogback.configurationFile=file://{self.dir}/conf/logback.xml",
                 "-cp", f"{self.dir}/conf:{self.jars}/*", self.main_class]
 
     def probe(self, timeout_s: float) -> str:
         if self.is_local:
-            require_listening(self.host, self.settings.cassandra_port)
+            require_listening(self.host, self.settings.cassandra.port)
         if self.node is not None:
             return self.probe_node(timeout_s)
         try:
@@ -262,7 +253,6 @@ class CassandraService(LocalService):
             return session.execute("SELECT release_version FROM system.local").one()["release_version"]
         finally:
             cassandra_db.close(session)
-
 
     def probe_node(self, timeout_s: float) -> str:
         """A cluster node's own answer: a session whose only contact point is this node (its control
@@ -293,7 +283,7 @@ def cluster_settings(settings: Settings) -> Settings:
     """The settings of the rehearsal cluster's schema: CASSANDRA_REPLICATION, unless set, replicates the
     keyspace to all three nodes."""
     default = Settings.model_fields["cassandra_replication"].default
-    if settings.cassandra_replication != default:
+    if settings.cassandra.replication != default:
         return settings
     return settings.replace(cassandra_replication=CLUSTER_REPLICATION)
 

@@ -8,7 +8,6 @@ import time
 
 from core.config import Settings
 from core.logging import get_logger
-from tickplant.runtime.sql_options import SqlOptions
 from tickplant.runtime.superset import ensure_metadata_template, ensure_venv
 from tickplant.runtime.trino import TrinoService
 
@@ -17,7 +16,7 @@ log = get_logger(__name__)
 
 def main() -> int:
     settings = Settings.from_env()
-    options = SqlOptions.from_settings(settings)
+    options = settings.sql
     started = time.monotonic()
     TrinoService(settings, options).unpack()
     log.info("Trino server unpacked", seconds=round(time.monotonic() - started, 1))

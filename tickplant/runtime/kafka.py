@@ -16,10 +16,9 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from core import kafka as kafka_clients
 from core.config import Settings
+from core.connections import secret
 from core.errors import ServiceError, StateError
 from core.schemas import topic_specs
-from core.security import jaas_quote as _jaas_quote
-from core.security import secret as _secret
 from tickplant.runtime.base import LocalService, require_listening, run_checked, write_properties
 
 WRITER = "tickplant/runtime/kafka.py"
@@ -43,29 +42,19 @@ class KafkaService(LocalService):
     name = "kafka"
     main_class = "kafka.Kafka"
 
-    def __init__(self, settings: Settings, node: int | None = None) -> None:
-        self.node = node
-        if node is not None:
-            self.name = f"kafka-{node}"
-        super().__init__(settings)
-
-    @property
-    def jars(self) -> Path:
-        return self.settings.jars_dir / "kafka"   # every node runs the same jars
-
     @property
     def host(self) -> str:
         if self.node is not None:
             return f"127.0.0.{self.node}"
-        return self.settings.kafka_bootstrap_servers[0].rpartition(":")[0] or "127.0.0.1"
+        return self.settings.kafka.first.host
 
     @property
     def ports(self) -> list[int]:
-        return [self.settings.kafka_port, self.settings.kafka_controller_port]
+        return [self.settings.kafka.port, self.settings.runtime.kafka_controller_port]
 
     @property
     def is_local(self) -> bool:
-        return self.settings.kafka_is_local
+        return self.settings.kafka.is_local
 
     @property
     def data_dir(self) -> Path:
@@ -79,7 +68,7 @@ class KafkaService(LocalService):
     def id_file(self) -> Path:
         """var/kafka/cluster.id; the three nodes share var/kafka-cluster/cluster.id."""
         if self.node is not None:
-            return self.settings.home / "kafka-cluster" / "cluster.id"
+            return self.settings.runtime.home / "kafka-cluster" / "cluster.id"
         return self.dir / "cluster.id"
 
     def cluster_id(self) -> str:
@@ -114,68 +103,26 @@ class KafkaService(LocalService):
         return cluster_id
 
     def security_properties(self) -> dict[str, str]:
-        """The client listener's SASL and TLS settings, from the same variables the clients read: the
-        broker accepts the configured user (PLAIN from the JAAS line, SCRAM from the credentials
-        added when the storage is formatted) and serves TLS from TICKPLANT_TLS_KEYSTORE."""
-        settings, protocol = self.settings, self.settings.kafka_security_protocol
-        listener = protocol.lower()
-        properties: dict[str, str] = {}
-        if protocol.startswith("SASL"):
-            user, password = settings.kafka_sasl_username, _secret(settings.kafka_sasl_password)
-            scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
-            properties.update({
-                "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
-                "sasl.mechanism.inter.broker.protocol": "PLAIN",
-                f"listener.name.{listener}.plain.sasl.jaas.config": "org.apache.kafka.common.security.plain."
-                f"PlainLoginModule required username={_jaas_quote(user)} password={_jaas_quote(password)} "
-                f"user_{user}={_jaas_quote(password)};",
-                f"listener.name.{listener}.scram-sha-256.sasl.jaas.config": scram,
-                f"listener.name.{listener}.scram-sha-512.sasl.jaas.config": scram,
-            })
-        if settings.kafka_uses_tls:
-            if not settings.tls_keystore:
-                raise ServiceError(f"KAFKA_SECURITY_PROTOCOL={protocol} for the local Kafka needs "
-                                   "TICKPLANT_TLS_KEYSTORE (a PKCS12 keystore with the broker's key and certificate)")
-            store_password = _secret(settings.tls_keystore_password)
-            properties.update({
-                "ssl.keystore.location": str(settings.tls_keystore),
-                "ssl.keystore.type": "PKCS12",
-                "ssl.keystore.password": store_password,
-                "ssl.key.password": store_password,
-                # the broker is its own inter-broker client: it checks its certificate like any client
-                "ssl.endpoint.identification.algorithm": "https" if settings.kafka_ssl_check_hostname else "",
-            })
-            if settings.kafka_ssl_cafile:
-                properties.update({"ssl.truststore.location": str(settings.kafka_ssl_cafile),
-                                   "ssl.truststore.type": "PEM"})
-            if settings.kafka_ssl_certfile:
-                properties["ssl.client.auth"] = "required"
-        return properties
+        """The client listener's SASL and TLS settings (the Kafka model renders them), served with
+        TICKPLANT_TLS_KEYSTORE."""
+        kafka, runtime = self.settings.kafka, self.settings.runtime
+        if kafka.uses_tls and not runtime.tls_keystore:
+            raise ServiceError(f"KAFKA_SECURITY_PROTOCOL={kafka.security_protocol} for the local Kafka needs "
+                               "TICKPLANT_TLS_KEYSTORE (a PKCS12 keystore with the broker's key and certificate)")
+        return kafka.broker_security(runtime.tls_keystore, secret(runtime.tls_keystore_password))
 
     def scram_arguments(self) -> list[str]:
         """`--add-scram` arguments for the storage format: the configured user under both SCRAM hashes."""
-        settings = self.settings
-        if not settings.kafka_security_protocol.startswith("SASL"):
-            return []
-        user, password = settings.kafka_sasl_username, _secret(settings.kafka_sasl_password)
-        return [argument for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512")
-                for argument in ("--add-scram", f"{mechanism}=[name={user},password={password}]")]
+        return self.settings.kafka.scram_arguments()
 
     def prepare(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         cluster_id = self.cluster_id()
-        host, port, controller = self.host, self.settings.kafka_port, self.settings.kafka_controller_port
-        listener = self.settings.kafka_security_protocol
         # the file may hold the SASL user's password and the keystore's: readable by us only
         write_properties(self.config_file, {
             "process.roles": "broker,controller",
             "node.id": str(self.node or 1),
-            "controller.quorum.voters": self.quorum_voters(),
-            "listeners": f"{listener}://{host}:{port},CONTROLLER://{host}:{controller}",
-            "advertised.listeners": f"{listener}://{host}:{port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": listener,
-            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
+            **self.listeners(),
             **self.security_properties(),
             "log.dirs": str(self.data_dir),
             "num.partitions": "3",
@@ -211,11 +158,13 @@ class KafkaService(LocalService):
                  *self.scram_arguments()],
                 "formatting Kafka storage failed", timeout=120)
 
-    def quorum_voters(self) -> str:
-        controller = self.settings.kafka_controller_port
+    def listeners(self) -> dict[str, str]:
+        """The single broker's listeners, or a cluster node's on its own host in the three-voter quorum."""
+        controller = self.settings.runtime.kafka_controller_port
         if self.node is None:
-            return f"1@{self.host}:{controller}"
-        return ",".join(f"{n}@127.0.0.{n}:{controller}" for n in range(1, KAFKA_NODES + 1))
+            return self.settings.kafka.broker_listeners(controller)
+        voters = [f"127.0.0.{n}" for n in range(1, KAFKA_NODES + 1)]
+        return self.settings.kafka.broker_listeners(controller, host=self.host, voters=voters)
 
     def cluster_properties(self) -> dict[str, str]:
         """A cluster node's replication defaults (its internal topics too); none for the single broker."""
@@ -227,16 +176,17 @@ class KafkaService(LocalService):
                 "transaction.state.log.min.isr": min_isr}
 
     def command(self) -> list[str]:
-        heap = self.settings.cluster_kafka_heap_mb if self.node is not None else self.settings.kafka_heap_mb
+        runtime = self.settings.runtime
+        heap = runtime.cluster_kafka_heap_mb if self.node is not None else runtime.kafka_heap_mb
         return [self.java(), f"-Xms{min(heap, 256)}m", f"-Xmx{heap}m", "-XX:+UseG1GC",
                 "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true", *self.jvm_options(),
                 f"-Dlog4j.configuration=file:{self.dir}/log4j.properties",
-                f"-Dkafka.logs.dir={self.settings.home / 'logs'}",
+                f"-Dkafka.logs.dir={self.settings.runtime.home / 'logs'}",
                 "-cp", f"{self.jars}/*", self.main_class, str(self.config_file)]
 
     def probe(self, timeout_s: float) -> str:
         if self.is_local:
-            require_listening(self.host, self.settings.kafka_port)
+            require_listening(self.host, self.settings.kafka.port)
         settings = self.settings
         if self.node is not None:   # this node's own answer, not the cluster's
             settings = settings.replace(kafka_bootstrap_servers=(self.address,))
@@ -262,7 +212,7 @@ def ensure_cluster_topics(settings: Settings) -> list[str]:
     created: list[str] = []
     try:
         existing = set(client.list_topics())
-        for spec in topic_specs(settings.kafka_topic):
+        for spec in topic_specs(settings.kafka.topic):
             if spec.name in existing:
                 continue
             spec = replace(spec, replication_factor=CLUSTER_REPLICATION)

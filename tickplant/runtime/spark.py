@@ -37,7 +37,7 @@ DAEMON_HEAP = "256m"   # the master's and each worker's own JVM; executors get T
 
 
 def executor_venv(settings: Settings) -> Path:
-    return settings.spark_executor_venv.expanduser().resolve()
+    return settings.spark.executor_venv.expanduser().resolve()
 
 
 def executor_python(settings: Settings) -> Path:
@@ -120,11 +120,11 @@ class SparkNode(LocalService):
 
     @property
     def master_url(self) -> str:
-        return f"spark://{self.host}:{self.settings.spark_master_port}"
+        return f"spark://{self.host}:{self.settings.spark.master_port}"
 
     @property
     def master_json(self) -> str:
-        return f"http://{self.host}:{self.settings.spark_master_ui_port}/json/"
+        return f"http://{self.host}:{self.settings.spark.master_ui_port}/json/"
 
     def installed(self) -> bool:
         return (SPARK_HOME / "bin" / "spark-class").exists()
@@ -135,7 +135,7 @@ class SparkNode(LocalService):
     def environment(self) -> dict[str, str]:
         return {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_DAEMON_MEMORY": DAEMON_HEAP,
                 "SPARK_DAEMON_JAVA_OPTS": " ".join(self.jvm_options()), "SPARK_LOCAL_IP": self.host,
-                "SPARK_LOG_DIR": str(self.settings.home / "logs"),
+                "SPARK_LOG_DIR": str(self.settings.runtime.home / "logs"),
                 # a finished application's work directory (its jars, code, unpacked --archives) goes
                 # after an hour: a 300 MB packed environment per run would otherwise pile up
                 "SPARK_WORKER_OPTS": "-Dspark.worker.cleanup.enabled=true -Dspark.worker.cleanup.interval=600 "
@@ -153,15 +153,15 @@ class SparkMaster(SparkNode):
 
     @property
     def ports(self) -> list[int]:
-        return [self.settings.spark_master_port, self.settings.spark_master_ui_port]
+        return [self.settings.spark.master_port, self.settings.spark.master_ui_port]
 
     def command(self) -> list[str]:
         return [str(SPARK_HOME / "bin" / "spark-class"), self.main_class, "--host", self.host,
-                "--port", str(self.settings.spark_master_port),
-                "--webui-port", str(self.settings.spark_master_ui_port)]
+                "--port", str(self.settings.spark.master_port),
+                "--webui-port", str(self.settings.spark.master_ui_port)]
 
     def probe(self, timeout_s: float) -> str:
-        require_listening(self.host, self.settings.spark_master_port)
+        require_listening(self.host, self.settings.spark.master_port)
         state = _get_json(self.master_json, timeout_s).get("status")
         if state != "ALIVE":
             raise ServiceError(f"the Spark master at {self.master_url} is {state}")
@@ -181,7 +181,7 @@ class SparkWorker(SparkNode):
     @property
     def ports(self) -> list[int]:
         offset = self.number - 1
-        return [self.settings.spark_worker_port + offset, self.settings.spark_worker_ui_port + offset]
+        return [self.settings.spark.worker_port + offset, self.settings.spark.worker_ui_port + offset]
 
     def prepare(self) -> None:
         ensure_executor_venv(self.settings)
@@ -191,7 +191,7 @@ class SparkWorker(SparkNode):
         port, ui = self.ports
         return [str(SPARK_HOME / "bin" / "spark-class"), self.main_class, "--host", self.host,
                 "--port", str(port), "--webui-port", str(ui), "--cores", "1",
-                "--memory", self.settings.spark_worker_memory, "--work-dir", str(self.dir / "work"),
+                "--memory", self.settings.spark.worker_memory, "--work-dir", str(self.dir / "work"),
                 self.master_url]
 
     def probe(self, timeout_s: float) -> str:

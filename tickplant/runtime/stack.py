@@ -58,7 +58,7 @@ def start_all(settings: Settings, show: Show | None = None, nodes: int = 1) -> l
         kafka_clients.ensure_topics(settings)   # their config, as for the single broker
     else:
         created = kafka_clients.ensure_topics(settings)
-    session = cassandra_db.connect(settings, timeout_s=settings.service_timeout_s)
+    session = cassandra_db.connect(settings, timeout_s=settings.runtime.service_timeout_s)
     try:
         applied = cassandra_db.apply_migrations(session, settings)
     finally:
@@ -92,7 +92,7 @@ def status_all(settings: Settings, nodes: int = 1) -> list[ServiceStatus]:
 
 
 def sql_services(settings: Settings, options: SqlOptions | None = None) -> list[LocalService]:
-    options = options or SqlOptions.from_settings(settings)
+    options = options or settings.sql
     return [TrinoService(settings, options), SupersetService(settings, options)]
 
 
@@ -119,7 +119,8 @@ def status_sql(settings: Settings, options: SqlOptions | None = None) -> list[Se
 
 def status_sql_if_used(settings: Settings) -> list[ServiceStatus]:
     """The SQL services' status for `tickplant status`, once `--sql` was ever used or PRESTO_URL is set."""
-    options = SqlOptions.from_settings(settings)
-    if not (options.presto_external or (settings.home / "trino").exists() or (settings.home / "superset").exists()):
+    options = settings.sql
+    home = settings.runtime.home
+    if not (options.presto_external or (home / "trino").exists() or (home / "superset").exists()):
         return []
     return status_sql(settings, options)

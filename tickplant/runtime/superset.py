@@ -182,8 +182,8 @@ class SupersetService(LocalService):
     def bundle(self) -> Path:
         """Zip dashboard/superset/bundle with this installation's engine address, keyspace and symbols."""
         source = BUNDLE_DIR / "bundle"
-        symbols = ", ".join("'" + s.replace("'", "''") + "'" for s in self.settings.symbols)
-        replacements = {"@TRINO_URI@": self.sqlalchemy_uri(), "@KEYSPACE@": self.settings.cassandra_keyspace,
+        symbols = ", ".join("'" + s.replace("'", "''") + "'" for s in self.settings.feed.symbols)
+        replacements = {"@TRINO_URI@": self.sqlalchemy_uri(), "@KEYSPACE@": self.settings.cassandra.keyspace,
                         "@SYMBOLS@": symbols}
         target = self.dir / "bundle.zip"
         with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -32,15 +32,15 @@ def catalog_refusal(settings: Settings, error: str) -> str | None:
     """One line naming the cause when Trino's Cassandra connector was refused (credentials) or refused
     the node's certificate; None for any other failure. Built from the settings, not from the error
     text, so nothing the server echoes reaches the line."""
-    address = f"{','.join(settings.cassandra_hosts)}:{settings.cassandra_port}"
+    address = settings.cassandra.address
     if any(marker in error for marker in ("AuthenticationException", "Authentication error",
                                           "password are incorrect", "Bad credentials")):
-        return (f"Cassandra at {address} refused the credentials of user {settings.cassandra_username!r} "
+        return (f"Cassandra at {address} refused the credentials of user {settings.cassandra.username!r} "
                 "in the cassandra catalog (check CASSANDRA_USERNAME and CASSANDRA_PASSWORD)")
     if any(marker in error for marker in ("PKIX path", "SSLHandshakeException", "certificate_unknown",
                                           "unable to find valid certification path")):
         return (f"Cassandra at {address} presented a TLS certificate that CASSANDRA_SSL_CAFILE="
-                f"{settings.cassandra_ssl_cafile} does not trust (the cassandra catalog's TLS handshake failed)")
+                f"{settings.cassandra.ssl_cafile} does not trust (the cassandra catalog's TLS handshake failed)")
     return None
 
 
@@ -68,9 +68,9 @@ class TrinoService(LocalService):
 
     @property
     def tarball(self) -> Path:
-        found = sorted(self.settings.jars_dir.joinpath("trino").glob("trino-server-*.tar.gz"))
+        found = sorted(self.settings.runtime.jars_dir.joinpath("trino").glob("trino-server-*.tar.gz"))
         if not found:
-            raise ServiceError(f"no trino-server tarball in {self.settings.jars_dir / 'trino'}; "
+            raise ServiceError(f"no trino-server tarball in {self.settings.runtime.jars_dir / 'trino'}; "
                                "run `make install` first")
         return found[-1]
 
@@ -123,9 +123,9 @@ class TrinoService(LocalService):
             raise
 
     def local_dc(self) -> str:
-        if self.options.cassandra_local_dc:
-            return self.options.cassandra_local_dc
-        session = cassandra_db.connect(self.settings, timeout_s=self.settings.service_timeout_s)
+        if self.settings.cassandra.local_dc:
+            return self.settings.cassandra.local_dc
+        session = cassandra_db.connect(self.settings, timeout_s=self.settings.runtime.service_timeout_s)
         try:
             return session.execute("SELECT data_center FROM system.local").one()["data_center"]
         finally:
@@ -134,33 +134,17 @@ class TrinoService(LocalService):
     def catalog_properties(self) -> dict[str, str]:
         """The `cassandra` catalog: contact points, local DC, credentials and TLS from the same settings
         as every other client. Holds the password: written owner-only (see `prepare`)."""
-        settings = self.settings
-        properties = {"connector.name": "cassandra",
-                      "cassandra.contact-points": ",".join(settings.cassandra_hosts),
-                      "cassandra.native-protocol-port": str(settings.cassandra_port),
-                      # V3 (the default) cannot read `date` columns
-                      "cassandra.protocol-version": "V4",
-                      "cassandra.load-policy.dc-aware.local-dc": self.local_dc()}
-        if settings.cassandra_username:
-            # without `security=PASSWORD` Trino refuses to start: "cassandra.username was not used"
-            properties.update({"cassandra.security": "PASSWORD", "cassandra.username": settings.cassandra_username})
-            if settings.cassandra_password:
-                properties["cassandra.password"] = settings.cassandra_password.get_secret_value()
-        if self.options.cassandra_ssl_cafile:
-            # PEM files are read as they are (Trino's SslUtils); the connector checks the CA, not host names
-            properties.update({"cassandra.tls.enabled": "true",
-                               "cassandra.tls.truststore-path": self.options.cassandra_ssl_cafile})
-            if settings.cassandra_ssl_certfile and settings.cassandra_ssl_keyfile:
-                properties["cassandra.tls.keystore-path"] = str(self.client_keystore())
-        return properties
+        connection = self.settings.cassandra
+        keystore = self.client_keystore() if connection.ssl_cafile and connection.has_client_certificate else None
+        return connection.trino_catalog(self.local_dc(), keystore)
 
     def client_keystore(self) -> Path:
         """The client key and certificate (CASSANDRA_SSL_KEYFILE + _CERTFILE) as one PEM file, which is
         what Trino takes as a keystore; owner-only, beside the catalog."""
         settings = self.settings
         path = self.dir / "etc" / "cassandra-client.pem"
-        write_private(path, Path(settings.cassandra_ssl_keyfile or "").read_text(encoding="utf-8")
-                      + Path(settings.cassandra_ssl_certfile or "").read_text(encoding="utf-8"))
+        write_private(path, Path(settings.cassandra.ssl_keyfile or "").read_text(encoding="utf-8")
+                      + Path(settings.cassandra.ssl_certfile or "").read_text(encoding="utf-8"))
         return path
 
     def prepare(self) -> None:

@@ -39,8 +39,8 @@ SYMBOLS = ("AAPL", "MSFT", "BINANCE:BTCUSDT")
 def test_trades_flow_collector_to_dashboard_read_over_sasl_ssl_and_cassandra_tls_with_no_secret_logged(
         secured_services, secured_isolated, tmp_path: Path):
     settings = secured_isolated
-    env = {**secured_services.env, "KAFKA_TOPIC": settings.kafka_topic,
-           "CASSANDRA_KEYSPACE": settings.cassandra_keyspace, "TICKPLANT_HOME": str(tmp_path / "home"),
+    env = {**secured_services.env, "KAFKA_TOPIC": settings.kafka.topic,
+           "CASSANDRA_KEYSPACE": settings.cassandra.keyspace, "TICKPLANT_HOME": str(tmp_path / "home"),
            "TICKPLANT_SPARK_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1"}
     job = StreamJob(settings, tmp_path / "home", "--trigger", "1 second",
                     env=env)
@@ -56,30 +56,30 @@ def test_trades_flow_collector_to_dashboard_read_over_sasl_ssl_and_cassandra_tls
         try:
             wait_until(lambda: simulator.report()["done"], 120, "the simulator sending every trade")
             report = simulator.report()
-            wait_until(lambda: len(raw_trades(read_topic(settings, settings.kafka_topic))) == report["trades"],
+            wait_until(lambda: len(raw_trades(read_topic(settings, settings.kafka.topic))) == report["trades"],
                        120, "every trade acknowledged by the SASL_SSL broker")
         finally:
             collector.send_signal(signal.SIGTERM)
             assert collector.wait(90) == 0, collector_log.read_text()[-3000:]
-        sent = raw_trades(read_topic(settings, settings.kafka_topic))
+        sent = raw_trades(read_topic(settings, settings.kafka.topic))
         assert len(sent) == report["trades"] == 4_000
-        session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
+        session = cassandra_db.connect(settings, keyspace=settings.cassandra.keyspace)
         try:
-            wait_until(lambda: count_trades(session, settings.cassandra_keyspace, day_keys(sent)) == len(sent)
+            wait_until(lambda: count_trades(session, settings.cassandra.keyspace, day_keys(sent)) == len(sent)
                        and caught_up(settings, tmp_path / "home"), 240, "every trade in the secured Cassandra", job)
         finally:
             assert job.stop() == 0
         try:
             # the dashboard's reads: partition-key reads with the driver over TLS with a password
-            stored = pd.DataFrame(read_partitioned(session, "trades", settings.cassandra_keyspace, day_keys(sent)))
+            stored = pd.DataFrame(read_partitioned(session, "trades", settings.cassandra.keyspace, day_keys(sent)))
             for symbol, expected in report["symbols"].items():
                 volumes = stored.loc[stored["symbol"] == symbol, "volume"]
                 assert len(volumes) == expected["trades"], symbol
                 assert math.isclose(math.fsum(volumes), expected["volume"], rel_tol=1e-12), symbol
-            assert_tables_match(session, settings.cassandra_keyspace, sent)
+            assert_tables_match(session, settings.cassandra.keyspace, sent)
             replication = session.execute(
                 "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
-                (settings.cassandra_keyspace,)).one()["replication"]
+                (settings.cassandra.keyspace,)).one()["replication"]
             assert replication["class"].endswith("NetworkTopologyStrategy") and replication["datacenter1"] == "1"
         finally:
             cassandra_db.close(session)

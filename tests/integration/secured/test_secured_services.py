@@ -23,14 +23,14 @@ def test_producer_admin_and_consumer_work_over_sasl_ssl_with_each_mechanism(secu
     settings = secured_isolated.replace(kafka_sasl_mechanism=mechanism)
     assert kafka_clients.ensure_topics(settings) == []   # the admin client reaches the broker
     producer = kafka_clients.producer(settings)
-    sent = producer.send(settings.kafka_topic, key=b"AAPL", value=mechanism.encode()).get(timeout=30)
+    sent = producer.send(settings.kafka.topic, key=b"AAPL", value=mechanism.encode()).get(timeout=30)
     producer.close()
-    records = kafka_clients.read_to_end(settings, settings.kafka_topic)
+    records = kafka_clients.read_to_end(settings, settings.kafka.topic)
     assert [(r.partition, r.offset, r.value) for r in records] == [(sent.partition, sent.offset, mechanism.encode())]
 
 
 def test_cassandra_driver_needs_tls_and_the_password(secured_isolated):
-    session = cassandra_db.connect(secured_isolated, keyspace=secured_isolated.cassandra_keyspace)
+    session = cassandra_db.connect(secured_isolated, keyspace=secured_isolated.cassandra.keyspace)
     try:
         assert session.cluster.ssl_context is not None
         row = session.execute("SELECT release_version FROM system.local").one()
@@ -45,8 +45,8 @@ def test_cassandra_driver_needs_tls_and_the_password(secured_isolated):
 
 
 def _refusals(pair) -> list[tuple[str, dict[str, str], str]]:
-    kafka = pair.settings.kafka_bootstrap_servers[0]
-    cassandra = f"127.0.0.1:{pair.settings.cassandra_port}"
+    kafka = str(pair.settings.kafka.first)
+    cassandra = f"127.0.0.1:{pair.settings.cassandra.port}"
     rogue = str(pair.pki.rogue_ca)
     return [
         ("kafka password", {"KAFKA_SASL_PASSWORD": "wrong-password-1"},
@@ -88,12 +88,12 @@ def test_spark_reads_secured_kafka_and_cassandra_with_no_secret_in_conf_or_ui(se
         active.stop()
     settings = secured_isolated.replace(spark_ui=True, spark_master="local[1]")
     producer = kafka_clients.producer(settings)
-    producer.send(settings.kafka_topic, key=b"MSFT", value=b"over-sasl-ssl").get(timeout=30)
+    producer.send(settings.kafka.topic, key=b"MSFT", value=b"over-sasl-ssl").get(timeout=30)
     producer.close()
     spark = build_session(settings, "tickplant-secured-check")
     try:
-        rows = (spark.read.format("kafka").option("kafka.bootstrap.servers", settings.kafka_bootstrap_servers[0])
-                .option("subscribe", settings.kafka_topic).option("startingOffsets", "earliest")
+        rows = (spark.read.format("kafka").option("subscribe", settings.kafka.topic)
+                .option("startingOffsets", "earliest")
                 .options(**kafka_source_options(settings)).load().select("value").collect())
         assert [bytes(row["value"]) for row in rows] == [b"over-sasl-ssl"]
         spark.createDataFrame([("MSFT", "2026-11-20", 410.5, 3.0, "secured")],
@@ -101,10 +101,10 @@ def test_spark_reads_secured_kafka_and_cassandra_with_no_secret_in_conf_or_ui(se
             .selectExpr("symbol", "cast(trade_date as date) trade_date", "current_timestamp() trade_timestamp",
                         "trade_id", "price", "volume") \
             .write.format("org.apache.spark.sql.cassandra").mode("append") \
-            .options(**cassandra_connector_options(settings), keyspace=settings.cassandra_keyspace,
+            .options(**cassandra_connector_options(settings), keyspace=settings.cassandra.keyspace,
                      table="trades").save()
         read = (spark.read.format("org.apache.spark.sql.cassandra")
-                .options(**cassandra_connector_options(settings), keyspace=settings.cassandra_keyspace,
+                .options(**cassandra_connector_options(settings), keyspace=settings.cassandra.keyspace,
                          table="trades").load().select("trade_id", "price").collect())
         assert [(row["trade_id"], row["price"]) for row in read] == [("secured", 410.5)]
 

@@ -19,11 +19,10 @@ SYMBOLS = ("AAPL", "MSFT")
 
 
 def _engine(settings, home):
-    from tickplant.runtime.sql_options import SqlOptions
     from tickplant.runtime.trino import TrinoService
 
     settings = settings.replace(home=home, presto_url=f"http://127.0.0.1:{free_port()}")
-    return TrinoService(settings, SqlOptions.from_settings(settings))
+    return TrinoService(settings, settings.sql)
 
 
 def _write_trades(settings) -> list[tuple]:
@@ -32,7 +31,7 @@ def _write_trades(settings) -> list[tuple]:
     rows = [(symbol, day, datetime(2026, 3, 10, 14, 30, tzinfo=UTC) + timedelta(seconds=n),
              f"{symbol}-{n}", 100.0 + n + 0.25 * i, float(n + 1))
             for i, symbol in enumerate(SYMBOLS) for n in range(10)]
-    session = cassandra_db.connect(settings, keyspace=settings.cassandra_keyspace)
+    session = cassandra_db.connect(settings, keyspace=settings.cassandra.keyspace)
     try:
         insert = session.prepare("INSERT INTO trades (symbol, trade_date, trade_timestamp, trade_id, price, volume) "
                                  "VALUES (?, ?, ?, ?, ?, ?)")
@@ -57,7 +56,7 @@ def test_engine_reads_exactly_the_rows_of_the_secured_cassandra_over_tls(secured
         assert "cassandra.tls.enabled=true" in text
         assert f"cassandra.tls.truststore-path={secured_services.pki.ca}" in text
         assert "cassandra.username=tickplant" in text
-        connection = trino_connection(engine.options, schema=secured_isolated.cassandra_keyspace)
+        connection = trino_connection(engine.options, schema=secured_isolated.cassandra.keyspace)
         try:
             cursor = connection.cursor()
             for symbol in SYMBOLS:
@@ -70,7 +69,7 @@ def test_engine_reads_exactly_the_rows_of_the_secured_cassandra_over_tls(secured
             connection.close()
     finally:
         assert engine.stop() is True
-    assert files_containing(engine.settings.home, secured_services.secrets) == {}
+    assert files_containing(engine.settings.runtime.home, secured_services.secrets) == {}
 
 
 def test_a_wrong_cassandra_password_in_the_catalog_is_refused_with_one_line(secured_services, secured_isolated,
@@ -85,7 +84,7 @@ def test_a_wrong_cassandra_password_in_the_catalog_is_refused_with_one_line(secu
     assert wrong not in message and all(secret not in message for secret in secured_services.secrets)
     # the engine it started is stopped again, and wrote neither password anywhere but the catalog
     assert engine.running_pid() is None and not port_open("127.0.0.1", engine.options.presto_port)
-    assert files_containing(engine.settings.home, [wrong, *secured_services.secrets]) == {}
+    assert files_containing(engine.settings.runtime.home, [wrong, *secured_services.secrets]) == {}
     assert stat.S_IMODE((engine.dir / "etc" / "catalog" / "cassandra.properties").stat().st_mode) == 0o600
 
 

@@ -42,14 +42,12 @@ def sql_market(services: Settings, tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="package")
 def sql_stack(sql_market: SqlMarket, tmp_path_factory: pytest.TempPathFactory):
     """Trino and Superset for the market's keyspace, each on a free port, state in a private home."""
-    from tickplant.runtime.sql_options import SqlOptions
     from tickplant.runtime.superset import SupersetService
     from tickplant.runtime.trino import TrinoService
 
     home = tmp_path_factory.mktemp("sql-home")
     settings = sql_market.settings.replace(home=home)
-    options = SqlOptions.from_settings(settings.replace(presto_url=f"http://127.0.0.1:{free_port()}",
-                                                        superset_port=free_port()))
+    options = settings.replace(presto_url=f"http://127.0.0.1:{free_port()}", superset_port=free_port()).sql
     trino, superset = TrinoService(settings, options), SupersetService(settings, options)
     try:
         trino.start()

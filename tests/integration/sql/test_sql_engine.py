@@ -19,7 +19,7 @@ from tests.helpers_sql import SYMBOLS, SqlStack, cql_rows
 def _sql(stack: SqlStack, statement: str, params: list | None = None) -> list[list]:
     from tickplant.runtime.trino import trino_connection
 
-    connection = trino_connection(stack.options, schema=stack.settings.cassandra_keyspace)
+    connection = trino_connection(stack.options, schema=stack.settings.cassandra.keyspace)
     try:
         cursor = connection.cursor()
         cursor.execute(statement, params)
@@ -109,8 +109,8 @@ def _dataset_sql(stack: SqlStack, name: str) -> str:
     from tickplant.runtime.superset import BUNDLE_DIR
 
     text = (BUNDLE_DIR / "bundle" / "datasets" / "tickplant" / f"{name}.yaml").read_text(encoding="utf-8")
-    symbols = ", ".join(f"'{s}'" for s in stack.settings.symbols)
-    return yaml.safe_load(text.replace("@KEYSPACE@", stack.settings.cassandra_keyspace)
+    symbols = ", ".join(f"'{s}'" for s in stack.settings.feed.symbols)
+    return yaml.safe_load(text.replace("@KEYSPACE@", stack.settings.cassandra.keyspace)
                           .replace("@SYMBOLS@", symbols))["sql"]
 
 
@@ -144,7 +144,6 @@ def test_gbm_band_dataset_returns_exactly_the_newest_runs_steps(sql_stack: SqlSt
 
 
 def test_engine_reports_its_version_and_a_remote_presto_url_is_never_started(sql_stack: SqlStack, tmp_path):
-    from tickplant.runtime.sql_options import SqlOptions
     from tickplant.runtime.trino import TrinoService
 
     status = sql_stack.trino.status()
@@ -152,7 +151,7 @@ def test_engine_reports_its_version_and_a_remote_presto_url_is_never_started(sql
     home = tmp_path / "home"
     settings = sql_stack.settings.replace(home=home, presto_url="http://presto.example.invalid:8080",
                                           service_timeout_s=5)
-    remote = SqlOptions.from_settings(settings)
+    remote = settings.sql
     service = TrinoService(settings, remote)
     assert remote.presto_external and not service.is_local
     with pytest.raises(ServiceError, match=r"presto\.example\.invalid"):

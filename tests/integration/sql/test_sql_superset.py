@@ -47,7 +47,7 @@ def test_after_start_the_database_every_dataset_and_the_dashboard_exist_once(sql
     detail = client.get(f"/api/v1/database/{database['id']}/connection")["result"]
     assert detail["sqlalchemy_uri"] == f"trino://tickplant@127.0.0.1:{sql_stack.options.presto_port}/cassandra"
     for dataset in client.listing("dataset"):
-        assert dataset["schema"] == sql_stack.settings.cassandra_keyspace
+        assert dataset["schema"] == sql_stack.settings.cassandra.keyspace
     dashboard = client.get("/api/v1/dashboard/market-overview")["result"]
     metadata = json.loads(dashboard["json_metadata"])
     assert metadata["refresh_frequency"] == 60
@@ -115,8 +115,8 @@ def test_a_wrong_admin_password_is_refused(sql_stack: SqlStack):
 
 
 def _status_of(stack: SqlStack, name: str) -> dict:
-    env = {"TICKPLANT_HOME": str(stack.settings.home), "CASSANDRA_KEYSPACE": stack.settings.cassandra_keyspace,
-           "KAFKA_TOPIC": stack.settings.kafka_topic, "PRESTO_URL": stack.options.presto_url,
+    env = {"TICKPLANT_HOME": str(stack.settings.runtime.home), "CASSANDRA_KEYSPACE": stack.settings.cassandra.keyspace,
+           "KAFKA_TOPIC": stack.settings.kafka.topic, "PRESTO_URL": stack.options.presto_url,
            "TICKPLANT_SUPERSET_PORT": str(stack.options.superset_port)}
     done = run_cli("status", "--json", env=env, timeout=180)
     assert done.returncode == 0, done.stderr

@@ -23,77 +23,78 @@ def settings(**env: str) -> Settings:
 
 def test_defaults_follow_the_design_contract():
     s = settings()
-    assert s.symbols == tuple(DEFAULT_SYMBOLS.split(","))
-    assert s.kafka_bootstrap_servers == ("127.0.0.1:9092",)
-    assert s.kafka_topic == "market" and s.dead_letter_topic == "market.dlq"
-    assert (s.cassandra_hosts, s.cassandra_port, s.cassandra_keyspace) == (("127.0.0.1",), 9042, "market")
-    assert s.spark_master == "local[*]"
-    assert s.finnhub_api_token is None and s.cassandra_password is None
-    assert s.kafka_is_local and s.cassandra_is_local
-    assert (s.simulator_port, s.metrics_port, s.dashboard_port, s.presto_port, s.superset_port) == (
-        8765, 9108, 8501, 8080, 8088)
-    assert s.kafka_security_protocol == "PLAINTEXT" and s.presto_url is None
-    assert (s.spark_shuffle_partitions, s.spark_parallelism, s.spark_ui, s.spark_log_level) == (2, 2, False, "WARN")
+    assert s.feed.symbols == tuple(DEFAULT_SYMBOLS.split(","))
+    assert s.kafka.servers == "127.0.0.1:9092"
+    assert s.kafka.topic == "market" and s.kafka.dead_letter_topic == "market.dlq"
+    assert (s.cassandra.hosts, s.cassandra.port, s.cassandra.keyspace) == (("127.0.0.1",), 9042, "market")
+    assert s.spark.master == "local[*]"
+    assert s.feed.finnhub_api_token is None and s.cassandra.password is None
+    assert s.kafka.is_local and s.cassandra.is_local
+    assert (s.runtime.simulator_port, s.runtime.metrics_port, s.runtime.dashboard_port, s.sql.presto_port,
+            s.sql.superset_port) == (8765, 9108, 8501, 8080, 8088)
+    assert s.kafka.security_protocol == "PLAINTEXT" and s.sql.presto_url == "http://127.0.0.1:8080"
+    assert not s.sql.presto_external
+    assert (s.spark.shuffle_partitions, s.spark.parallelism, s.spark.ui, s.spark.log_level) == (2, 2, False, "WARN")
 
 
 # One good value per variable, with the attribute and the parsed value it must give.
 GOOD = {
-    "TICKPLANT_SYMBOLS": ("AAPL, BINANCE:BTCUSDT", "symbols", ("AAPL", "BINANCE:BTCUSDT")),
-    "FINNHUB_API_TOKEN": ("tok", "finnhub_api_token", SecretStr("tok")),
-    "ALPACA_API_KEY": ("key", "alpaca_api_key", SecretStr("key")),
-    "ALPACA_API_SECRET": ("sec", "alpaca_api_secret", SecretStr("sec")),
-    "TICKPLANT_ARCHIVE_RETENTION_HOURS": ("36.5", "archive_retention_hours", 36.5),
-    "TICKPLANT_ARCHIVE_RETENTION_BYTES": ("1000000", "archive_retention_bytes", 1_000_000),
-    "TICKPLANT_JOURNAL_MAX_BYTES": ("104857600", "journal_max_bytes", 104_857_600),
-    "KAFKA_BOOTSTRAP_SERVERS": ("k1:9092,k2:9093", "kafka_bootstrap_servers", ("k1:9092", "k2:9093")),
-    "KAFKA_TOPIC": ("ticks", "kafka_topic", "ticks"),
-    "KAFKA_SECURITY_PROTOCOL": ("SSL", "kafka_security_protocol", "SSL"),
-    "KAFKA_SASL_MECHANISM": ("SCRAM-SHA-512", "kafka_sasl_mechanism", "SCRAM-SHA-512"),
-    "KAFKA_SASL_USERNAME": ("alice", "kafka_sasl_username", "alice"),
-    "KAFKA_SASL_PASSWORD": ("pw", "kafka_sasl_password", SecretStr("pw")),
-    "KAFKA_SSL_CAFILE": ("/etc/ca.pem", "kafka_ssl_cafile", Path("/etc/ca.pem")),
-    "KAFKA_SSL_CERTFILE": ("/etc/client.pem", "kafka_ssl_certfile", Path("/etc/client.pem")),
-    "KAFKA_SSL_KEYFILE": ("/etc/client.key", "kafka_ssl_keyfile", Path("/etc/client.key")),
-    "KAFKA_SSL_CHECK_HOSTNAME": ("false", "kafka_ssl_check_hostname", False),
-    "CASSANDRA_HOSTS": ("c1, c2", "cassandra_hosts", ("c1", "c2")),
-    "CASSANDRA_PORT": ("19042", "cassandra_port", 19042),
-    "CASSANDRA_KEYSPACE": ("ks_1", "cassandra_keyspace", "ks_1"),
-    "CASSANDRA_USERNAME": ("bob", "cassandra_username", "bob"),
-    "CASSANDRA_PASSWORD": ("pw", "cassandra_password", SecretStr("pw")),
-    "CASSANDRA_SSL_CAFILE": ("/etc/cas.pem", "cassandra_ssl_cafile", Path("/etc/cas.pem")),
-    "CASSANDRA_SSL_CERTFILE": ("/etc/c.pem", "cassandra_ssl_certfile", Path("/etc/c.pem")),
-    "CASSANDRA_SSL_KEYFILE": ("/etc/c.key", "cassandra_ssl_keyfile", Path("/etc/c.key")),
-    "CASSANDRA_SSL_CHECK_HOSTNAME": ("no", "cassandra_ssl_check_hostname", False),
-    "CASSANDRA_PROTOCOL_VERSION": ("4", "cassandra_protocol_version", 4),
-    "CASSANDRA_LOCAL_DC": ("dc1", "cassandra_local_dc", "dc1"),
-    "CASSANDRA_REPLICATION": ("{'class': 'NetworkTopologyStrategy', 'dc1': 3}", "cassandra_replication",
+    "TICKPLANT_SYMBOLS": ("AAPL, BINANCE:BTCUSDT", "feed.symbols", ("AAPL", "BINANCE:BTCUSDT")),
+    "FINNHUB_API_TOKEN": ("tok", "feed.finnhub_api_token", SecretStr("tok")),
+    "ALPACA_API_KEY": ("key", "feed.alpaca_api_key", SecretStr("key")),
+    "ALPACA_API_SECRET": ("sec", "feed.alpaca_api_secret", SecretStr("sec")),
+    "TICKPLANT_ARCHIVE_RETENTION_HOURS": ("36.5", "feed.archive_retention_hours", 36.5),
+    "TICKPLANT_ARCHIVE_RETENTION_BYTES": ("1000000", "feed.archive_retention_bytes", 1_000_000),
+    "TICKPLANT_JOURNAL_MAX_BYTES": ("104857600", "feed.journal_max_bytes", 104_857_600),
+    "KAFKA_BOOTSTRAP_SERVERS": ("k1:9092,k2:9093", "kafka.servers", "k1:9092,k2:9093"),
+    "KAFKA_TOPIC": ("ticks", "kafka.topic", "ticks"),
+    "KAFKA_SECURITY_PROTOCOL": ("SSL", "kafka.security_protocol", "SSL"),
+    "KAFKA_SASL_MECHANISM": ("SCRAM-SHA-512", "kafka.sasl_mechanism", "SCRAM-SHA-512"),
+    "KAFKA_SASL_USERNAME": ("alice", "kafka.sasl_username", "alice"),
+    "KAFKA_SASL_PASSWORD": ("pw", "kafka.sasl_password", SecretStr("pw")),
+    "KAFKA_SSL_CAFILE": ("/etc/ca.pem", "kafka.ssl_cafile", Path("/etc/ca.pem")),
+    "KAFKA_SSL_CERTFILE": ("/etc/client.pem", "kafka.ssl_certfile", Path("/etc/client.pem")),
+    "KAFKA_SSL_KEYFILE": ("/etc/client.key", "kafka.ssl_keyfile", Path("/etc/client.key")),
+    "KAFKA_SSL_CHECK_HOSTNAME": ("false", "kafka.ssl_check_hostname", False),
+    "CASSANDRA_HOSTS": ("c1, c2", "cassandra.hosts", ("c1", "c2")),
+    "CASSANDRA_PORT": ("19042", "cassandra.port", 19042),
+    "CASSANDRA_KEYSPACE": ("ks_1", "cassandra.keyspace", "ks_1"),
+    "CASSANDRA_USERNAME": ("bob", "cassandra.username", "bob"),
+    "CASSANDRA_PASSWORD": ("pw", "cassandra.password", SecretStr("pw")),
+    "CASSANDRA_SSL_CAFILE": ("/etc/cas.pem", "cassandra.ssl_cafile", Path("/etc/cas.pem")),
+    "CASSANDRA_SSL_CERTFILE": ("/etc/c.pem", "cassandra.ssl_certfile", Path("/etc/c.pem")),
+    "CASSANDRA_SSL_KEYFILE": ("/etc/c.key", "cassandra.ssl_keyfile", Path("/etc/c.key")),
+    "CASSANDRA_SSL_CHECK_HOSTNAME": ("no", "cassandra.ssl_check_hostname", False),
+    "CASSANDRA_PROTOCOL_VERSION": ("4", "cassandra.protocol_version", 4),
+    "CASSANDRA_LOCAL_DC": ("dc1", "cassandra.local_dc", "dc1"),
+    "CASSANDRA_REPLICATION": ("{'class': 'NetworkTopologyStrategy', 'dc1': 3}", "cassandra.replication",
                               "{'class': 'NetworkTopologyStrategy', 'dc1': 3}"),
-    "SPARK_MASTER": ("spark://m:7077", "spark_master", "spark://m:7077"),
-    "TICKPLANT_SPARK_SHUFFLE_PARTITIONS": ("8", "spark_shuffle_partitions", 8),
-    "TICKPLANT_SPARK_PARALLELISM": ("4", "spark_parallelism", 4),
-    "TICKPLANT_SPARK_UI": ("true", "spark_ui", True),
-    "TICKPLANT_SPARK_LOG_LEVEL": ("ERROR", "spark_log_level", "ERROR"),
-    "TICKPLANT_SIMULATOR_PORT": ("18765", "simulator_port", 18765),
-    "TICKPLANT_METRICS_PORT": ("19108", "metrics_port", 19108),
-    "TICKPLANT_DASHBOARD_PORT": ("18501", "dashboard_port", 18501),
-    "TICKPLANT_STREAM_METRICS_PORT": ("0", "stream_metrics_port", 0),
-    "TICKPLANT_MAX_FUTURE_MS": ("2500", "stream_max_future_ms", 2500),
-    "TICKPLANT_STREAM_METRICS_HOST": ("0.0.0.0", "stream_metrics_host", "0.0.0.0"),
-    "TICKPLANT_PRESTO_PORT": ("18080", "presto_port", 18080),
-    "TICKPLANT_SUPERSET_PORT": ("18088", "superset_port", 18088),
-    "PRESTO_URL": ("presto:8080", "presto_url", "http://presto:8080"),
-    "TICKPLANT_PRESTO_HEAP_MB": ("768", "presto_heap_mb", 768),
-    "SUPERSET_ADMIN_USERNAME": ("boss", "superset_admin_username", "boss"),
-    "SUPERSET_ADMIN_PASSWORD": ("longenough", "superset_admin_password", SecretStr("longenough")),
-    "SUPERSET_SECRET_KEY": ("k" * 32, "superset_secret_key", SecretStr("k" * 32)),
-    "TICKPLANT_SUPERSET_VENV": ("/tmp/ss-venv", "superset_venv", Path("/tmp/ss-venv")),
-    "TICKPLANT_HOME": ("/tmp/tp-home", "home", Path("/tmp/tp-home")),
-    "TICKPLANT_JARS": ("/tmp/tp-jars", "jars_dir", Path("/tmp/tp-jars")),
-    "TICKPLANT_KAFKA_CONTROLLER_PORT": ("19093", "kafka_controller_port", 19093),
-    "TICKPLANT_CASSANDRA_STORAGE_PORT": ("17000", "cassandra_storage_port", 17000),
-    "TICKPLANT_KAFKA_HEAP_MB": ("384", "kafka_heap_mb", 384),
-    "TICKPLANT_CASSANDRA_HEAP_MB": ("768", "cassandra_heap_mb", 768),
-    "TICKPLANT_CASSANDRA_JVM_OPTIONS": ("-Dcassandra.skip_sync=true -Xss512k", "cassandra_jvm_options",
+    "SPARK_MASTER": ("spark://m:7077", "spark.master", "spark://m:7077"),
+    "TICKPLANT_SPARK_SHUFFLE_PARTITIONS": ("8", "spark.shuffle_partitions", 8),
+    "TICKPLANT_SPARK_PARALLELISM": ("4", "spark.parallelism", 4),
+    "TICKPLANT_SPARK_UI": ("true", "spark.ui", True),
+    "TICKPLANT_SPARK_LOG_LEVEL": ("ERROR", "spark.log_level", "ERROR"),
+    "TICKPLANT_SIMULATOR_PORT": ("18765", "runtime.simulator_port", 18765),
+    "TICKPLANT_METRICS_PORT": ("19108", "runtime.metrics_port", 19108),
+    "TICKPLANT_DASHBOARD_PORT": ("18501", "runtime.dashboard_port", 18501),
+    "TICKPLANT_STREAM_METRICS_PORT": ("0", "runtime.stream_metrics_port", 0),
+    "TICKPLANT_MAX_FUTURE_MS": ("2500", "spark.max_future_ms", 2500),
+    "TICKPLANT_STREAM_METRICS_HOST": ("0.0.0.0", "runtime.stream_metrics_host", "0.0.0.0"),
+    "TICKPLANT_PRESTO_PORT": ("18080", "sql.presto_port", 18080),
+    "TICKPLANT_SUPERSET_PORT": ("18088", "sql.superset_port", 18088),
+    "PRESTO_URL": ("presto:8080", "sql.presto_url", "http://presto:8080"),
+    "TICKPLANT_PRESTO_HEAP_MB": ("768", "sql.presto_heap_mb", 768),
+    "SUPERSET_ADMIN_USERNAME": ("boss", "sql.superset_admin_username", "boss"),
+    "SUPERSET_ADMIN_PASSWORD": ("longenough", "sql.superset_admin_password", SecretStr("longenough")),
+    "SUPERSET_SECRET_KEY": ("k" * 32, "sql.superset_secret_key", SecretStr("k" * 32)),
+    "TICKPLANT_SUPERSET_VENV": ("/tmp/ss-venv", "sql.superset_venv", Path("/tmp/ss-venv")),
+    "TICKPLANT_HOME": ("/tmp/tp-home", "runtime.home", Path("/tmp/tp-home")),
+    "TICKPLANT_JARS": ("/tmp/tp-jars", "runtime.jars_dir", Path("/tmp/tp-jars")),
+    "TICKPLANT_KAFKA_CONTROLLER_PORT": ("19093", "runtime.kafka_controller_port", 19093),
+    "TICKPLANT_CASSANDRA_STORAGE_PORT": ("17000", "runtime.cassandra_storage_port", 17000),
+    "TICKPLANT_KAFKA_HEAP_MB": ("384", "runtime.kafka_heap_mb", 384),
+    "TICKPLANT_CASSANDRA_HEAP_MB": ("768", "runtime.cassandra_heap_mb", 768),
+    "TICKPLANT_CASSANDRA_JVM_OPTIONS": ("-Dcassandra.skip_sync=true -Xss512k", "runtime.cassandra_jvm_options",
                                         "-Dcassandra.skip_sync=true -Xss512k"),
     "TICKPLANT_JVM_OPTIONS": ("-XX:TieredStopAtLevel=1", "jvm_options", "-XX:TieredStopAtLevel=1"),
     "TICKPLANT_SPARK_JVM_OPTIONS": ("-XX:+UseSerialGC -Xss1m", "spark_jvm_options", "-XX:+UseSerialGC -Xss1m"),
@@ -107,9 +108,9 @@ GOOD = {
     "TICKPLANT_SPARK_WORKER_UI_PORT": ("48081", "spark_worker_ui_port", 48081),
     "TICKPLANT_SPARK_WORKER_MEMORY": ("512m", "spark_worker_memory", "512m"),
     "TICKPLANT_SPARK_EXECUTOR_VENV": ("/tmp/ex-venv", "spark_executor_venv", Path("/tmp/ex-venv")),
-    "TICKPLANT_CASSANDRA_JMX_PORT": ("47199", "cassandra_jmx_port", 47199),
-    "TICKPLANT_CLUSTER_KAFKA_HEAP_MB": ("256", "cluster_kafka_heap_mb", 256),
-    "TICKPLANT_CLUSTER_CASSANDRA_HEAP_MB": ("512", "cluster_cassandra_heap_mb", 512),
+    "TICKPLANT_CASSANDRA_JMX_PORT": ("47199", "runtime.cassandra_jmx_port", 47199),
+    "TICKPLANT_CLUSTER_KAFKA_HEAP_MB": ("256", "runtime.cluster_kafka_heap_mb", 256),
+    "TICKPLANT_CLUSTER_CASSANDRA_HEAP_MB": ("512", "runtime.cluster_cassandra_heap_mb", 512),
 }
 # Variables that only make sense with a partner: what the good value needs beside it.
 PARTNERS = {
@@ -131,7 +132,8 @@ def test_every_variable_has_a_good_value_case():
 def test_each_variable_is_parsed(variable):
     text, attribute, expected = GOOD[variable]
     s = settings(**{variable: text, **PARTNERS.get(variable, {})})
-    assert getattr(s, attribute) == expected
+    view, _, name = attribute.rpartition(".")
+    assert getattr(getattr(s, view) if view else s, name) == expected
 
 
 BAD = [
@@ -193,9 +195,9 @@ def test_a_bad_secret_value_is_never_echoed():
 
 def test_missing_variables_take_their_documented_defaults():
     s = settings()
-    assert (s.cassandra_username, s.cassandra_ssl_cafile, s.cassandra_local_dc, s.kafka_sasl_mechanism) == (
+    assert (s.cassandra.username, s.cassandra.ssl_cafile, s.cassandra.local_dc, s.kafka.sasl_mechanism) == (
         None, None, None, None)
-    assert s.home.name == "var" and s.jars_dir == s.home / "jars"
+    assert s.runtime.home.name == "var" and s.runtime.jars_dir == s.runtime.home / "jars"
 
 
 def test_empty_values_count_as_unset():
@@ -215,11 +217,11 @@ SECRET_VALUES = ("tok-SECRET-123", "pw-SECRET-456", "ak-SECRET-7", "as-SECRET-8"
 
 def test_secrets_never_appear_in_repr_str_json_or_describe():
     s = settings(**SECRETS)
-    texts = (repr(s), str(s), s.model_dump_json(), json.dumps(s.describe()), repr(s.finnhub_api_token),
-             f"{s.cassandra_password}")
+    texts = (repr(s), str(s), s.model_dump_json(), json.dumps(s.describe()), repr(s.feed.finnhub_api_token),
+             f"{s.cassandra.password}")
     for text in texts:
         assert not any(secret in text for secret in SECRET_VALUES), text
-    assert s.finnhub_api_token.get_secret_value() == "tok-SECRET-123"
+    assert s.feed.finnhub_api_token.get_secret_value() == "tok-SECRET-123"
     assert sorted(s.secret_values()) == sorted([*SECRET_VALUES[:-1], "sk-SECRET-11" + "x" * 32])
     view = s.describe()
     assert [view[name] for name in ("FINNHUB_API_TOKEN", "CASSANDRA_PASSWORD", "ALPACA_API_KEY",
@@ -254,7 +256,7 @@ def test_dotenv_fills_gaps_and_environment_wins(tmp_path):
     dotenv.write_text("# comment\nexport KAFKA_TOPIC=fromfile\n"
                       "CASSANDRA_KEYSPACE='ks_file'\nTICKPLANT_SYMBOLS=\"AAPL\"\n")
     s = Settings.from_env({"KAFKA_TOPIC": "fromenv"}, dotenv=dotenv)
-    assert (s.kafka_topic, s.cassandra_keyspace, s.symbols) == ("fromenv", "ks_file", ("AAPL",))
+    assert (s.kafka.topic, s.cassandra.keyspace, s.feed.symbols) == ("fromenv", "ks_file", ("AAPL",))
 
 
 def test_dotenv_in_the_working_directory_is_read_by_the_cli(tmp_path):
@@ -287,7 +289,7 @@ def test_a_bad_variable_stops_the_cli_with_one_line_and_exit_2():
 
 def test_remote_addresses_are_not_local():
     s = settings(KAFKA_BOOTSTRAP_SERVERS="kafka1.prod:9092,kafka2.prod:9092", CASSANDRA_HOSTS="10.0.0.5")
-    assert not s.kafka_is_local and not s.cassandra_is_local
+    assert not s.kafka.is_local and not s.cassandra.is_local
 
 
 def test_symbols_are_deduplicated_in_order():
@@ -300,7 +302,7 @@ FINNHUB_SYMBOLS = ("IC MARKETS:1", "OANDA:EUR_USD", "FXCM:EUR/USD", "BINANCE:BTC
 
 def test_every_symbol_a_venue_names_is_accepted_by_the_settings_and_the_command_line(monkeypatch):
     monkeypatch.setenv("TICKPLANT_SYMBOLS", ", ".join(FINNHUB_SYMBOLS))
-    assert Settings().symbols == FINNHUB_SYMBOLS
+    assert Settings().feed.symbols == FINNHUB_SYMBOLS
     assert symbol_list("IC MARKETS:1,OANDA:EUR_USD") == ("IC MARKETS:1", "OANDA:EUR_USD")
 
 
@@ -345,16 +347,33 @@ def test_jvm_options_reach_every_jvm_tickplant_starts(tmp_path):
     from core.spark import spark_conf
     from tickplant.runtime.cassandra import CassandraService
     from tickplant.runtime.kafka import KafkaService
-    from tickplant.runtime.sql_options import SqlOptions
     from tickplant.runtime.trino import TrinoService
 
     s = settings(TICKPLANT_JVM_OPTIONS="-XX:TieredStopAtLevel=1 -Xss2m", TICKPLANT_SPARK_JVM_OPTIONS="-XX:+UseSerialGC",
                  TICKPLANT_HOME=str(tmp_path))
     assert spark_conf(s, "t", with_jars=False)["spark.driver.extraJavaOptions"] == \
         "-XX:TieredStopAtLevel=1 -Xss2m -XX:+UseSerialGC"
-    for service in (KafkaService(s), CassandraService(s), TrinoService(s, SqlOptions.from_settings(s))):
+    for service in (KafkaService(s), CassandraService(s), TrinoService(s, s.sql)):
         command = service.command()
         flags = command[:command.index("-cp")]
         assert "-XX:TieredStopAtLevel=1" in flags and "-Xss2m" in flags, service.name
         assert "-XX:+UseSerialGC" not in command, service.name
     assert "spark.driver.extraJavaOptions" not in spark_conf(settings(), "t", with_jars=False)
+
+
+def test_code_reads_the_nested_views_not_the_flat_variables():
+    """Outside core/config.py every read goes through settings.feed/kafka/cassandra/spark/runtime/sql:
+    the flat fields exist only to read the variables by name."""
+    import re
+
+    from core.config import PROJECT_ROOT
+
+    flat = "|".join(sorted(Settings.model_fields, key=len, reverse=True))
+    read = re.compile(r"\b(?:self\._settings|self\.settings|settings)\.(" + flat + r")\b(?!\s*=[^=])")
+    offenders = [f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}"
+                 for folder in ("core", "collector", "stream_processor", "gbm_analysis", "dashboard", "tickplant",
+                                "benchmarks")
+                 for path in sorted((PROJECT_ROOT / folder).rglob("*.py")) if path.name != "config.py"
+                 for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+                 if read.search(line)]
+    assert offenders == []

@@ -44,8 +44,9 @@ def test_kafka_source_options_carry_protocol_mechanism_jaas_and_pem_truststore()
     assert relaxed["kafka.ssl.endpoint.identification.algorithm"] == ""
 
 
-def test_plaintext_kafka_source_gets_only_the_protocol():
-    assert kafka_source_options(settings()) == {"kafka.security.protocol": "PLAINTEXT"}
+def test_plaintext_kafka_source_gets_only_the_servers_and_the_protocol():
+    assert kafka_source_options(settings()) == {"kafka.bootstrap.servers": "127.0.0.1:9092",
+                                                "kafka.security.protocol": "PLAINTEXT"}
 
 
 def test_spark_conf_holds_no_credential_the_connector_options_do():

@@ -251,7 +251,7 @@ def test_future_bound_uses_the_kafka_timestamp_without_a_receive_header(spark):
                           with_headers=False)
     frame = spark.createDataFrame([kafka_row(record)], KAFKA_SOURCE_SCHEMA)
     rows = transforms.trade_rows(transforms.decode_records(frame, trade_schema_json()), now_ms=F.lit(kafka_ms),
-                                 max_ahead_ms=3_000).orderBy("trade_index").collect()
+                                 max_future_ms=3_000).orderBy("trade_index").collect()
     assert [r.reason for r in rows] == [None, "trade 1: timestamp 9000 ms after its receive time (limit 3000 ms)"]
 
 

@@ -27,7 +27,8 @@ def test_nodes_3_runs_three_kafka_and_three_cassandra_nodes_on_127_0_0_1_to_3(tm
     assert [s.address for s in nodes] == [*(f"127.0.0.{n}:49092" for n in (1, 2, 3)),
                                           *(f"127.0.0.{n}:49042" for n in (1, 2, 3))]
     assert len({s.dir for s in nodes}) == 6 and len({s.pid_file for s in nodes}) == 6
-    assert {s.jars for s in nodes} == {settings.jars_dir / "kafka", settings.jars_dir / "cassandra"}
+    jars = settings.runtime.jars_dir
+    assert {s.jars for s in nodes} == {jars / "kafka", jars / "cassandra"}
 
 
 def _kafka_properties(service) -> dict[str, str]:
@@ -37,8 +38,7 @@ def _kafka_properties(service) -> dict[str, str]:
     from tickplant.runtime.base import write_properties
     from tickplant.runtime.kafka import WRITER
 
-    write_properties(service.config_file, {"controller.quorum.voters": service.quorum_voters(),
-                                           **service.cluster_properties()}, writer=WRITER)
+    write_properties(service.config_file, {**service.listeners(), **service.cluster_properties()}, writer=WRITER)
     return javaproperties.loads(service.config_file.read_text(encoding="utf-8"))
 
 
@@ -51,14 +51,17 @@ def test_kafka_nodes_form_one_three_voter_quorum_with_replication_3_and_min_isr_
     for node in nodes:
         properties = _kafka_properties(node)
         assert properties["controller.quorum.voters"] == voters
+        assert properties["advertised.listeners"] == f"PLAINTEXT://{node.address}"
         assert properties["default.replication.factor"] == "3" and properties["min.insync.replicas"] == "2"
         assert properties["offsets.topic.replication.factor"] == "3"
         assert "-Xmx300m" in node.command()
     assert len({node.cluster_id() for node in nodes}) == 1   # one cluster id for the three storages
     single = KafkaService(settings)
-    assert _kafka_properties(single) == {"controller.quorum.voters": "1@127.0.0.1:49093"}
-    assert f"-Xmx{settings.kafka_heap_mb}m" in single.command()
-    assert single.dir == settings.home / "kafka" and single.id_file == settings.home / "kafka" / "cluster.id"
+    assert _kafka_properties(single) == settings.kafka.broker_listeners(49093)
+    assert _kafka_properties(single)["controller.quorum.voters"] == "1@127.0.0.1:49093"
+    assert f"-Xmx{settings.runtime.kafka_heap_mb}m" in single.command()
+    home = settings.runtime.home
+    assert single.dir == home / "kafka" and single.id_file == home / "kafka" / "cluster.id"
 
 
 def test_cassandra_nodes_share_one_seed_list_and_split_the_ring(tmp_path):
@@ -89,6 +92,6 @@ def test_cassandra_nodes_share_one_seed_list_and_split_the_ring(tmp_path):
 def test_the_keyspace_of_the_cluster_is_replicated_three_times_unless_configured(tmp_path):
     from tickplant.runtime.cassandra import CLUSTER_REPLICATION, cluster_settings
 
-    assert cluster_settings(_settings(tmp_path)).cassandra_replication == CLUSTER_REPLICATION
+    assert cluster_settings(_settings(tmp_path)).cassandra.replication == CLUSTER_REPLICATION
     mine = "{'class': 'NetworkTopologyStrategy', 'dc1': 3}"
-    assert cluster_settings(_settings(tmp_path, CASSANDRA_REPLICATION=mine)).cassandra_replication == mine
+    assert cluster_settings(_settings(tmp_path, CASSANDRA_REPLICATION=mine)).cassandra.replication == mine

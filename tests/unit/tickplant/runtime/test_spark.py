@@ -36,7 +36,7 @@ def test_the_default_ui_ports_stay_off_the_sql_engines_8080(tmp_path):
 
     settings = _settings(tmp_path)
     used = [port for node in spark_cluster(settings) for port in node.ports]
-    assert settings.presto_port not in used and settings.superset_port not in used
+    assert settings.sql.presto_port not in used and settings.sql.superset_port not in used
     assert used == [7077, 8380, 7078, 8381, 7079, 8382]
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import javaproperties
 
 from core.config import Settings
-from tickplant.runtime.sql_options import SqlOptions
 from tickplant.runtime.trino import TrinoService, catalog_refusal
 
 
@@ -27,7 +26,7 @@ def test_catalog_carries_tls_client_certificate_and_escaped_credentials(tmp_path
                          CASSANDRA_SSL_CAFILE=str(tmp_path / "ca.pem"),
                          CASSANDRA_SSL_CERTFILE=str(tmp_path / "client.pem"),
                          CASSANDRA_SSL_KEYFILE=str(tmp_path / "client.key"))
-    engine = TrinoService(settings, SqlOptions.from_settings(settings))
+    engine = TrinoService(settings, settings.sql)
     keystore = engine.dir / "etc" / "cassandra-client.pem"
     assert engine.catalog_properties() == {
         "connector.name": "cassandra", "cassandra.contact-points": "127.0.0.1",
@@ -40,7 +39,7 @@ def test_catalog_carries_tls_client_certificate_and_escaped_credentials(tmp_path
 
 def test_catalog_without_credentials_or_tls_names_neither(tmp_path: Path):
     settings = _settings(tmp_path)
-    text = str(TrinoService(settings, SqlOptions.from_settings(settings)).catalog_properties())
+    text = str(TrinoService(settings, settings.sql).catalog_properties())
     for name in ("cassandra.security", "cassandra.username", "cassandra.password", "cassandra.tls"):
         assert name not in text
 
