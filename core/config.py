@@ -335,6 +335,12 @@ class Settings(BaseSettings):
                                     "offers its executors (one core each)", "1g", pattern=r"^[1-9][0-9]*[mg]$")
     spark_executor_venv: Path = _env("TICKPLANT_SPARK_EXECUTOR_VENV", "the Spark executors' bare virtualenv "
                                      "(no tickplant in it), built once", PROJECT_ROOT / "var" / "venvs" / "executor")
+    cassandra_jmx_port: Port = _env("TICKPLANT_CASSANDRA_JMX_PORT", "rehearsal cluster: Cassandra node 1's JMX "
+                                    "port (127.0.0.1); node n's is this + n - 1", 7199)
+    cluster_kafka_heap_mb: int = _env("TICKPLANT_CLUSTER_KAFKA_HEAP_MB", "rehearsal cluster: heap of each of the "
+                                      "three Kafka nodes (MB)", 320, ge=64)
+    cluster_cassandra_heap_mb: int = _env("TICKPLANT_CLUSTER_CASSANDRA_HEAP_MB", "rehearsal cluster: heap of each "
+                                          "of the three Cassandra nodes (MB)", 640, ge=256)
 
 
 class _GivenSettings(Settings):

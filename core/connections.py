@@ -7,7 +7,7 @@ Streams' ConnectionConfig renders librdkafka settings.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -191,12 +191,15 @@ class KafkaConnection(BaseModel):
                 options["kafka.ssl.keystore.location"] = str(pem_keystore)
         return options
 
-    def broker_listeners(self, controller_port: int) -> dict[str, str]:
-        """The local single-node broker's listeners: the first bootstrap address with the configured
-        protocol, the KRaft controller on `controller_port` (plain) on the same host."""
-        host, port, listener = self.first.host_text, self.port, self.security_protocol
+    def broker_listeners(self, controller_port: int, host: str | None = None,
+                         voters: Sequence[str] = ()) -> dict[str, str]:
+        """A local broker's listeners: the first bootstrap address (or `host` with its port) with the
+        configured protocol, the KRaft controller on `controller_port` (plain) on the same host. The
+        quorum is this node alone, or `voters`: the hosts of nodes 1, 2, ... (the rehearsal cluster's)."""
+        host, port, listener = host or self.first.host_text, self.port, self.security_protocol
+        quorum = ",".join(f"{node}@{voter}:{controller_port}" for node, voter in enumerate(voters, start=1))
         return {
-            "controller.quorum.voters": f"1@{host}:{controller_port}",
+            "controller.quorum.voters": quorum or f"1@{host}:{controller_port}",
             "listeners": f"{listener}://{host}:{port},CONTROLLER://{host}:{controller_port}",
             "advertised.listeners": f"{listener}://{host}:{port}",
             "controller.listener.names": "CONTROLLER",

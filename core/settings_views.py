@@ -71,6 +71,10 @@ class RuntimeSettings(_View):
     stream_metrics_port: int = 9109
     stream_metrics_host: str = "127.0.0.1"
     dashboard_port: int = 8501
+    # the rehearsal cluster (services start --nodes 3)
+    cassandra_jmx_port: int = 7199
+    cluster_kafka_heap_mb: int = 320
+    cluster_cassandra_heap_mb: int = 640
 
 
 class SqlSettings(_View):

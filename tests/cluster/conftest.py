@@ -14,9 +14,9 @@ from tests.helpers import service_unavailable
 @pytest.fixture(scope="session")
 def spark_cluster(services: Settings):
     """The shared services' settings once the Spark master and both workers are up."""
-    from tickplant.runtime.stack import cluster_services
+    from tickplant.runtime.spark import spark_cluster as spark_nodes
 
-    nodes = cluster_services(services)
+    nodes = spark_nodes(services)
     started = [node for node in nodes if node.status().state != "up"]
     try:
         for node in nodes:

@@ -32,8 +32,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub.add_argument("--sql", action="store_true",
                          help="also the SQL engine (Trino, Presto lineage; not when PRESTO_URL is remote) and Superset")
         sub.add_argument("--nodes", type=int, choices=(1, 3), default=1,
-                         help="3: the local rehearsal cluster, which adds a Spark standalone master and two "
-                              "one-core workers (default 1)")
+                         help="3: the local rehearsal cluster: three Kafka nodes (one KRaft quorum, topics "
+                              "replicated 3 times) and three Cassandra nodes (keyspace RF 3) on 127.0.0.1-3 "
+                              "instead of one each, and a Spark standalone master with two one-core workers "
+                              "(default 1)")
 
     status_all = commands.add_parser("status", help="health of every part: offsets, lag, rows, last batch")
     status_all.add_argument("--json", action="store_true", help="machine-readable output")
@@ -44,6 +46,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--rate", type=positive_float, default=200,
                     help="simulator trades/s when no token is set (default 200)")
     up.add_argument("--no-stream", action="store_true", help="do not start the Spark stream processor")
+    up.add_argument("--nodes", type=int, choices=(1, 3), default=1,
+                    help="3: on the local rehearsal cluster (services start --nodes 3), the stream and GBM jobs "
+                         "on its Spark standalone master unless SPARK_MASTER names another (default 1)")
     up.add_argument("--keep-services", action="store_true", help="leave Kafka and Cassandra running on exit")
     up.add_argument("--sql", action="store_true", help="also the SQL engine (Trino) and Superset on 8080/8088")
     up.add_argument("--duration", type=non_negative_float, default=0,
@@ -156,15 +161,23 @@ def pipeline_children(settings: Settings, args: argparse.Namespace) -> list[Chil
     collect += ["--archive", str(settings.runtime.home / "archive"), "--archive-retention-hours", f"{hours:g}",
                 "--archive-retention-bytes", str(size)]
     children.insert(0, Child("collector", collect, stop_timeout_s=90))
+    spark = _cluster_spark_env(settings, args)
     if not args.no_stream:
-        children.append(Child("stream", ["stream"], stop_timeout_s=120))
+        children.append(Child("stream", ["stream"], stop_timeout_s=120, env=spark))
     if not getattr(args, "no_gbm", False):
         every = format_duration(getattr(args, "gbm_every", 3600.0))
-        children.append(Child("gbm", ["gbm", "--every", every, "--wait-for-bars"], stop_timeout_s=30))
+        children.append(Child("gbm", ["gbm", "--every", every, "--wait-for-bars"], stop_timeout_s=30, env=spark))
     if not getattr(args, "no_dashboard", False):
         children.append(Child("dashboard", ["dashboard", "--port", str(_dashboard_port(settings, args))],
                               stop_timeout_s=15))
     return children
+
+
+def _cluster_spark_env(settings: Settings, args: argparse.Namespace) -> dict[str, str]:
+    """`up --nodes 3`: the Spark jobs' SPARK_MASTER, the rehearsal's master (unless a spark:// one is set)."""
+    if getattr(args, "nodes", 1) != 3 or settings.spark.master.startswith("spark://"):
+        return {}
+    return {"SPARK_MASTER": f"spark://127.0.0.1:{settings.spark.master_port}"}
 
 
 def _import_sample_history(settings: Settings) -> None:
@@ -200,7 +213,8 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
     from tickplant.runtime import stack
     from tickplant.runtime.supervisor import Supervisor
 
-    before = {s.name: s.state for s in stack.status_all(settings)}
+    nodes = getattr(args, "nodes", 1)
+    before = {s.name: s.state for s in stack.status_all(settings, nodes)}
     sql = _sql_options(settings, args)
     sql_services = []
     if sql is not None:
@@ -208,7 +222,7 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
         sql_services = stack.sql_services(settings, sql)
         before.update({s.name: s.status().state for s in sql_services})
     print("starting ...", flush=True)
-    stack.start_all(settings, show=_show)
+    stack.start_all(settings, show=_show, nodes=nodes)
     if sql is not None:
         _start_sql(settings, sql)
     if not args.no_sample_history:
@@ -244,9 +258,9 @@ def up_command(settings: Settings, args: argparse.Namespace) -> int:
         # only what was not running at all: a shared server that was merely slow to answer is not ours
         started_here = [name for name, state in before.items() if state == "down"]
         if started_here and not args.keep_services:
-            for service in [*reversed(sql_services), *reversed(stack.all_services(settings))]:
-                if service.name in started_here:
-                    service.stop()
+            stack.stop_services([service for service in [*reversed(sql_services),
+                                                         *reversed(stack.all_services(settings, nodes))]
+                                 if service.name in started_here])
         print("stopped.")
     return 0
 

@@ -52,8 +52,11 @@ class LocalService(ABC):
     name = "service"
     main_class = ""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, node: int | None = None) -> None:
         self.settings = settings
+        self.node = node   # one of the rehearsal cluster's nodes (1-3), `<name>-<node>`; None: the single service
+        if node is not None:
+            self.name = f"{self.name}-{node}"
         self.dir = settings.runtime.home / self.name
         self.pid_file = settings.runtime.home / "run" / f"{self.name}.pid"
         self.log_file = settings.runtime.home / "logs" / f"{self.name}.log"
@@ -91,7 +94,7 @@ class LocalService(ABC):
 
     @property
     def jars(self) -> Path:
-        return self.settings.runtime.jars_dir / self.name
+        return self.settings.runtime.jars_dir / type(self).name   # a cluster's nodes run their service's jars
 
     def installed(self) -> bool:
         """The service's artifacts are in place (a subclass may install them itself)."""
@@ -108,6 +111,11 @@ class LocalService(ABC):
 
     def start(self, show: Show | None = None) -> ServiceStatus:
         """Start it (or reach it) and wait until it answers; `show` gets one line when it is up."""
+        return self.finish_start(self.launch(show), show)
+
+    def launch(self, show: Show | None = None) -> subprocess.Popen | ServiceStatus:
+        """The first half of `start`: the process spawned (not yet answering), or the status of one
+        already up or external. A quorum (three Kafka nodes) is launched whole, then awaited node by node."""
         say = show or (lambda line: log.info(line.strip()))
         if not self.is_local:
             self.probe(self.settings.runtime.service_timeout_s)
@@ -133,6 +141,14 @@ class LocalService(ABC):
                                        env=self.environment())
         self.pid_file.write_text(str(process.pid), encoding="utf-8")
         log.debug("starting", service=self.name, pid=process.pid, address=self.address)
+        return process
+
+    def finish_start(self, launched: subprocess.Popen | ServiceStatus, show: Show | None = None) -> ServiceStatus:
+        """The second half of `start`: wait until the launched process answers."""
+        if isinstance(launched, ServiceStatus):
+            return launched
+        say = show or (lambda line: log.info(line.strip()))
+        process = launched
         started = time.monotonic()
 
         def answer() -> str:

@@ -1,5 +1,7 @@
 """The local Cassandra node run from its Maven Central jars: its JVM flags for Java 17, cassandra.yaml
-(with PasswordAuthenticator and client TLS when configured) and the login role on a fresh node."""
+(with PasswordAuthenticator and client TLS when configured) and the login role on a fresh node; with
+`--nodes 3` three nodes on 127.0.0.1-3 (`cassandra_cluster`), one seed list, the keyspace replicated
+three times (`CLUSTER_REPLICATION`)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from core import cassandra as cassandra_db
+from core.config import Settings
 from core.errors import AccessError, ServiceError
 from core.logging import get_logger
 from core.retry import retry_call
@@ -55,13 +58,43 @@ CASSANDRA_JVM17_OPTIONS = [
 ]
 
 
+CASSANDRA_NODES = 3
+# The keyspace of the rehearsal cluster when CASSANDRA_REPLICATION is left at its default (SimpleSnitch's
+# data centre is datacenter1): LOCAL_QUORUM is then two of three.
+CLUSTER_REPLICATION = "{'class': 'NetworkTopologyStrategy', 'datacenter1': 3}"
+_MURMUR3_RANGE = 2**64
+
+
 class CassandraService(LocalService):
+    """The single node, or (`node` 1-3) one of the rehearsal cluster's three: node n is `cassandra-n` on
+    127.0.0.n with the same ports, its data in var/cassandra-n, JMX on TICKPLANT_CASSANDRA_JMX_PORT + n - 1."""
+
     name = "cassandra"
     main_class = "org.apache.cassandra.service.CassandraDaemon"
 
     @property
     def host(self) -> str:
+        if self.node is not None:
+            return f"127.0.0.{self.node}"
         return self.settings.cassandra.hosts[0]
+
+    @property
+    def jmx_port(self) -> int | None:
+        return None if self.node is None else self.settings.runtime.cassandra_jmx_port + self.node - 1
+
+    @property
+    def seeds(self) -> str:
+        storage_port = self.settings.runtime.cassandra_storage_port
+        if self.node is None:
+            return f"{self.host}:{storage_port}"
+        return ",".join(f"127.0.0.{n}:{storage_port}" for n in range(1, CASSANDRA_NODES + 1))
+
+    @property
+    def initial_token(self) -> int:
+        """0 for the single node; the three nodes split Murmur3's ring evenly."""
+        if self.node is None:
+            return 0
+        return -(2**63) + (self.node - 1) * (_MURMUR3_RANGE // CASSANDRA_NODES)
 
     @property
     def ports(self) -> list[int]:
@@ -83,7 +116,7 @@ class CassandraService(LocalService):
         config = {
             "cluster_name": "tickplant",
             "num_tokens": 1,
-            "initial_token": 0,
+            "initial_token": self.initial_token,
             "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
             "data_file_directories": [str(d / "data")],
             "commitlog_directory": str(d / "commitlog"),
@@ -94,7 +127,7 @@ class CassandraService(LocalService):
             "commitlog_sync_period": "2000ms",
             "commitlog_segment_size": "32MiB",
             "seed_provider": [{"class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
-                               "parameters": [{"seeds": f"{host}:{storage_port}"}]}],
+                               "parameters": [{"seeds": self.seeds}]}],
             "listen_address": host,
             "rpc_address": host,
             "storage_port": storage_port,
@@ -189,9 +222,11 @@ class CassandraService(LocalService):
         log.info("cassandra role created", role=settings.cassandra.username)
 
     def command(self) -> list[str]:
-        heap = self.settings.runtime.cassandra_heap_mb
+        runtime = self.settings.runtime
+        heap = runtime.cassandra_heap_mb if self.node is None else runtime.cluster_cassandra_heap_mb
+        jmx = [] if self.jmx_port is None else [f"-Dcassandra.jmx.local.port={self.jmx_port}"]
         return [self.java(), f"-Xms{heap}m", f"-Xmx{heap}m", *CASSANDRA_JVM17_OPTIONS, *self.jvm_options(),
-                *self.settings.runtime.cassandra_jvm_options.split(),
+                *runtime.cassandra_jvm_options.split(), *jmx,
                 f"-Dcassandra.config=file://{self.config_file}",
                 "-Dcassandra-foreground=yes",
                 f"-Dcassandra.storagedir={self.dir}",
@@ -202,6 +237,8 @@ class CassandraService(LocalService):
     def probe(self, timeout_s: float) -> str:
         if self.is_local:
             require_listening(self.host, self.settings.cassandra.port)
+        if self.node is not None:
+            return self.probe_node(timeout_s)
         try:
             session = cassandra_db.connect(self.settings, timeout_s=timeout_s)
         except AccessError as exc:
@@ -216,6 +253,39 @@ class CassandraService(LocalService):
             return session.execute("SELECT release_version FROM system.local").one()["release_version"]
         finally:
             cassandra_db.close(session)
+
+    def probe_node(self, timeout_s: float) -> str:
+        """A cluster node's own answer: a session whose only contact point is this node (its control
+        connection is to it) and the driver's view of it. Not a query routed to it: the driver opens a
+        node's pool a moment after the session, so a query aimed at it may find none yet."""
+        try:
+            session = cassandra_db.connect(self.settings.replace(cassandra_hosts=(self.host,)), timeout_s=timeout_s)
+        except AccessError:
+            raise
+        except ServiceError as exc:
+            raise ServiceError(f"{self.name} ({self.address}) does not answer: {exc}") from None
+        try:
+            control = session.cluster.control_connection._connection
+            hosts = [h for h in session.cluster.metadata.all_hosts() if h.address == self.host]
+            if control is None or control.endpoint.address != self.host or not hosts or not hosts[0].is_up:
+                raise ServiceError(f"{self.name} ({self.address}) is not up")
+            return hosts[0].release_version or "unknown"
+        finally:
+            cassandra_db.close(session)
+
+
+def cassandra_cluster(settings: Settings) -> list[LocalService]:
+    """The rehearsal's three Cassandra nodes, in start order."""
+    return [CassandraService(settings, node) for node in range(1, CASSANDRA_NODES + 1)]
+
+
+def cluster_settings(settings: Settings) -> Settings:
+    """The settings of the rehearsal cluster's schema: CASSANDRA_REPLICATION, unless set, replicates the
+    keyspace to all three nodes."""
+    default = Settings.model_fields["cassandra_replication"].default
+    if settings.cassandra.replication != default:
+        return settings
+    return settings.replace(cassandra_replication=CLUSTER_REPLICATION)
 
 
 def _cql_name(name: str) -> str:

@@ -1,19 +1,29 @@
 """The local Kafka broker: one KRaft node (broker and controller) run from its Maven Central jars,
-its server.properties (listeners, SASL/SCRAM, TLS) and storage formatted with a kept cluster id."""
+its server.properties (listeners, SASL/SCRAM, TLS) and storage formatted with a kept cluster id; with
+`--nodes 3` three such nodes on 127.0.0.1-3 (`kafka_cluster`): a three-voter quorum, every topic
+replicated three times with min.insync.replicas=2."""
 
 from __future__ import annotations
 
 import base64
 import re
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
 from core import kafka as kafka_clients
+from core.config import Settings
 from core.connections import secret
 from core.errors import ServiceError, StateError
+from core.schemas import topic_specs
 from tickplant.runtime.base import LocalService, require_listening, run_checked, write_properties
 
 WRITER = "tickplant/runtime/kafka.py"
+CLUSTER_REPLICATION = 3   # the rehearsal's topics: every partition on all three nodes
+CLUSTER_MIN_ISR = 2       # acks=all needs two of them: one node may die without a write refused
 
 
 def new_cluster_id() -> str:
@@ -26,11 +36,16 @@ def new_cluster_id() -> str:
 
 
 class KafkaService(LocalService):
+    """The single broker, or (`node` 1-3) one of the rehearsal cluster's three: node n is `kafka-n` on
+    127.0.0.n with the same ports as the single broker, its storage in var/kafka-n."""
+
     name = "kafka"
     main_class = "kafka.Kafka"
 
     @property
     def host(self) -> str:
+        if self.node is not None:
+            return f"127.0.0.{self.node}"
         return self.settings.kafka.first.host
 
     @property
@@ -49,9 +64,16 @@ class KafkaService(LocalService):
     def config_file(self) -> Path:
         return self.dir / "server.properties"
 
+    @property
+    def id_file(self) -> Path:
+        """var/kafka/cluster.id; the three nodes share var/kafka-cluster/cluster.id."""
+        if self.node is not None:
+            return self.settings.runtime.home / "kafka-cluster" / "cluster.id"
+        return self.dir / "cluster.id"
+
     def cluster_id(self) -> str:
-        """The cluster id kept in var/kafka/cluster.id, checked against the formatted storage."""
-        id_file = self.dir / "cluster.id"
+        """The cluster id kept in `id_file`, checked against the formatted storage."""
+        id_file = self.id_file
         meta = self.data_dir / "meta.properties"
         stored = None
         if meta.exists():
@@ -76,7 +98,7 @@ class KafkaService(LocalService):
             raise StateError(f"{self.data_dir} holds data but no meta.properties; nothing was deleted: "
                              "move the directory aside to start a new Kafka")
         cluster_id = new_cluster_id()
-        self.dir.mkdir(parents=True, exist_ok=True)
+        id_file.parent.mkdir(parents=True, exist_ok=True)
         id_file.write_text(cluster_id + "\n", encoding="utf-8")
         return cluster_id
 
@@ -99,8 +121,8 @@ class KafkaService(LocalService):
         # the file may hold the SASL user's password and the keystore's: readable by us only
         write_properties(self.config_file, {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            **self.settings.kafka.broker_listeners(self.settings.runtime.kafka_controller_port),
+            "node.id": str(self.node or 1),
+            **self.listeners(),
             **self.security_properties(),
             "log.dirs": str(self.data_dir),
             "num.partitions": "3",
@@ -115,6 +137,7 @@ class KafkaService(LocalService):
             "log.retention.hours": "168",
             "log.segment.bytes": "268435456",
             "controlled.shutdown.enable": "true",
+            **self.cluster_properties(),
         }, writer=WRITER, private=True)
         write_properties(self.dir / "log4j.properties", {
             "log4j.rootLogger": "INFO, stdout",
@@ -135,8 +158,26 @@ class KafkaService(LocalService):
                  *self.scram_arguments()],
                 "formatting Kafka storage failed", timeout=120)
 
+    def listeners(self) -> dict[str, str]:
+        """The single broker's listeners, or a cluster node's on its own host in the three-voter quorum."""
+        controller = self.settings.runtime.kafka_controller_port
+        if self.node is None:
+            return self.settings.kafka.broker_listeners(controller)
+        voters = [f"127.0.0.{n}" for n in range(1, KAFKA_NODES + 1)]
+        return self.settings.kafka.broker_listeners(controller, host=self.host, voters=voters)
+
+    def cluster_properties(self) -> dict[str, str]:
+        """A cluster node's replication defaults (its internal topics too); none for the single broker."""
+        if self.node is None:
+            return {}
+        replicas, min_isr = str(CLUSTER_REPLICATION), str(CLUSTER_MIN_ISR)
+        return {"default.replication.factor": replicas, "min.insync.replicas": min_isr,
+                "offsets.topic.replication.factor": replicas, "transaction.state.log.replication.factor": replicas,
+                "transaction.state.log.min.isr": min_isr}
+
     def command(self) -> list[str]:
-        heap = self.settings.runtime.kafka_heap_mb
+        runtime = self.settings.runtime
+        heap = runtime.cluster_kafka_heap_mb if self.node is not None else runtime.kafka_heap_mb
         return [self.java(), f"-Xms{min(heap, 256)}m", f"-Xmx{heap}m", "-XX:+UseG1GC",
                 "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true", *self.jvm_options(),
                 f"-Dlog4j.configuration=file:{self.dir}/log4j.properties",
@@ -146,8 +187,43 @@ class KafkaService(LocalService):
     def probe(self, timeout_s: float) -> str:
         if self.is_local:
             require_listening(self.host, self.settings.kafka.port)
-        kafka_clients.wait_for_kafka(self.settings, timeout_s)
+        settings = self.settings
+        if self.node is not None:   # this node's own answer, not the cluster's
+            settings = settings.replace(kafka_bootstrap_servers=(self.address,))
+        kafka_clients.wait_for_kafka(settings, timeout_s)
         if self.is_local:
             for jar in self.jars.glob("kafka_2.13-*.jar"):
                 return jar.stem.split("-", 1)[1]
         return "unknown (remote)"
+
+
+KAFKA_NODES = 3
+
+
+def kafka_cluster(settings: Settings) -> list[LocalService]:
+    """The rehearsal's three KRaft nodes (each broker and controller, a three-voter quorum)."""
+    return [KafkaService(settings, node) for node in range(1, KAFKA_NODES + 1)]
+
+
+def ensure_cluster_topics(settings: Settings) -> list[str]:
+    """The declared topics that are missing created with replication factor 3 (min.insync.replicas=2
+    is the nodes' default); `core.kafka.ensure_topics` then brings their config up to date."""
+    client = kafka_clients.admin(settings)
+    created: list[str] = []
+    try:
+        existing = set(client.list_topics())
+        for spec in topic_specs(settings.kafka.topic):
+            if spec.name in existing:
+                continue
+            spec = replace(spec, replication_factor=CLUSTER_REPLICATION)
+            try:
+                client.create_topics([NewTopic(spec.name, spec.partitions, spec.replication_factor,
+                                               topic_configs=spec.config)], timeout_ms=30_000)
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+    except KafkaError as exc:
+        raise ServiceError(f"creating the cluster's Kafka topics failed: {exc}") from exc
+    finally:
+        client.close()
+    return created

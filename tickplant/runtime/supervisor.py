@@ -7,6 +7,7 @@ so nothing in flight is lost).
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ class Child:
     name: str
     args: list[str]                 # tickplant subcommand and flags
     stop_timeout_s: float = 60.0
+    env: dict[str, str] = field(default_factory=dict)   # variables on top of this process's environment
     process: subprocess.Popen | None = None
     restarts: int = 0
     next_start: float = 0.0
@@ -52,6 +54,7 @@ class Supervisor:
         with path.open("ab") as handle:
             child.process = subprocess.Popen(child.argv, stdout=handle, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL,
+                                             env={**os.environ, **child.env} if child.env else None,
                                              start_new_session=True, preexec_fn=processes.die_with_parent)
         log.debug("started", part=child.name, pid=child.process.pid, log=str(path))
 

@@ -108,6 +108,9 @@ GOOD = {
     "TICKPLANT_SPARK_WORKER_UI_PORT": ("48081", "spark_worker_ui_port", 48081),
     "TICKPLANT_SPARK_WORKER_MEMORY": ("512m", "spark_worker_memory", "512m"),
     "TICKPLANT_SPARK_EXECUTOR_VENV": ("/tmp/ex-venv", "spark_executor_venv", Path("/tmp/ex-venv")),
+    "TICKPLANT_CASSANDRA_JMX_PORT": ("47199", "runtime.cassandra_jmx_port", 47199),
+    "TICKPLANT_CLUSTER_KAFKA_HEAP_MB": ("256", "runtime.cluster_kafka_heap_mb", 256),
+    "TICKPLANT_CLUSTER_CASSANDRA_HEAP_MB": ("512", "runtime.cluster_cassandra_heap_mb", 512),
 }
 # Variables that only make sense with a partner: what the good value needs beside it.
 PARTNERS = {

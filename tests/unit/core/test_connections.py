@@ -65,6 +65,15 @@ def test_plaintext_kafka_renders_servers_and_protocol_only():
     assert kafka.broker_listeners(9093)["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
 
 
+def test_a_cluster_node_listens_on_its_own_host_in_a_quorum_of_all_voters():
+    kafka = settings(KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:29092").kafka
+    node = kafka.broker_listeners(29093, host="127.0.0.2", voters=["127.0.0.1", "127.0.0.2", "127.0.0.3"])
+    assert node == {**kafka.broker_listeners(29093),
+                    "controller.quorum.voters": "1@127.0.0.1:29093,2@127.0.0.2:29093,3@127.0.0.3:29093",
+                    "listeners": "PLAINTEXT://127.0.0.2:29092,CONTROLLER://127.0.0.2:29093",
+                    "advertised.listeners": "PLAINTEXT://127.0.0.2:29092"}
+
+
 def test_sasl_ssl_kafka_renders_credentials_for_every_client(tmp_path):
     ca = tmp_path / "ca.pem"
     kafka = settings(**SASL_SSL, KAFKA_SSL_CAFILE=str(ca)).kafka

@@ -19,12 +19,12 @@ def test_nodes_3_adds_the_spark_master_and_two_workers_on_their_own_ports(tmp_pa
                          TICKPLANT_SPARK_WORKER_PORT="47078", TICKPLANT_SPARK_WORKER_UI_PORT="48081",
                          TICKPLANT_SPARK_EXECUTOR_VENV=str(tmp_path / "executor"))
     assert [s.name for s in all_services(settings)] == ["kafka", "cassandra"]
-    nodes = all_services(settings, nodes=3)
-    assert [s.name for s in nodes] == ["kafka", "cassandra", "spark-master", "spark-worker-1", "spark-worker-2"]
-    assert [s.ports for s in nodes[2:]] == [[47077, 48080], [47078, 48081], [47079, 48082]]
-    ports = [port for node in nodes[2:] for port in node.ports]
+    nodes = all_services(settings, nodes=3)[-3:]   # after the three Kafka and three Cassandra nodes
+    assert [s.name for s in nodes] == ["spark-master", "spark-worker-1", "spark-worker-2"]
+    assert [s.ports for s in nodes] == [[47077, 48080], [47078, 48081], [47079, 48082]]
+    ports = [port for node in nodes for port in node.ports]
     assert len(set(ports)) == len(ports)
-    worker = nodes[3]
+    worker = nodes[1]
     command = worker.command()
     assert command[0].endswith("pyspark/bin/spark-class") and command[-1] == "spark://127.0.0.1:47077"
     assert command[command.index("--cores") + 1] == "1" and command[command.index("--memory") + 1] == "1g"
