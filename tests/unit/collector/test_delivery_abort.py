@@ -1,5 +1,5 @@
-"""The publisher's rewind abandons a producer without flushing it (publisher._abort). kafka-python has
-no public call for that, so _abort reaches its I/O thread: these fail when an upgrade changes what
+"""The publisher's rewind abandons a producer without flushing it (collector.delivery.abort). kafka-python has
+no public call for that, so abort reaches its I/O thread: these fail when an upgrade changes what
 it relies on."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 import pytest
 from kafka import KafkaProducer
 
-from collector.publisher import _abort
+from collector.delivery import abort
 
 
 def _closed_port() -> int:
@@ -25,7 +25,7 @@ def producer():
     producer = KafkaProducer(bootstrap_servers=[f"127.0.0.1:{_closed_port()}"], api_version=(2, 8),
                              max_block_ms=200, reconnect_backoff_max_ms=100)
     yield producer
-    _abort(producer)
+    abort(producer)
 
 
 def test_the_producer_has_the_io_thread_abort_relies_on(producer):
@@ -34,7 +34,7 @@ def test_the_producer_has_the_io_thread_abort_relies_on(producer):
 
 def test_abort_stops_the_io_thread_and_closes_the_producer_at_once(producer):
     started = time.monotonic()
-    _abort(producer)
+    abort(producer)
     assert time.monotonic() - started < 5.0
     assert not producer._sender.is_alive()
     started = time.monotonic()
