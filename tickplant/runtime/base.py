@@ -3,7 +3,9 @@ spawning it and raising with the cause, and waiting until it answers (`LocalServ
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import time
 from abc import ABC, abstractmethod
@@ -260,3 +262,32 @@ def require_listening(host: str, port: int, address: str | None = None) -> None:
     """The first step of a local probe: ServiceError when nothing listens yet (retried while starting)."""
     if not port_open(host, port):
         raise ServiceError(f"nothing listens on {address or f'{host}:{port}'}")
+
+
+def build_venv_once(venv: Path, fingerprint: str, steps: Callable[[], list[list[str]]], what: str, *,
+                    timeout: float, executables: tuple[str, ...] = ("python",)) -> float:
+    """Build the virtualenv `venv` by running `steps()` unless it was built from `fingerprint` (what it
+    is made of: pins, constraints, interpreter) and its `executables` are still there; under a lock
+    beside it, so two starts at once build it once. Returns the seconds the build took (0: it was ready)."""
+    marker = venv / ".tickplant-installed"
+
+    def ready() -> bool:
+        return (marker.exists() and marker.read_text(encoding="utf-8").strip() == fingerprint
+                and all((venv / "bin" / name).exists() for name in executables))
+
+    if ready():
+        return 0.0
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with (venv.parent / f".{venv.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two starts at once: the second waits, then finds it done
+        if ready():
+            return 0.0
+        log.info(f"creating {what} (once)", venv=str(venv))
+        shutil.rmtree(venv, ignore_errors=True)  # a half-built or damaged one is rebuilt, not patched
+        for step in steps():
+            run_checked(step, f"building {what} in {venv} failed", timeout=timeout)
+        marker.write_text(fingerprint + "\n", encoding="utf-8")
+    seconds = time.monotonic() - started
+    log.info(f"{what} ready", seconds=round(seconds, 1))
+    return seconds

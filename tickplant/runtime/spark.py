@@ -5,7 +5,6 @@ real cluster), built once with uv from constraints.txt."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -13,7 +12,6 @@ import re
 import shutil
 import sys
 import tarfile
-import time
 import urllib.error
 import urllib.request
 from importlib import metadata
@@ -24,7 +22,7 @@ import pyspark
 from core.config import PROJECT_ROOT, Settings
 from core.errors import ServiceError
 from core.logging import get_logger
-from tickplant.runtime.base import LocalService, require_listening, run_checked
+from tickplant.runtime.base import LocalService, build_venv_once, require_listening
 
 log = get_logger(__name__)
 
@@ -72,33 +70,16 @@ def ensure_executor_venv(settings: Settings) -> float:
     constraints = PROJECT_ROOT / "constraints.txt"
     pins = _pins(constraints)
     wanted = hashlib.sha256(f"{sys.version_info[:2]} {' '.join(pins)}".encode() + constraints.read_bytes()).hexdigest()
-    marker = venv / ".tickplant-installed"
+    # the base interpreter (the driver's Python version: PySpark refuses a different one), not this venv
+    base = getattr(sys, "_base_executable", sys.executable)
 
-    def ready() -> bool:  # the pins it was built from, and an interpreter that still exists
-        return (marker.exists() and marker.read_text(encoding="utf-8").strip() == wanted
-                and (venv / "bin" / "python").exists())
-
-    if ready():
-        return 0.0
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    with (venv.parent / f".{venv.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two starts at once: the second waits, then finds it done
-        if ready():
-            return 0.0
-        log.info("creating the Spark executors' virtualenv (once)", venv=str(venv))
-        shutil.rmtree(venv, ignore_errors=True)  # a half-built or damaged one is rebuilt, not patched
-        # the base interpreter (the driver's Python version: PySpark refuses a different one), not this venv
-        base = getattr(sys, "_base_executable", sys.executable)
+    def steps() -> list[list[str]]:
         uv = _uv()
-        for step in ([uv, "venv", "--quiet", "--python", base, str(venv)],
-                     [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-                      "-c", str(constraints), *pins]):
-            run_checked(step, f"building the executors' virtualenv {venv} failed", timeout=900)
-        marker.write_text(wanted + "\n", encoding="utf-8")
-    seconds = time.monotonic() - started
-    log.info("Spark executors' virtualenv ready", seconds=round(seconds, 1))
-    return seconds
+        return [[uv, "venv", "--quiet", "--python", base, str(venv)],
+                [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+                 "-c", str(constraints), *pins]]
+
+    return build_venv_once(venv, wanted, steps, "the Spark executors' virtualenv", timeout=900)
 
 
 def _get_json(url: str, timeout_s: float) -> dict:

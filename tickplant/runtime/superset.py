@@ -23,7 +23,15 @@ from pydantic import SecretStr
 from core.config import PROJECT_ROOT, Settings
 from core.errors import ServiceError
 from core.logging import get_logger
-from tickplant.runtime.base import LocalService, ServiceStatus, Show, require_listening, run_checked, write_private
+from tickplant.runtime.base import (
+    LocalService,
+    ServiceStatus,
+    Show,
+    build_venv_once,
+    require_listening,
+    run_checked,
+    write_private,
+)
 from tickplant.runtime.sql_options import SqlOptions
 from tickplant.runtime.trino import CATALOG, TRINO_USER
 
@@ -38,32 +46,12 @@ def ensure_venv(venv: Path) -> float:
     """Create or update Superset's own virtualenv from the pinned set; returns the seconds it took."""
     constraints = BUNDLE_DIR / "constraints.txt"
     wanted = hashlib.sha256(constraints.read_bytes() + " ".join(REQUIREMENTS).encode()).hexdigest()
-    marker = venv / ".tickplant-installed"
-
-    def ready() -> bool:  # the pins it was built from, and an executable that still exists
-        return (marker.exists() and marker.read_text(encoding="utf-8").strip() == wanted
-                and (venv / "bin" / "superset").exists() and (venv / "bin" / "python").exists())
-
-    if ready():
-        return 0.0
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    with (venv.parent / f".{venv.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two starts at once: the second waits, then finds it done
-        if ready():
-            return 0.0
-        log.info("creating the Superset virtualenv (once, ~1 min)", venv=str(venv))
-        shutil.rmtree(venv, ignore_errors=True)  # a half-built or damaged one is rebuilt, not patched
-        # the base interpreter, not this project's venv: Superset's venv must outlive a rebuilt .venv
-        steps = [[getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)],
-                 [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-                  "-c", str(constraints), *REQUIREMENTS]]
-        for step in steps:
-            run_checked(step, f"installing Superset into {venv} failed", timeout=1800)
-        marker.write_text(wanted + "\n", encoding="utf-8")
-    seconds = time.monotonic() - started
-    log.info("Superset virtualenv ready", seconds=round(seconds, 1))
-    return seconds
+    # the base interpreter, not this project's venv: Superset's venv must outlive a rebuilt .venv
+    steps = [[getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(venv)],
+             [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+              "-c", str(constraints), *REQUIREMENTS]]
+    return build_venv_once(venv, wanted, lambda: steps, "the Superset virtualenv", timeout=1800,
+                           executables=("python", "superset"))
 
 
 METADATA_TEMPLATE = "tickplant-metadata-template.db"
